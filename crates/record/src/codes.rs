@@ -196,7 +196,11 @@ pub fn lgcode_is_valid(code: &str) -> bool {
     if code.len() != 6 || digits.len() != 6 {
         return false;
     }
-    let sum: u32 = digits[..5].iter().zip([6, 5, 4, 3, 2]).map(|(d, w)| d * w).sum();
+    let sum: u32 = digits[..5]
+        .iter()
+        .zip([6, 5, 4, 3, 2])
+        .map(|(d, w)| d * w)
+        .sum();
     let check = (11 - sum % 11) % 10;
     check == digits[5]
 }

@@ -1,2 +1,18 @@
-//! The national common record format (児童記録票) shared by the server and the client.
+//! The national common record format (児童記録票) shared by the server and the client: code
+//! lists, the record's four groups, validation with Japanese messages, search normal forms,
+//! Japanese era dates, and the wire types of each visibility tier.
+pub mod api;
 pub mod codes;
+pub mod era;
+pub mod normalize;
+pub mod restrict;
+pub mod schema;
+pub mod validate;
+pub mod views;
+
+pub use codes::{
+    CaseStatus, ConsultationType, FacilityType, OrgKind, Relationship, RiskLevel, Role, Sex,
+};
+pub use restrict::Restrictions;
+pub use schema::RecordBody;
+pub use views::{RecordView, Visible, WithheldReason};

@@ -1,0 +1,163 @@
+//! Request and response bodies of the HTTP API (`/api/v1`), shared by server and client.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "openapi")]
+use utoipa::ToSchema;
+
+use crate::codes::{CaseStatus, OrgKind, Role, Sex};
+use crate::schema::{BirthDate, PersonName, RecordBody, Risk};
+use crate::validate::FieldError;
+use crate::views::{FullRecord, OwnerContact, RecordView, Visible};
+
+/// Every error the API returns: a stable machine-readable code and a Japanese message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ApiError {
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Per-field problems, for validation errors.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldError>,
+    /// On a version conflict: the record as it is now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<Box<FullRecord>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub login: String,
+    pub password: String,
+    /// The 6-digit one-time code from the user's authenticator.
+    pub otp: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct OrgSummary {
+    pub id: String,
+    pub kind: OrgKind,
+    pub name: String,
+    pub pref_code: u8,
+    pub phone: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Me {
+    pub user_id: i64,
+    pub login: String,
+    pub display_name: String,
+    pub role: Role,
+    pub org: OrgSummary,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LoginResponse {
+    /// Opaque bearer token for the Authorization header.
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub idle_timeout_secs: u64,
+    pub me: Me,
+}
+
+/// Body of `PUT /records/{id}`: the record and the version it was edited from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRecord {
+    pub version: i64,
+    pub record: RecordBody,
+}
+
+/// One row of a case list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CaseSummary {
+    pub id: i64,
+    /// `owner` or `partner`.
+    pub tier: String,
+    pub owner: OwnerContact,
+    pub child_name: PersonName,
+    pub sex: Option<Sex>,
+    pub birth_date: Option<BirthDate>,
+    pub municipality_code: Visible<String>,
+    pub case_number: Visible<String>,
+    pub status: Visible<CaseStatus>,
+    pub risk: Visible<Option<Risk>>,
+    pub next_review: Visible<Option<NaiveDate>>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CaseList {
+    pub items: Vec<CaseSummary>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One version of a record in its history, as the viewer may see it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct VersionEntry {
+    pub version: i64,
+    pub at: DateTime<Utc>,
+    pub author: String,
+    pub record: RecordView,
+}
+
+/// A view of a record by another organisation, for the owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RecordViewEntry {
+    pub at: DateTime<Utc>,
+    pub org_id: String,
+    pub org_name: String,
+    pub user: String,
+    pub tier: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    RecordCreated,
+    RecordUpdated,
+}
+
+impl NotificationKind {
+    pub fn label_ja(self) -> &'static str {
+        match self {
+            NotificationKind::RecordCreated => "新規登録",
+            NotificationKind::RecordUpdated => "更新",
+        }
+    }
+}
+
+/// An inbox entry. It names the record and what happened, never the child.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Notification {
+    pub id: i64,
+    pub kind: NotificationKind,
+    pub record_id: i64,
+    pub from_org_id: String,
+    pub from_org_name: String,
+    pub at: DateTime<Utc>,
+    pub read: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct NotificationList {
+    pub items: Vec<Notification>,
+    pub unread: i64,
+}

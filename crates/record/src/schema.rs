@@ -1,0 +1,210 @@
+//! The record (児童記録票) in the national common format: four groups, each field in exactly one.
+//!
+//! Every field has a default so that a record missing many fields still deserialises and
+//! validation can report every problem at once instead of serde stopping at the first.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::codes::{ConsultationType, FacilityType, Relationship, RiskLevel, Sex};
+
+#[cfg(feature = "openapi")]
+use utoipa::ToSchema;
+
+/// A person's name as entered, with the katakana reading (フリガナ).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct PersonName {
+    pub family: String,
+    pub given: String,
+    pub family_kana: Option<String>,
+    pub given_kana: Option<String>,
+}
+
+impl PersonName {
+    /// The name as shown: family and given separated by an ideographic space.
+    pub fn display(&self) -> String {
+        join_nonempty(&self.family, &self.given)
+    }
+
+    /// The reading as shown, or an empty string.
+    pub fn display_kana(&self) -> String {
+        join_nonempty(
+            self.family_kana.as_deref().unwrap_or(""),
+            self.given_kana.as_deref().unwrap_or(""),
+        )
+    }
+}
+
+fn join_nonempty(a: &str, b: &str) -> String {
+    match (a.is_empty(), b.is_empty()) {
+        (false, false) => format!("{a}\u{3000}{b}"),
+        (false, true) => a.to_string(),
+        (true, false) => b.to_string(),
+        (true, true) => String::new(),
+    }
+}
+
+/// Date of birth; `estimated` when only approximately known (e.g. a child found without papers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct BirthDate {
+    pub date: NaiveDate,
+    #[serde(default)]
+    pub estimated: bool,
+}
+
+/// Address by 全国地方公共団体コード (6 digits with check digit), postal code and street.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct Address {
+    pub municipality_code: String,
+    pub postal_code: String,
+    pub street: String,
+}
+
+/// A guardian (保護者) and their relationship to the child (続柄).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct Guardian {
+    pub name: PersonName,
+    pub relationship: Option<Relationship>,
+}
+
+/// `core`: the required group (第1面 必須入力項目).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct Core {
+    pub child_name: PersonName,
+    pub sex: Option<Sex>,
+    pub birth_date: Option<BirthDate>,
+    pub address: Address,
+    pub guardians: Vec<Guardian>,
+}
+
+/// A household member (家族の状況).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct HouseholdMember {
+    pub name: String,
+    pub relationship: Option<Relationship>,
+    pub birth_year: Option<i32>,
+    pub cohabiting: bool,
+    pub note: String,
+}
+
+/// Daycare or school use (保育所等利用状況・就学状況).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct Schooling {
+    pub facility_type: Option<FacilityType>,
+    pub facility_name: String,
+}
+
+/// `family`: the household around the child.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct Family {
+    pub guardian_workplace: String,
+    pub household: Vec<HouseholdMember>,
+    pub schooling: Schooling,
+    pub upbringing: String,
+    pub welfare_services: String,
+}
+
+/// One entry of the progress log (経過).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ProgressEntry {
+    pub date: NaiveDate,
+    pub text: String,
+}
+
+/// Assessed risk and urgency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Risk {
+    pub level: RiskLevel,
+    #[serde(default)]
+    pub urgent: bool,
+}
+
+/// Metadata of an attachment (photo of an injury, a document); the content is stored apart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Attachment {
+    pub file_name: String,
+    pub media_type: String,
+    pub size: u64,
+    /// Hex SHA-256 of the content, for integrity.
+    pub sha256: String,
+}
+
+/// `casework`: what the owner and its partners work on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct Casework {
+    pub interview: String,
+    pub investigation: String,
+    pub findings: String,
+    pub support_plan: String,
+    pub progress: Vec<ProgressEntry>,
+    pub risk: Option<Risk>,
+    pub next_review: Option<NaiveDate>,
+    pub attachments: Vec<Attachment>,
+}
+
+/// A report (通告) received about the child.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct IntakeReport {
+    pub received_on: NaiveDate,
+    pub source: String,
+    pub summary: String,
+}
+
+/// The part of `admin` that the owner edits. Owner, times, authors and version are kept by the
+/// server and appear only in the views.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminInput {
+    pub case_number: String,
+    pub status: Option<crate::codes::CaseStatus>,
+    pub consultation_type: Option<ConsultationType>,
+    pub intake_reports: Vec<IntakeReport>,
+    pub serious_case: bool,
+    pub missing: bool,
+}
+
+/// A whole record as the owner writes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct RecordBody {
+    pub core: Core,
+    pub family: Family,
+    pub casework: Casework,
+    pub admin: AdminInput,
+}
+
+impl RecordBody {
+    /// The municipality of the child's address, if given.
+    pub fn address_municipality(&self) -> Option<&str> {
+        let c = self.core.address.municipality_code.as_str();
+        (!c.is_empty()).then_some(c)
+    }
+}
