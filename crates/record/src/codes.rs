@@ -131,8 +131,6 @@ code_list!(
 
 /// Sex by ISO/IEC 5218: 0 not known, 1 male, 2 female, 9 not applicable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(value_type = u8))]
 pub enum Sex {
     NotKnown,
     Male,
@@ -171,6 +169,20 @@ impl Sex {
         }
     }
 }
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Sex {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Integer)
+            .enum_values(Some([0, 1, 2, 9]))
+            .description(Some("ISO/IEC 5218: 0 不明, 1 男, 2 女, 9 適用不能"))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Sex {}
 
 impl Serialize for Sex {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

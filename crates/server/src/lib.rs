@@ -1,1 +1,20 @@
-//! placeholder
+//! tsunagu central server: one national API where child guidance centres and municipalities keep
+//! their child records, each organisation seeing what its tier allows.
+//!
+//! Layers, outermost first: `api` (HTTP) → `service` (use cases) → `domain` and `tier` (rules,
+//! no I/O) → `storage` (one trait, SQLite and PostgreSQL).
+
+pub mod api;
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod notify;
+pub mod orgs;
+pub mod seed;
+pub mod service;
+pub mod storage;
+pub mod tier;

@@ -1,0 +1,341 @@
+//! HTTP handlers: translate requests to service calls and results to responses, nothing more.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::IntoResponse;
+use axum::Json;
+use futures::Stream;
+use tokio::sync::broadcast::error::RecvError;
+use tsunagu_record::api::{
+    ApiError, CaseList, LoginRequest, LoginResponse, Me, NotificationList, RecordViewEntry,
+    UpdateRecord, VersionEntry,
+};
+use tsunagu_record::{RecordBody, RecordView, Restrictions};
+
+use super::extract::JsonBody;
+use crate::error::{AppError, AppResult};
+use crate::service::{decode_cursor, AppState, CaseListParams, Viewer};
+use crate::storage::CaseSort;
+
+/// Body of `PUT /records/{id}/restrictions`.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetRestrictions {
+    pub version: i64,
+    pub restrictions: Restrictions,
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/login", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = ApiError), (status = 423, body = ApiError)))]
+pub async fn login(
+    State(s): State<AppState>,
+    JsonBody(req): JsonBody<LoginRequest>,
+) -> AppResult<Json<LoginResponse>> {
+    Ok(Json(s.login(req).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/logout", responses((status = 204)))]
+pub async fn logout(State(s): State<AppState>, v: Viewer) -> AppResult<StatusCode> {
+    s.logout(&v).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/me", responses((status = 200, body = Me), (status = 401, body = ApiError)))]
+pub async fn me(v: Viewer) -> Json<Me> {
+    Json(v.me())
+}
+
+#[utoipa::path(post, path = "/api/v1/records", request_body = RecordBody,
+    responses((status = 201, body = RecordView), (status = 422, body = ApiError), (status = 400, body = ApiError)))]
+pub async fn create_record(
+    State(s): State<AppState>,
+    v: Viewer,
+    JsonBody(body): JsonBody<RecordBody>,
+) -> AppResult<impl IntoResponse> {
+    let view = s.create_record(&v, body).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+fn record_id(raw: &str) -> AppResult<i64> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| AppError::bad_field("id", "記録IDは正の整数で指定してください"))
+}
+
+#[utoipa::path(get, path = "/api/v1/records/{id}", params(("id" = i64, Path)),
+    responses((status = 200, body = RecordView), (status = 404, body = ApiError)))]
+pub async fn get_record(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+) -> AppResult<Json<RecordView>> {
+    Ok(Json(s.get_record(&v, record_id(&id)?).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/records/{id}", params(("id" = i64, Path)), request_body = UpdateRecord,
+    responses((status = 200, body = RecordView), (status = 409, body = ApiError), (status = 422, body = ApiError)))]
+pub async fn update_record(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<UpdateRecord>,
+) -> AppResult<Json<RecordView>> {
+    Ok(Json(s.update_record(&v, record_id(&id)?, req).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/records/{id}/restrictions", params(("id" = i64, Path)), request_body = SetRestrictions,
+    responses((status = 200, body = RecordView), (status = 409, body = ApiError)))]
+pub async fn set_restrictions(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<SetRestrictions>,
+) -> AppResult<Json<RecordView>> {
+    Ok(Json(
+        s.set_restrictions(&v, record_id(&id)?, req.version, req.restrictions)
+            .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/records/{id}/versions", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<VersionEntry>)))]
+pub async fn list_versions(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+) -> AppResult<Json<Vec<VersionEntry>>> {
+    Ok(Json(s.list_versions(&v, record_id(&id)?).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/records/{id}/views", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<RecordViewEntry>)))]
+pub async fn record_views(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+) -> AppResult<Json<Vec<RecordViewEntry>>> {
+    Ok(Json(s.record_views(&v, record_id(&id)?).await?))
+}
+
+const LIST_PARAMS: &[&str] = &[
+    "status",
+    "municipality",
+    "updated_since",
+    "sort",
+    "cursor",
+    "limit",
+];
+
+/// Parses the case list query; unknown parameters and bad values are refused by name.
+fn list_params(q: &HashMap<String, String>) -> AppResult<CaseListParams> {
+    if let Some(k) = q.keys().find(|k| !LIST_PARAMS.contains(&k.as_str())) {
+        return Err(AppError::bad_field(
+            k.clone(),
+            format!(
+                "不明な検索条件「{k}」です（使用できるもの: {}）",
+                LIST_PARAMS.join(", ")
+            ),
+        ));
+    }
+    let status = match q.get("status") {
+        Some(s) if tsunagu_record::CaseStatus::from_code(s).is_none() => {
+            return Err(AppError::bad_field(
+                "status",
+                "status は open, closed, transferred_out のいずれかです",
+            ))
+        }
+        other => other.cloned(),
+    };
+    let municipality = match q.get("municipality") {
+        Some(m) if !tsunagu_record::codes::lgcode_is_valid(m) => {
+            return Err(AppError::bad_field(
+                "municipality",
+                "municipality は6桁の全国地方公共団体コードです",
+            ))
+        }
+        other => other.cloned(),
+    };
+    let updated_since = match q.get("updated_since") {
+        None => None,
+        Some(t) => Some(
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map(|d| d.timestamp_micros())
+                .map_err(|_| {
+                    AppError::bad_field(
+                        "updated_since",
+                        "updated_since は RFC 3339 の日時です（例: 2026-04-01T00:00:00+09:00）",
+                    )
+                })?,
+        ),
+    };
+    let sort = match q.get("sort").map(String::as_str) {
+        None | Some("updated_desc") => CaseSort::UpdatedDesc,
+        Some("updated_asc") => CaseSort::UpdatedAsc,
+        Some("next_review") => CaseSort::NextReview,
+        Some("case_number") => CaseSort::CaseNumber,
+        Some(_) => {
+            return Err(AppError::bad_field(
+                "sort",
+                "sort は updated_desc, updated_asc, next_review, case_number のいずれかです",
+            ))
+        }
+    };
+    let cursor = match q.get("cursor") {
+        None => None,
+        Some(c) => Some(
+            decode_cursor(c)
+                .ok_or_else(|| AppError::bad_field("cursor", "cursor が正しくありません"))?,
+        ),
+    };
+    let limit = match q.get("limit") {
+        None => None,
+        Some(l) => Some(
+            l.parse::<i64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| AppError::bad_field("limit", "limit は正の整数です"))?,
+        ),
+    };
+    Ok(CaseListParams {
+        status,
+        municipality,
+        updated_since,
+        sort,
+        cursor,
+        limit,
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/records",
+    params(("status" = Option<String>, Query), ("municipality" = Option<String>, Query), ("updated_since" = Option<String>, Query),
+           ("sort" = Option<String>, Query), ("cursor" = Option<String>, Query), ("limit" = Option<i64>, Query)),
+    responses((status = 200, body = CaseList), (status = 400, body = ApiError)))]
+pub async fn list_cases(
+    State(s): State<AppState>,
+    v: Viewer,
+    Query(q): Query<HashMap<String, String>>,
+) -> AppResult<Json<CaseList>> {
+    Ok(Json(s.list_cases(&v, list_params(&q)?).await?))
+}
+
+fn int_param(q: &HashMap<String, String>, key: &str, default: i64) -> AppResult<i64> {
+    match q.get(key) {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| AppError::bad_field(key, format!("{key} は整数です"))),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/notifications",
+    params(("after" = Option<i64>, Query), ("unread" = Option<bool>, Query), ("limit" = Option<i64>, Query)),
+    responses((status = 200, body = NotificationList)))]
+pub async fn notifications(
+    State(s): State<AppState>,
+    v: Viewer,
+    Query(q): Query<HashMap<String, String>>,
+) -> AppResult<Json<NotificationList>> {
+    let after = int_param(&q, "after", 0)?;
+    let limit = int_param(&q, "limit", 100)?;
+    let unread = match q.get("unread").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(AppError::bad_field(
+                "unread",
+                "unread は true または false です",
+            ))
+        }
+    };
+    Ok(Json(s.notifications(&v, after, unread, limit).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/notifications/{id}/read", params(("id" = i64, Path)), responses((status = 204)))]
+pub async fn mark_read(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path(id): Path<i64>,
+) -> AppResult<StatusCode> {
+    s.mark_notification(&v, id, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/notifications/{id}/unread", params(("id" = i64, Path)), responses((status = 204)))]
+pub async fn mark_unread(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path(id): Path<i64>,
+) -> AppResult<StatusCode> {
+    s.mark_notification(&v, id, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Server-sent events: what was missed since `Last-Event-ID` first, then new entries as they
+/// commit. Subscribing before reading the backlog means nothing falls between the two.
+#[utoipa::path(get, path = "/api/v1/notifications/stream", responses((status = 200, content_type = "text/event-stream")))]
+pub async fn stream(
+    State(s): State<AppState>,
+    v: Viewer,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> AppResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let header_id = headers
+        .get("last-event-id")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|s| s.trim().parse::<i64>().ok());
+    let mut last = match header_id {
+        Some(id) => id,
+        None => int_param(&q, "last_event_id", 0)?,
+    };
+    let mut rx = s.hub.subscribe();
+    let org = v.org.id.clone();
+    let backlog = s.store.notifications(&org, last, false, 1000).await?;
+    let stream = async_stream::stream! {
+        let mut pending = backlog;
+        loop {
+            for n in pending.drain(..) {
+                if n.id > last {
+                    last = n.id;
+                    yield Ok(event(&s, &n));
+                }
+            }
+            let received = tokio::select! {
+                r = rx.recv() => r,
+                _ = s.hub.closed() => break,
+            };
+            match received {
+                Ok(n) if n.org_id == org && n.id > last => pending.push(n),
+                Ok(_) => {}
+                Err(RecvError::Lagged(_)) => {
+                    // Fell behind the hub: the inbox has everything.
+                    match s.store.notifications(&org, last, false, 1000).await {
+                        Ok(rows) => pending = rows,
+                        Err(e) => { tracing::warn!(error = %e, "event stream re-read failed"); break; }
+                    }
+                }
+                Err(RecvError::Closed) => break,
+            }
+        }
+    };
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+fn event(s: &AppState, n: &crate::storage::NotificationRow) -> Event {
+    let json = serde_json::to_string(&s.notification(n)).expect("plain data");
+    Event::default()
+        .id(n.id.to_string())
+        .event("notification")
+        .data(json)
+}
+
+pub async fn health(State(s): State<AppState>) -> impl IntoResponse {
+    match s.store.audit_heads().await {
+        Ok(_) => (StatusCode::OK, "ok"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+    }
+}

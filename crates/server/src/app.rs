@@ -1,0 +1,158 @@
+//! Assembling and running the server: open the store, load the directory, serve until a signal.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::notify::Hub;
+use crate::orgs::OrgDirectory;
+use crate::service::AppState;
+use crate::storage::postgres::PgStore;
+use crate::storage::sqlite::SqliteStore;
+use crate::storage::Storage;
+
+/// Opens the store named by a URL (`sqlite://…` or `postgres://…`) and brings its schema up to
+/// date.
+pub async fn open_store(url: &str, pg_max_connections: u32) -> anyhow::Result<Arc<dyn Storage>> {
+    let store: Arc<dyn Storage> =
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Arc::new(
+                PgStore::connect(url, pg_max_connections)
+                    .await
+                    .context("connecting to PostgreSQL")?,
+            )
+        } else if url.starts_with("sqlite:") {
+            Arc::new(
+                SqliteStore::connect(url)
+                    .await
+                    .context("opening the SQLite file")?,
+            )
+        } else {
+            anyhow::bail!("database_url must start with sqlite:// or postgres://");
+        };
+    store.migrate().await.context("running migrations")?;
+    Ok(store)
+}
+
+pub async fn build_state(store: Arc<dyn Storage>, config: Config) -> anyhow::Result<AppState> {
+    let orgs = OrgDirectory::from_rows(store.list_orgs().await?)?;
+    if orgs.is_empty() {
+        tracing::warn!("no organisations loaded: run `tsunagu-server seed-demo` or `tsunagu-server orgs load FILE`");
+    }
+    Ok(AppState {
+        store,
+        orgs: Arc::new(orgs),
+        config: Arc::new(config),
+        hub: Hub::default(),
+        clock: Clock::default(),
+    })
+}
+
+/// Serves on an already bound listener until `shutdown` resolves, then drains: open event
+/// streams are ended and in-flight requests finish.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let hub = state.hub.clone();
+    let app = crate::api::router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            hub.close();
+        })
+        .await?;
+    Ok(())
+}
+
+/// Serves HTTPS with rustls.
+#[cfg(feature = "tls")]
+pub async fn serve_tls(
+    state: AppState,
+    addr: SocketAddr,
+    tls: &crate::config::TlsConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rustls_config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+        .await
+        .context("loading TLS certificate and key")?;
+    let hub = state.hub.clone();
+    let handle = axum_server::Handle::new();
+    let h = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        hub.close();
+        h.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
+    });
+    axum_server::bind_rustls(addr, rustls_config)
+        .handle(handle)
+        .serve(crate::api::router(state).into_make_service())
+        .await?;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// A server on an ephemeral local port, for tests, benchmarks and the client's demo mode.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    pub async fn start(state: AppState) -> anyhow::Result<Running> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(serve(state.clone(), listener, async move {
+            let _ = rx.await;
+        }));
+        Ok(Running {
+            addr,
+            state,
+            stop: Some(tx),
+            task,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        (&mut self.task).await?
+    }
+}

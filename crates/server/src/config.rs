@@ -1,0 +1,164 @@
+//! Server configuration: a TOML file, then `TSUNAGU_*` environment variables over it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::auth::PasswordCost;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// `sqlite://path/to/file.sqlite` (default) or `postgres://user@host/db`.
+    pub database_url: String,
+    /// Connections in the PostgreSQL pool.
+    pub pg_max_connections: u32,
+    pub auth: AuthConfig,
+    pub limits: LimitsConfig,
+    /// Serve HTTPS directly; leave unset behind a TLS-terminating proxy.
+    pub tls: Option<TlsConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    pub idle_timeout_secs: u64,
+    pub absolute_timeout_secs: u64,
+    pub max_failures: i64,
+    pub lockout_secs: u64,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub body_bytes: usize,
+    pub request_timeout_secs: u64,
+    pub page_max: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".parse().expect("literal address"),
+            database_url: "sqlite://tsunagu.sqlite".into(),
+            pg_max_connections: 16,
+            auth: AuthConfig::default(),
+            limits: LimitsConfig::default(),
+            tls: None,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            idle_timeout_secs: 30 * 60,
+            absolute_timeout_secs: 12 * 60 * 60,
+            max_failures: 5,
+            lockout_secs: 15 * 60,
+            argon2_memory_kib: PasswordCost::default().memory_kib,
+            argon2_iterations: PasswordCost::default().iterations,
+        }
+    }
+}
+
+impl AuthConfig {
+    pub fn password_cost(&self) -> PasswordCost {
+        PasswordCost {
+            memory_kib: self.argon2_memory_kib,
+            iterations: self.argon2_iterations,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            body_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            page_max: 200,
+        }
+    }
+}
+
+impl Config {
+    /// Loads the file if given (or `tsunagu-server.toml` if present), then the environment.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        let mut cfg = match path {
+            Some(p) => Self::from_file(p)?,
+            None if Path::new("tsunagu-server.toml").exists() => {
+                Self::from_file(Path::new("tsunagu-server.toml"))?
+            }
+            None => Config::default(),
+        };
+        cfg.apply_env(|k| std::env::var(k).ok())?;
+        Ok(cfg)
+    }
+
+    fn from_file(p: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+    }
+
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        if let Some(v) = get("TSUNAGU_LISTEN") {
+            self.listen = v
+                .parse()
+                .map_err(|e| anyhow::anyhow!("TSUNAGU_LISTEN: {e}"))?;
+        }
+        if let Some(v) = get("TSUNAGU_DATABASE_URL") {
+            self.database_url = v;
+        }
+        if let Some(v) = get("TSUNAGU_PG_MAX_CONNECTIONS") {
+            self.pg_max_connections = v
+                .parse()
+                .map_err(|e| anyhow::anyhow!("TSUNAGU_PG_MAX_CONNECTIONS: {e}"))?;
+        }
+        if let (Some(cert), Some(key)) = (get("TSUNAGU_TLS_CERT"), get("TSUNAGU_TLS_KEY")) {
+            self.tls = Some(TlsConfig {
+                cert: cert.into(),
+                key: key.into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment() {
+        let mut c: Config = toml::from_str(
+            "listen = \"0.0.0.0:9000\"\ndatabase_url = \"sqlite://x.sqlite\"\n[auth]\nmax_failures = 3\n",
+        )
+        .unwrap();
+        assert_eq!(c.auth.max_failures, 3);
+        assert_eq!(c.auth.idle_timeout_secs, 1800);
+        c.apply_env(|k| (k == "TSUNAGU_DATABASE_URL").then(|| "postgres://db/x".to_string()))
+            .unwrap();
+        assert_eq!(c.database_url, "postgres://db/x");
+        assert_eq!(c.listen.port(), 9000);
+        assert!(
+            toml::from_str::<Config>("lisen = 1").is_err(),
+            "unknown keys are refused"
+        );
+        assert!(c
+            .apply_env(|k| (k == "TSUNAGU_LISTEN").then(|| "nope".to_string()))
+            .is_err());
+    }
+}

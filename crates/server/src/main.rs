@@ -1,0 +1,277 @@
+//! `tsunagu-server`: serve the API, run migrations, load master data, seed demo data, verify the
+//! audit chain, manage users.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use tsunagu_masterdata::orgs as master;
+use tsunagu_record::Role;
+use tsunagu_server::app;
+use tsunagu_server::audit::{self, action, AuditDraft};
+use tsunagu_server::auth;
+use tsunagu_server::clock::Clock;
+use tsunagu_server::config::Config;
+use tsunagu_server::orgs::OrgDirectory;
+use tsunagu_server::seed;
+use tsunagu_server::storage::NewUser;
+
+#[derive(Parser)]
+#[command(
+    name = "tsunagu-server",
+    version,
+    about = "tsunagu central server (要保護児童等に関する情報共有システム)"
+)]
+struct Cli {
+    /// Configuration file (TOML). Default: ./tsunagu-server.toml if present.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Database URL, overriding the file and TSUNAGU_DATABASE_URL.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API server.
+    Serve {
+        /// Listen address, overriding the configuration.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Bring the database schema up to date and exit.
+    Migrate,
+    /// Load the organisation master from a TOML or CSV file (columns: id,kind,name,pref_code,lgcode,phone,cgc_id).
+    LoadOrgs { file: PathBuf },
+    /// Load synthetic organisations, demo accounts and synthetic records.
+    SeedDemo {
+        /// Number of synthetic records (up to 1,000,000 for benchmarks).
+        #[arg(long, default_value_t = 300)]
+        records: usize,
+        #[arg(long, default_value_t = 20261125)]
+        seed: u64,
+    },
+    /// Walk every audit chain end to end; exit 1 at the first broken entry.
+    VerifyAudit,
+    /// Print the current one-time code of a demo account.
+    DemoCode { login: String },
+    /// User administration.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an organisation admin; prints a one-time password and the TOTP enrolment URL.
+    CreateAdmin {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Reset a password to a new random one, clear the lockout and end the user's sessions.
+    ResetPassword {
+        #[arg(long)]
+        login: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TSUNAGU_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(url) = cli.database_url {
+        config.database_url = url;
+    }
+    let clock = Clock::default();
+    let store = app::open_store(&config.database_url, config.pg_max_connections).await?;
+    match cli.command {
+        Command::Serve { listen } => {
+            if let Some(l) = listen {
+                config.listen = l;
+            }
+            let addr = config.listen;
+            let tls = config.tls.clone();
+            let state = app::build_state(store, config).await?;
+            tracing::info!(%addr, engine = state.store.engine(), orgs = state.orgs.len(), "serving");
+            match tls {
+                #[cfg(feature = "tls")]
+                Some(tls) => app::serve_tls(state, addr, &tls, app::shutdown_signal()).await?,
+                #[cfg(not(feature = "tls"))]
+                Some(_) => anyhow::bail!("this build has no TLS support: serve behind a TLS proxy"),
+                None => {
+                    let listener = tokio::net::TcpListener::bind(addr)
+                        .await
+                        .with_context(|| format!("binding {addr}"))?;
+                    app::serve(state, listener, app::shutdown_signal()).await?
+                }
+            }
+        }
+        Command::Migrate => println!("migrations applied ({})", store.engine()),
+        Command::LoadOrgs { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let parsed = if file.extension().is_some_and(|e| e == "toml") {
+                master::from_toml(&text)
+            } else {
+                master::from_csv(&text)
+            };
+            match parsed {
+                Ok(m) => {
+                    seed::load_orgs(store.as_ref(), &m, clock.now()).await?;
+                    println!("{} organisations loaded", m.orgs.len());
+                }
+                Err(errors) => {
+                    for e in &errors {
+                        eprintln!("{}: {e}", file.display());
+                    }
+                    std::process::exit(2);
+                }
+            }
+        }
+        Command::SeedDemo { records, seed: s } => {
+            anyhow::ensure!(records <= 1_000_000, "--records is at most 1,000,000");
+            let started = std::time::Instant::now();
+            let m = master::synthetic();
+            seed::load_orgs(store.as_ref(), &m, clock.now()).await?;
+            let accounts = seed::create_demo_users(
+                store.as_ref(),
+                &m,
+                config.auth.password_cost(),
+                clock.now(),
+            )
+            .await?;
+            let dir = OrgDirectory::from_rows(store.list_orgs().await?)?;
+            if records <= 5_000 {
+                seed::seed_demo_records(
+                    store.as_ref(),
+                    &dir,
+                    records,
+                    s,
+                    clock.today(),
+                    clock.now(),
+                )
+                .await?;
+            } else {
+                seed::seed_bulk_records(
+                    store.as_ref(),
+                    &dir,
+                    records,
+                    s,
+                    clock.today(),
+                    clock.now(),
+                    |n| {
+                        if n % 100_000 == 0 {
+                            eprintln!("  {n} records");
+                        }
+                    },
+                )
+                .await?;
+            }
+            println!(
+                "デモデータを作成しました（{records}件, {:.1}秒）。すべて架空のデータです。",
+                started.elapsed().as_secs_f64()
+            );
+            println!("パスワード（全アカウント共通）: {}", seed::DEMO_PASSWORD);
+            println!("ワンタイムコード: tsunagu-server demo-code <ログインID>");
+            for a in accounts {
+                println!("  {:<16} {}  [{}]", a.login, a.purpose, a.org_id);
+            }
+        }
+        Command::VerifyAudit => match audit::verify(store.as_ref()).await? {
+            Ok(report) => println!(
+                "audit chain intact: {} chains, {} entries",
+                report.chains, report.entries
+            ),
+            Err(b) => {
+                eprintln!("audit chain BROKEN at {b}");
+                std::process::exit(1);
+            }
+        },
+        Command::DemoCode { login } => {
+            let secret = seed::demo_totp_secret(&login);
+            let code = auth::totp_code(&secret, (clock.now() / 1_000_000) as u64)
+                .context("computing the code")?;
+            println!("{code}");
+        }
+        Command::User(UserCommand::CreateAdmin { org, login, name }) => {
+            let dir = OrgDirectory::from_rows(store.list_orgs().await?)?;
+            let o = dir
+                .get(&org)
+                .with_context(|| format!("no organisation with id {org}"))?;
+            let password = auth::random_password();
+            let secret = auth::new_totp_secret();
+            let id = store
+                .create_user(
+                    &NewUser {
+                        org_id: o.id.clone(),
+                        login: login.clone(),
+                        display_name: name,
+                        role: Role::OrgAdmin.code().into(),
+                        password_hash: auth::hash_password(&password, config.auth.password_cost()),
+                        totp_secret: secret.clone(),
+                    },
+                    AuditDraft {
+                        pref_code: o.pref_code,
+                        at: clock.now(),
+                        actor_user: None,
+                        actor_org: "operator".into(),
+                        action: action::USER_CREATED,
+                        record_id: None,
+                        detail: json!({}),
+                    },
+                )
+                .await
+                .map_err(|e| match e {
+                    tsunagu_server::storage::StoreError::Duplicate => {
+                        anyhow::anyhow!("login {login} already exists")
+                    }
+                    other => other.into(),
+                })?;
+            println!("user {id} created in {}", o.name);
+            println!("initial password (shown once): {password}");
+            println!(
+                "TOTP enrolment: {}",
+                auth::totp_url(&secret, &login).unwrap_or_default()
+            );
+        }
+        Command::User(UserCommand::ResetPassword { login }) => {
+            let user = store
+                .user_by_login(&login)
+                .await?
+                .with_context(|| format!("no user {login}"))?;
+            let dir = OrgDirectory::from_rows(store.list_orgs().await?)?;
+            let pref = dir.get(&user.org_id).map(|o| o.pref_code).unwrap_or(0);
+            let password = auth::random_password();
+            store
+                .set_password(
+                    user.id,
+                    &auth::hash_password(&password, config.auth.password_cost()),
+                    AuditDraft {
+                        pref_code: pref,
+                        at: clock.now(),
+                        actor_user: None,
+                        actor_org: "operator".into(),
+                        action: action::PASSWORD_RESET,
+                        record_id: None,
+                        detail: json!({ "user_id": user.id }),
+                    },
+                )
+                .await?;
+            println!("new password for {login} (shown once): {password}");
+        }
+    }
+    Ok(())
+}

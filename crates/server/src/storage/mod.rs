@@ -1,0 +1,303 @@
+//! Storage behind one trait, with a SQLite and a PostgreSQL implementation. Each method is one
+//! transaction: a write and the audit entry and notifications it causes commit or roll back
+//! together. The SQL is written once (`sql.rs`) and compiled for each engine.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tsunagu_record::api::NotificationKind;
+use tsunagu_record::{RecordBody, Restrictions};
+
+use crate::audit::{AuditDraft, AuditEntry};
+
+pub mod postgres;
+mod sql;
+pub mod sqlite;
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("not found")]
+    NotFound,
+    #[error("unique constraint violated")]
+    Duplicate,
+}
+
+impl StoreError {
+    pub(crate) fn from_json(e: serde_json::Error) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+/// An organisation row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgRow {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    pub pref_code: i64,
+    pub lgcode: Option<String>,
+    pub phone: String,
+    pub cgc_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub org_id: String,
+    pub login: String,
+    pub display_name: String,
+    pub role: String,
+    pub password_hash: String,
+    pub totp_secret: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub id: i64,
+    pub org_id: String,
+    pub login: String,
+    pub display_name: String,
+    pub role: String,
+    pub password_hash: String,
+    pub totp_secret: String,
+    pub totp_last_step: i64,
+    pub failed_count: i64,
+    pub locked_until: i64,
+}
+
+/// What a login attempt changes on the user row.
+#[derive(Debug, Clone)]
+pub enum LoginOutcome {
+    /// Correct password and a fresh one-time code: reset failures, remember the code's step,
+    /// and open a session.
+    Success { totp_step: i64, session: NewSession },
+    /// Wrong password or code: count it, and lock until `locked_until` (0 = not locked).
+    Failure {
+        failed_count: i64,
+        locked_until: i64,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub token_hash: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    pub token_hash: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    pub user: UserRow,
+}
+
+/// A record as stored: the body the owner wrote plus what the server keeps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRecord {
+    pub id: i64,
+    pub pref_code: i64,
+    pub owner_org: String,
+    pub version: i64,
+    pub created_at: i64,
+    pub created_by: String,
+    pub updated_at: i64,
+    pub updated_by: String,
+    pub restrictions: Restrictions,
+    pub body: RecordBody,
+}
+
+/// Columns derived from the body for lists and filters (computed by the domain layer).
+#[derive(Debug, Clone)]
+pub struct RecordColumns {
+    pub status: String,
+    pub case_number: String,
+    pub municipality_code: String,
+    pub serious: bool,
+    pub missing: bool,
+    pub risk_level: Option<String>,
+    pub next_review: String,
+    pub address_restricted: bool,
+    pub name_key: String,
+    pub kana_key: String,
+    pub birth_date: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewNotification {
+    pub org_id: String,
+    pub kind: NotificationKind,
+    pub from_org_id: String,
+}
+
+/// A notification as stored and as delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationRow {
+    pub id: i64,
+    pub org_id: String,
+    pub kind: NotificationKind,
+    pub record_id: i64,
+    pub from_org_id: String,
+    pub at: i64,
+    pub read: bool,
+}
+
+/// A write of a record: everything the transaction must contain.
+#[derive(Debug, Clone)]
+pub struct RecordWrite {
+    pub pref_code: i64,
+    pub owner_org: String,
+    pub author: String,
+    pub at: i64,
+    pub body: RecordBody,
+    pub restrictions: Restrictions,
+    pub columns: RecordColumns,
+    pub audit: AuditDraft,
+    /// Recipients of the notification; the record id is filled in by the store.
+    pub notify: Vec<NewNotification>,
+}
+
+/// Outcome of a versioned write.
+#[derive(Debug)]
+pub enum Versioned<T> {
+    Done(T),
+    /// The record has moved on; here it is as it is now.
+    Conflict(Box<StoredRecord>),
+}
+
+/// How a case list is sorted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseSort {
+    UpdatedDesc,
+    UpdatedAsc,
+    NextReview,
+    CaseNumber,
+}
+
+/// Where a page starts: the sort key and id of the last row of the previous page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseCursor {
+    pub key: String,
+    pub id: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct CaseQuery {
+    /// Restrict to these owners (the viewer and its partners) within one prefecture.
+    pub owners: Vec<String>,
+    pub pref_code: Option<i64>,
+    /// Only records flagged serious (the ministry's list).
+    pub serious_only: bool,
+    pub status: Option<String>,
+    pub municipality: Option<String>,
+    /// The viewer: the municipality filter only matches other owners' records whose address
+    /// the owner did not restrict.
+    pub viewer_org: String,
+    pub updated_since: Option<i64>,
+    pub sort: CaseSort,
+    pub after: Option<CaseCursor>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct VersionRow {
+    pub version: i64,
+    pub at: i64,
+    pub author: String,
+    pub restrictions: Restrictions,
+    pub body: RecordBody,
+}
+
+/// Counts of what is stored, for operations and benchmarks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub orgs: i64,
+    pub users: i64,
+    pub records: i64,
+    pub audit_entries: i64,
+}
+
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// Which engine, for logs and benchmark tables.
+    fn engine(&self) -> &'static str;
+    async fn migrate(&self) -> StoreResult<()>;
+    async fn counts(&self) -> StoreResult<Counts>;
+
+    // Organisations.
+    async fn upsert_orgs(&self, orgs: &[OrgRow]) -> StoreResult<()>;
+    async fn list_orgs(&self) -> StoreResult<Vec<OrgRow>>;
+
+    // Users and sessions.
+    async fn create_user(&self, user: &NewUser, audit: AuditDraft) -> StoreResult<i64>;
+    async fn user_by_login(&self, login: &str) -> StoreResult<Option<UserRow>>;
+    async fn set_password(
+        &self,
+        user_id: i64,
+        password_hash: &str,
+        audit: AuditDraft,
+    ) -> StoreResult<()>;
+    async fn record_login(
+        &self,
+        user_id: i64,
+        outcome: &LoginOutcome,
+        audit: AuditDraft,
+    ) -> StoreResult<()>;
+    async fn session(&self, token_hash: &str) -> StoreResult<Option<SessionRow>>;
+    async fn touch_session(&self, token_hash: &str, at: i64) -> StoreResult<()>;
+    async fn end_session(&self, token_hash: &str, audit: Option<AuditDraft>) -> StoreResult<()>;
+
+    // Records.
+    async fn create_record(
+        &self,
+        write: RecordWrite,
+    ) -> StoreResult<(StoredRecord, Vec<NotificationRow>)>;
+    async fn update_record(
+        &self,
+        id: i64,
+        expected_version: i64,
+        write: RecordWrite,
+    ) -> StoreResult<Versioned<(StoredRecord, Vec<NotificationRow>)>>;
+    async fn get_record(&self, id: i64) -> StoreResult<Option<StoredRecord>>;
+    async fn list_cases(&self, query: &CaseQuery) -> StoreResult<Vec<StoredRecord>>;
+    async fn list_versions(&self, id: i64) -> StoreResult<Vec<VersionRow>>;
+    /// Bulk load for demo and benchmark data: records in one transaction, each with its audit
+    /// entry. Notifications are not sent for seeded data.
+    async fn seed_records(&self, writes: Vec<RecordWrite>) -> StoreResult<()>;
+
+    // Audit.
+    async fn append_audit(&self, audit: AuditDraft) -> StoreResult<AuditEntry>;
+    /// Entries of one chain in order, `limit` at a time after `after_seq`.
+    async fn audit_entries(
+        &self,
+        pref_code: i64,
+        after_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditEntry>>;
+    async fn audit_heads(&self) -> StoreResult<Vec<(i64, i64, String)>>;
+    async fn audit_for_record(&self, record_id: i64, action: &str) -> StoreResult<Vec<AuditEntry>>;
+
+    // Notifications.
+    async fn notifications(
+        &self,
+        org_id: &str,
+        after_id: i64,
+        unread_only: bool,
+        limit: i64,
+    ) -> StoreResult<Vec<NotificationRow>>;
+    async fn unread_count(&self, org_id: &str) -> StoreResult<i64>;
+    async fn mark_notification(&self, org_id: &str, id: i64, read: bool) -> StoreResult<bool>;
+    /// The audit-free primary-key read used as the S3 benchmark baseline.
+    async fn bare_read(&self, pref_code: i64, id: i64) -> StoreResult<Option<String>>;
+    /// The bare single-row UPDATE used as the S4 benchmark baseline.
+    async fn bare_update(&self, pref_code: i64, id: i64, at: i64) -> StoreResult<()>;
+}

@@ -1,0 +1,797 @@
+//! The SQL of the storage trait, written once and compiled for each engine by `impl_storage!`.
+//! Both engines accept `$n` placeholders, so statements are shared; where the dialects differ
+//! (row locks) the engine passes the piece of SQL that differs.
+
+/// Record id = prefecture code × 10^12 + a per-prefecture counter: the id names its partition.
+pub const ID_BASE: i64 = 1_000_000_000_000;
+
+pub fn pref_of(id: i64) -> i64 {
+    id / ID_BASE
+}
+
+pub const RECORD_COLS: &str = "pref_code, id, owner_org, version, created_at, created_by, updated_at, updated_by, restrictions, body";
+
+macro_rules! impl_storage {
+    ($store:ty, $db:ty, $engine:literal, $for_update:literal) => {
+        use $crate::audit::{AuditDraft, AuditEntry};
+        use $crate::storage::sql::{pref_of, ID_BASE, RECORD_COLS};
+        use $crate::storage::*;
+        use sqlx::Row;
+        use tsunagu_record::api::NotificationKind;
+
+        type Conn = <$db as sqlx::Database>::Connection;
+        type DbRow = <$db as sqlx::Database>::Row;
+
+        fn kind_code(k: NotificationKind) -> &'static str {
+            match k {
+                NotificationKind::RecordCreated => "record_created",
+                NotificationKind::RecordUpdated => "record_updated",
+            }
+        }
+
+        fn kind_from(s: &str) -> StoreResult<NotificationKind> {
+            match s {
+                "record_created" => Ok(NotificationKind::RecordCreated),
+                "record_updated" => Ok(NotificationKind::RecordUpdated),
+                other => Err(StoreError::Corrupt(format!("unknown notification kind {other}"))),
+            }
+        }
+
+        fn record_from_row(r: &DbRow) -> StoreResult<StoredRecord> {
+            Ok(StoredRecord {
+                pref_code: r.try_get("pref_code")?,
+                id: r.try_get("id")?,
+                owner_org: r.try_get("owner_org")?,
+                version: r.try_get("version")?,
+                created_at: r.try_get("created_at")?,
+                created_by: r.try_get("created_by")?,
+                updated_at: r.try_get("updated_at")?,
+                updated_by: r.try_get("updated_by")?,
+                restrictions: serde_json::from_str(r.try_get::<&str, _>("restrictions")?)
+                    .map_err(StoreError::from_json)?,
+                body: serde_json::from_str(r.try_get::<&str, _>("body")?)
+                    .map_err(StoreError::from_json)?,
+            })
+        }
+
+        fn audit_from_row(r: &DbRow) -> StoreResult<AuditEntry> {
+            Ok(AuditEntry {
+                pref_code: r.try_get("pref_code")?,
+                seq: r.try_get("seq")?,
+                at: r.try_get("at")?,
+                actor_user: r.try_get("actor_user")?,
+                actor_org: r.try_get("actor_org")?,
+                action: r.try_get("action")?,
+                record_id: r.try_get("record_id")?,
+                detail: r.try_get("detail")?,
+                prev_hash: r.try_get("prev_hash")?,
+                hash: r.try_get("hash")?,
+            })
+        }
+
+        fn notification_from_row(r: &DbRow) -> StoreResult<NotificationRow> {
+            Ok(NotificationRow {
+                id: r.try_get("id")?,
+                org_id: r.try_get("org_id")?,
+                kind: kind_from(r.try_get::<&str, _>("kind")?)?,
+                record_id: r.try_get("record_id")?,
+                from_org_id: r.try_get("from_org_id")?,
+                at: r.try_get("at")?,
+                read: r.try_get("read")?,
+            })
+        }
+
+        fn user_from_row(r: &DbRow) -> StoreResult<UserRow> {
+            Ok(UserRow {
+                id: r.try_get("id")?,
+                org_id: r.try_get("org_id")?,
+                login: r.try_get("login")?,
+                display_name: r.try_get("display_name")?,
+                role: r.try_get("role")?,
+                password_hash: r.try_get("password_hash")?,
+                totp_secret: r.try_get("totp_secret")?,
+                totp_last_step: r.try_get("totp_last_step")?,
+                failed_count: r.try_get("failed_count")?,
+                locked_until: r.try_get("locked_until")?,
+            })
+        }
+
+        fn json<T: serde::Serialize>(v: &T) -> String {
+            serde_json::to_string(v).expect("serialising plain data cannot fail")
+        }
+
+        /// Appends one entry to its chain inside the caller's transaction; the head row lock
+        /// (PostgreSQL) or the single writer (SQLite) keeps the chain linear.
+        async fn append_audit_tx(conn: &mut Conn, draft: AuditDraft) -> StoreResult<AuditEntry> {
+            let head = sqlx::query(concat!(
+                "SELECT seq, hash FROM audit_head WHERE pref_code = $1",
+                $for_update
+            ))
+            .bind(draft.pref_code)
+            .fetch_one(&mut *conn)
+            .await?;
+            let entry = AuditEntry::chain(draft, head.try_get("seq")?, head.try_get::<&str, _>("hash")?);
+            insert_audit_rows(conn, std::slice::from_ref(&entry)).await?;
+            sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE pref_code = $3")
+                .bind(entry.seq)
+                .bind(&entry.hash)
+                .bind(entry.pref_code)
+                .execute(&mut *conn)
+                .await?;
+            Ok(entry)
+        }
+
+        async fn insert_audit_rows(conn: &mut Conn, entries: &[AuditEntry]) -> StoreResult<()> {
+            for chunk in entries.chunks(1000) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO audit_log (pref_code, seq, at, actor_user, actor_org, action, record_id, detail, prev_hash, hash) ",
+                );
+                qb.push_values(chunk, |mut b, e| {
+                    b.push_bind(e.pref_code)
+                        .push_bind(e.seq)
+                        .push_bind(e.at)
+                        .push_bind(e.actor_user)
+                        .push_bind(e.actor_org.clone())
+                        .push_bind(e.action.clone())
+                        .push_bind(e.record_id)
+                        .push_bind(e.detail.clone())
+                        .push_bind(e.prev_hash.clone())
+                        .push_bind(e.hash.clone());
+                });
+                qb.build().execute(&mut *conn).await?;
+            }
+            Ok(())
+        }
+
+        async fn insert_version(conn: &mut Conn, rec: &StoredRecord) -> StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO record_versions (pref_code, record_id, version, at, author, restrictions, body) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(rec.pref_code)
+            .bind(rec.id)
+            .bind(rec.version)
+            .bind(rec.updated_at)
+            .bind(&rec.updated_by)
+            .bind(json(&rec.restrictions))
+            .bind(json(&rec.body))
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+
+        async fn insert_notifications(
+            conn: &mut Conn,
+            record_id: i64,
+            at: i64,
+            notify: &[NewNotification],
+        ) -> StoreResult<Vec<NotificationRow>> {
+            let mut out = Vec::with_capacity(notify.len());
+            for n in notify {
+                let row = sqlx::query(
+                    "INSERT INTO notifications (org_id, kind, record_id, from_org_id, at, read) \
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                )
+                .bind(&n.org_id)
+                .bind(kind_code(n.kind))
+                .bind(record_id)
+                .bind(&n.from_org_id)
+                .bind(at)
+                .bind(false)
+                .fetch_one(&mut *conn)
+                .await?;
+                out.push(NotificationRow {
+                    id: row.try_get("id")?,
+                    org_id: n.org_id.clone(),
+                    kind: n.kind,
+                    record_id,
+                    from_org_id: n.from_org_id.clone(),
+                    at,
+                    read: false,
+                });
+            }
+            Ok(out)
+        }
+
+        async fn fetch_record(conn: &mut Conn, id: i64, lock: bool) -> StoreResult<Option<StoredRecord>> {
+            let sql = if lock {
+                concat!(
+                    "SELECT pref_code, id, owner_org, version, created_at, created_by, updated_at, updated_by, restrictions, body \
+                     FROM records WHERE pref_code = $1 AND id = $2",
+                    $for_update
+                )
+            } else {
+                "SELECT pref_code, id, owner_org, version, created_at, created_by, updated_at, updated_by, restrictions, body \
+                 FROM records WHERE pref_code = $1 AND id = $2"
+            };
+            let row = sqlx::query(sql)
+                .bind(pref_of(id))
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?;
+            row.as_ref().map(record_from_row).transpose()
+        }
+
+        fn push_record_values(b: &mut sqlx::query_builder::Separated<'_, '_, $db, &'static str>, r: &StoredRecord, c: &RecordColumns) {
+            b.push_bind(r.pref_code)
+                .push_bind(r.id)
+                .push_bind(r.owner_org.clone())
+                .push_bind(r.version)
+                .push_bind(c.status.clone())
+                .push_bind(c.case_number.clone())
+                .push_bind(c.municipality_code.clone())
+                .push_bind(c.serious)
+                .push_bind(c.missing)
+                .push_bind(c.risk_level.clone())
+                .push_bind(c.next_review.clone())
+                .push_bind(c.address_restricted)
+                .push_bind(c.name_key.clone())
+                .push_bind(c.kana_key.clone())
+                .push_bind(c.birth_date.clone())
+                .push_bind(r.created_at)
+                .push_bind(r.created_by.clone())
+                .push_bind(r.updated_at)
+                .push_bind(r.updated_by.clone())
+                .push_bind(json(&r.restrictions))
+                .push_bind(json(&r.body));
+        }
+
+        const RECORD_INSERT: &str = "INSERT INTO records (pref_code, id, owner_org, version, status, case_number, \
+            municipality_code, serious, missing, risk_level, next_review, address_restricted, name_key, kana_key, \
+            birth_date, created_at, created_by, updated_at, updated_by, restrictions, body) ";
+
+        fn new_stored(id: i64, w: &RecordWrite) -> StoredRecord {
+            StoredRecord {
+                id,
+                pref_code: w.pref_code,
+                owner_org: w.owner_org.clone(),
+                version: 1,
+                created_at: w.at,
+                created_by: w.author.clone(),
+                updated_at: w.at,
+                updated_by: w.author.clone(),
+                restrictions: w.restrictions.clone(),
+                body: w.body.clone(),
+            }
+        }
+
+        async fn next_ids(conn: &mut Conn, pref: i64, n: i64) -> StoreResult<i64> {
+            let row = sqlx::query(
+                "UPDATE pref_counters SET next_record = next_record + $1 WHERE pref_code = $2 RETURNING next_record",
+            )
+            .bind(n)
+            .bind(pref)
+            .fetch_one(&mut *conn)
+            .await?;
+            let last: i64 = row.try_get("next_record")?;
+            Ok(pref * ID_BASE + last - n + 1)
+        }
+
+        #[async_trait::async_trait]
+        impl Storage for $store {
+            fn engine(&self) -> &'static str {
+                $engine
+            }
+
+            async fn migrate(&self) -> StoreResult<()> {
+                self.run_migrations().await
+            }
+
+            async fn counts(&self) -> StoreResult<Counts> {
+                let mut c = Counts::default();
+                for (slot, table) in [
+                    (&mut c.orgs, "orgs"),
+                    (&mut c.users, "users"),
+                    (&mut c.records, "records"),
+                    (&mut c.audit_entries, "audit_log"),
+                ] {
+                    let row = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}"))
+                        .fetch_one(&self.read)
+                        .await?;
+                    *slot = row.try_get("n")?;
+                }
+                Ok(c)
+            }
+
+            async fn upsert_orgs(&self, orgs: &[OrgRow]) -> StoreResult<()> {
+                let mut tx = self.write.begin().await?;
+                // Centres and national organisations first: municipalities refer to their centre.
+                let mut sorted: Vec<&OrgRow> = orgs.iter().collect();
+                sorted.sort_by_key(|o| o.cgc_id.is_some());
+                for chunk in sorted.chunks(500) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO orgs (id, kind, name, pref_code, lgcode, phone, cgc_id) ",
+                    );
+                    qb.push_values(chunk, |mut b, o| {
+                        b.push_bind(o.id.clone())
+                            .push_bind(o.kind.clone())
+                            .push_bind(o.name.clone())
+                            .push_bind(o.pref_code)
+                            .push_bind(o.lgcode.clone())
+                            .push_bind(o.phone.clone())
+                            .push_bind(o.cgc_id.clone());
+                    });
+                    qb.push(
+                        " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, name = excluded.name, \
+                         pref_code = excluded.pref_code, lgcode = excluded.lgcode, phone = excluded.phone, \
+                         cgc_id = excluded.cgc_id",
+                    );
+                    qb.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_orgs(&self) -> StoreResult<Vec<OrgRow>> {
+                let rows = sqlx::query("SELECT id, kind, name, pref_code, lgcode, phone, cgc_id FROM orgs ORDER BY id")
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(OrgRow {
+                            id: r.try_get("id")?,
+                            kind: r.try_get("kind")?,
+                            name: r.try_get("name")?,
+                            pref_code: r.try_get("pref_code")?,
+                            lgcode: r.try_get("lgcode")?,
+                            phone: r.try_get("phone")?,
+                            cgc_id: r.try_get("cgc_id")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn create_user(&self, u: &NewUser, mut audit: AuditDraft) -> StoreResult<i64> {
+                let mut tx = self.write.begin().await?;
+                let row = sqlx::query(
+                    "INSERT INTO users (org_id, login, display_name, role, password_hash, totp_secret, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                )
+                .bind(&u.org_id)
+                .bind(&u.login)
+                .bind(&u.display_name)
+                .bind(&u.role)
+                .bind(&u.password_hash)
+                .bind(&u.totp_secret)
+                .bind(audit.at)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_unique)?;
+                let id: i64 = row.try_get("id")?;
+                audit.detail = serde_json::json!({ "user_id": id, "role": u.role });
+                append_audit_tx(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(id)
+            }
+
+            async fn user_by_login(&self, login: &str) -> StoreResult<Option<UserRow>> {
+                let row = sqlx::query("SELECT * FROM users WHERE login = $1")
+                    .bind(login)
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map(user_from_row).transpose()
+            }
+
+            async fn set_password(&self, user_id: i64, hash: &str, audit: AuditDraft) -> StoreResult<()> {
+                let mut tx = self.write.begin().await?;
+                let n = sqlx::query("UPDATE users SET password_hash = $1, failed_count = 0, locked_until = 0 WHERE id = $2")
+                    .bind(hash)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if n == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                append_audit_tx(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn record_login(&self, user_id: i64, outcome: &LoginOutcome, audit: AuditDraft) -> StoreResult<()> {
+                let mut tx = self.write.begin().await?;
+                match outcome {
+                    LoginOutcome::Success { totp_step, session } => {
+                        sqlx::query("UPDATE users SET failed_count = 0, locked_until = 0, totp_last_step = $1 WHERE id = $2")
+                            .bind(totp_step)
+                            .bind(user_id)
+                            .execute(&mut *tx)
+                            .await?;
+                        sqlx::query(
+                            "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at) \
+                             VALUES ($1, $2, $3, $3, $4)",
+                        )
+                        .bind(&session.token_hash)
+                        .bind(user_id)
+                        .bind(session.created_at)
+                        .bind(session.expires_at)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    LoginOutcome::Failure { failed_count, locked_until } => {
+                        sqlx::query("UPDATE users SET failed_count = $1, locked_until = $2 WHERE id = $3")
+                            .bind(failed_count)
+                            .bind(locked_until)
+                            .bind(user_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                append_audit_tx(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn session(&self, token_hash: &str) -> StoreResult<Option<SessionRow>> {
+                let row = sqlx::query(
+                    "SELECT s.token_hash, s.created_at AS s_created_at, s.last_seen_at, s.expires_at, u.* \
+                     FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
+                )
+                .bind(token_hash)
+                .fetch_optional(&self.read)
+                .await?;
+                row.as_ref()
+                    .map(|r| {
+                        Ok(SessionRow {
+                            token_hash: r.try_get("token_hash")?,
+                            created_at: r.try_get("s_created_at")?,
+                            last_seen_at: r.try_get("last_seen_at")?,
+                            expires_at: r.try_get("expires_at")?,
+                            user: user_from_row(r)?,
+                        })
+                    })
+                    .transpose()
+            }
+
+            async fn touch_session(&self, token_hash: &str, at: i64) -> StoreResult<()> {
+                sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
+                    .bind(at)
+                    .bind(token_hash)
+                    .execute(&self.write)
+                    .await?;
+                Ok(())
+            }
+
+            async fn end_session(&self, token_hash: &str, audit: Option<AuditDraft>) -> StoreResult<()> {
+                let mut tx = self.write.begin().await?;
+                sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .execute(&mut *tx)
+                    .await?;
+                if let Some(a) = audit {
+                    append_audit_tx(&mut tx, a).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn create_record(&self, w: RecordWrite) -> StoreResult<(StoredRecord, Vec<NotificationRow>)> {
+                let mut tx = self.write.begin().await?;
+                let id = next_ids(&mut tx, w.pref_code, 1).await?;
+                let rec = new_stored(id, &w);
+                let mut qb = sqlx::QueryBuilder::<$db>::new(RECORD_INSERT);
+                qb.push_values(std::iter::once(&rec), |mut b, r| push_record_values(&mut b, r, &w.columns));
+                qb.build().execute(&mut *tx).await?;
+                insert_version(&mut tx, &rec).await?;
+                let mut audit = w.audit;
+                audit.record_id = Some(id);
+                append_audit_tx(&mut tx, audit).await?;
+                let notes = insert_notifications(&mut tx, id, w.at, &w.notify).await?;
+                tx.commit().await?;
+                Ok((rec, notes))
+            }
+
+            async fn update_record(
+                &self,
+                id: i64,
+                expected_version: i64,
+                w: RecordWrite,
+            ) -> StoreResult<Versioned<(StoredRecord, Vec<NotificationRow>)>> {
+                let mut tx = self.write.begin().await?;
+                let Some(current) = fetch_record(&mut tx, id, true).await? else {
+                    return Err(StoreError::NotFound);
+                };
+                if current.version != expected_version {
+                    return Ok(Versioned::Conflict(Box::new(current)));
+                }
+                let rec = StoredRecord {
+                    version: current.version + 1,
+                    updated_at: w.at,
+                    updated_by: w.author.clone(),
+                    restrictions: w.restrictions.clone(),
+                    body: w.body.clone(),
+                    ..current
+                };
+                let c = &w.columns;
+                sqlx::query(
+                    "UPDATE records SET version = $1, status = $2, case_number = $3, municipality_code = $4, \
+                     serious = $5, missing = $6, risk_level = $7, next_review = $8, address_restricted = $9, \
+                     name_key = $10, kana_key = $11, birth_date = $12, updated_at = $13, updated_by = $14, \
+                     restrictions = $15, body = $16 WHERE pref_code = $17 AND id = $18",
+                )
+                .bind(rec.version)
+                .bind(&c.status)
+                .bind(&c.case_number)
+                .bind(&c.municipality_code)
+                .bind(c.serious)
+                .bind(c.missing)
+                .bind(&c.risk_level)
+                .bind(&c.next_review)
+                .bind(c.address_restricted)
+                .bind(&c.name_key)
+                .bind(&c.kana_key)
+                .bind(&c.birth_date)
+                .bind(rec.updated_at)
+                .bind(&rec.updated_by)
+                .bind(json(&rec.restrictions))
+                .bind(json(&rec.body))
+                .bind(rec.pref_code)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                insert_version(&mut tx, &rec).await?;
+                let mut audit = w.audit;
+                audit.record_id = Some(id);
+                append_audit_tx(&mut tx, audit).await?;
+                let notes = insert_notifications(&mut tx, id, w.at, &w.notify).await?;
+                tx.commit().await?;
+                Ok(Versioned::Done((rec, notes)))
+            }
+
+            async fn get_record(&self, id: i64) -> StoreResult<Option<StoredRecord>> {
+                let mut conn = self.read.acquire().await?;
+                fetch_record(&mut conn, id, false).await
+            }
+
+            async fn list_cases(&self, q: &CaseQuery) -> StoreResult<Vec<StoredRecord>> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(format!("SELECT {RECORD_COLS} FROM records WHERE 1 = 1"));
+                if let Some(p) = q.pref_code {
+                    qb.push(" AND pref_code = ").push_bind(p);
+                }
+                if !q.owners.is_empty() {
+                    qb.push(" AND owner_org IN (");
+                    let mut sep = qb.separated(", ");
+                    for o in &q.owners {
+                        sep.push_bind(o.clone());
+                    }
+                    qb.push(")");
+                }
+                if q.serious_only {
+                    qb.push(" AND serious = ").push_bind(true);
+                }
+                if let Some(s) = &q.status {
+                    qb.push(" AND status = ").push_bind(s.clone());
+                }
+                if let Some(m) = &q.municipality {
+                    qb.push(" AND municipality_code = ").push_bind(m.clone());
+                    qb.push(" AND (owner_org = ").push_bind(q.viewer_org.clone());
+                    qb.push(" OR address_restricted = ").push_bind(false).push(")");
+                }
+                if let Some(t) = q.updated_since {
+                    qb.push(" AND updated_at >= ").push_bind(t);
+                }
+                let (col, desc, numeric) = match q.sort {
+                    CaseSort::UpdatedDesc => ("updated_at", true, true),
+                    CaseSort::UpdatedAsc => ("updated_at", false, true),
+                    CaseSort::NextReview => ("next_review", false, false),
+                    CaseSort::CaseNumber => ("case_number", false, false),
+                };
+                if let Some(c) = &q.after {
+                    let op = if desc { "<" } else { ">" };
+                    qb.push(format!(" AND ({col} {op} "));
+                    if numeric {
+                        let k: i64 = c.key.parse().map_err(|_| StoreError::Corrupt("cursor".into()))?;
+                        qb.push_bind(k).push(format!(" OR ({col} = ")).push_bind(k);
+                    } else {
+                        qb.push_bind(c.key.clone()).push(format!(" OR ({col} = ")).push_bind(c.key.clone());
+                    }
+                    qb.push(format!(" AND id {op} ")).push_bind(c.id).push("))");
+                }
+                let dir = if desc { "DESC" } else { "ASC" };
+                qb.push(format!(" ORDER BY {col} {dir}, id {dir} LIMIT ")).push_bind(q.limit);
+                let rows = qb.build().fetch_all(&self.read).await?;
+                rows.iter().map(record_from_row).collect()
+            }
+
+            async fn list_versions(&self, id: i64) -> StoreResult<Vec<VersionRow>> {
+                let rows = sqlx::query(
+                    "SELECT version, at, author, restrictions, body FROM record_versions \
+                     WHERE pref_code = $1 AND record_id = $2 ORDER BY version",
+                )
+                .bind(pref_of(id))
+                .bind(id)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(VersionRow {
+                            version: r.try_get("version")?,
+                            at: r.try_get("at")?,
+                            author: r.try_get("author")?,
+                            restrictions: serde_json::from_str(r.try_get::<&str, _>("restrictions")?)
+                                .map_err(StoreError::from_json)?,
+                            body: serde_json::from_str(r.try_get::<&str, _>("body")?)
+                                .map_err(StoreError::from_json)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn seed_records(&self, writes: Vec<RecordWrite>) -> StoreResult<()> {
+                let mut tx = self.write.begin().await?;
+                // Ids: one counter bump per prefecture for the whole batch.
+                let mut per_pref: std::collections::BTreeMap<i64, i64> = Default::default();
+                for w in &writes {
+                    *per_pref.entry(w.pref_code).or_default() += 1;
+                }
+                let mut next: std::collections::BTreeMap<i64, i64> = Default::default();
+                let mut heads: std::collections::BTreeMap<i64, (i64, String)> = Default::default();
+                for (&pref, &n) in &per_pref {
+                    next.insert(pref, next_ids(&mut tx, pref, n).await?);
+                    let h = sqlx::query(concat!("SELECT seq, hash FROM audit_head WHERE pref_code = $1", $for_update))
+                        .bind(pref)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    heads.insert(pref, (h.try_get("seq")?, h.try_get("hash")?));
+                }
+                let mut recs = Vec::with_capacity(writes.len());
+                let mut audits = Vec::with_capacity(writes.len());
+                for w in writes {
+                    let slot = next.get_mut(&w.pref_code).expect("counted above");
+                    let id = *slot;
+                    *slot += 1;
+                    let rec = new_stored(id, &w);
+                    let head = heads.get_mut(&w.pref_code).expect("read above");
+                    let mut draft = w.audit.clone();
+                    draft.record_id = Some(id);
+                    let e = AuditEntry::chain(draft, head.0, &head.1);
+                    *head = (e.seq, e.hash.clone());
+                    audits.push(e);
+                    recs.push((rec, w.columns));
+                }
+                for chunk in recs.chunks(400) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(RECORD_INSERT);
+                    qb.push_values(chunk, |mut b, (r, c)| push_record_values(&mut b, r, c));
+                    qb.build().execute(&mut *tx).await?;
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO record_versions (pref_code, record_id, version, at, author, restrictions, body) ",
+                    );
+                    qb.push_values(chunk, |mut b, (r, _)| {
+                        b.push_bind(r.pref_code)
+                            .push_bind(r.id)
+                            .push_bind(r.version)
+                            .push_bind(r.updated_at)
+                            .push_bind(r.updated_by.clone())
+                            .push_bind(json(&r.restrictions))
+                            .push_bind(json(&r.body));
+                    });
+                    qb.build().execute(&mut *tx).await?;
+                }
+                insert_audit_rows(&mut tx, &audits).await?;
+                for (pref, (seq, hash)) in heads {
+                    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE pref_code = $3")
+                        .bind(seq)
+                        .bind(hash)
+                        .bind(pref)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn append_audit(&self, audit: AuditDraft) -> StoreResult<AuditEntry> {
+                let mut tx = self.write.begin().await?;
+                let e = append_audit_tx(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(e)
+            }
+
+            async fn audit_entries(&self, pref: i64, after_seq: i64, limit: i64) -> StoreResult<Vec<AuditEntry>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM audit_log WHERE pref_code = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                )
+                .bind(pref)
+                .bind(after_seq)
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(audit_from_row).collect()
+            }
+
+            async fn audit_heads(&self) -> StoreResult<Vec<(i64, i64, String)>> {
+                let rows = sqlx::query("SELECT pref_code, seq, hash FROM audit_head ORDER BY pref_code")
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get("pref_code")?, r.try_get("seq")?, r.try_get("hash")?)))
+                    .collect()
+            }
+
+            async fn audit_for_record(&self, record_id: i64, action: &str) -> StoreResult<Vec<AuditEntry>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM audit_log WHERE pref_code = $1 AND record_id = $2 AND action = $3 ORDER BY seq",
+                )
+                .bind(pref_of(record_id))
+                .bind(record_id)
+                .bind(action)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(audit_from_row).collect()
+            }
+
+            async fn notifications(
+                &self,
+                org_id: &str,
+                after_id: i64,
+                unread_only: bool,
+                limit: i64,
+            ) -> StoreResult<Vec<NotificationRow>> {
+                let q = if unread_only {
+                    sqlx::query("SELECT * FROM notifications WHERE org_id = $1 AND id > $2 AND read = $3 ORDER BY id LIMIT $4")
+                        .bind(org_id)
+                        .bind(after_id)
+                        .bind(false)
+                } else {
+                    sqlx::query("SELECT * FROM notifications WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3")
+                        .bind(org_id)
+                        .bind(after_id)
+                };
+                let rows = q.bind(limit).fetch_all(&self.read).await?;
+                rows.iter().map(notification_from_row).collect()
+            }
+
+            async fn unread_count(&self, org_id: &str) -> StoreResult<i64> {
+                let row = sqlx::query("SELECT COUNT(*) AS n FROM notifications WHERE org_id = $1 AND read = $2")
+                    .bind(org_id)
+                    .bind(false)
+                    .fetch_one(&self.read)
+                    .await?;
+                Ok(row.try_get("n")?)
+            }
+
+            async fn mark_notification(&self, org_id: &str, id: i64, read: bool) -> StoreResult<bool> {
+                let n = sqlx::query("UPDATE notifications SET read = $1 WHERE org_id = $2 AND id = $3")
+                    .bind(read)
+                    .bind(org_id)
+                    .bind(id)
+                    .execute(&self.write)
+                    .await?
+                    .rows_affected();
+                Ok(n > 0)
+            }
+
+            async fn bare_read(&self, pref: i64, id: i64) -> StoreResult<Option<String>> {
+                let row = sqlx::query("SELECT body FROM records WHERE pref_code = $1 AND id = $2")
+                    .bind(pref)
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.map(|r| r.try_get("body")).transpose().map_err(Into::into)
+            }
+
+            async fn bare_update(&self, pref: i64, id: i64, at: i64) -> StoreResult<()> {
+                sqlx::query("UPDATE records SET updated_at = $1 WHERE pref_code = $2 AND id = $3")
+                    .bind(at)
+                    .bind(pref)
+                    .bind(id)
+                    .execute(&self.write)
+                    .await?;
+                Ok(())
+            }
+        }
+
+        fn map_unique(e: sqlx::Error) -> StoreError {
+            match &e {
+                sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Duplicate,
+                _ => StoreError::Db(e),
+            }
+        }
+    };
+}
+
+pub(crate) use impl_storage;
