@@ -1,0 +1,90 @@
+//! Authentication over HTTP on both engines: password + TOTP, replay, lockout, expiry, logout.
+
+mod support;
+
+use reqwest::StatusCode;
+use support::{TestServer, PASSWORD};
+
+both_engines! {
+    async fn login_needs_password_and_a_fresh_code(db) {
+        let s = TestServer::start(db).await;
+        let (st, e) = s.try_login("cgc", "wrong-password", &s.code("cgc")).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+        assert_eq!(e["code"], "login_failed");
+        assert!(e["message"].as_str().unwrap().contains("正しくありません"));
+        let (st, _) = s.try_login("cgc", PASSWORD, "000000").await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+        let (st, _) = s.try_login("nobody", PASSWORD, "123456").await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+
+        let code = s.code("cgc");
+        let (st, ok) = s.try_login("cgc", PASSWORD, &code).await;
+        assert_eq!(st, StatusCode::OK, "{ok}");
+        assert_eq!(ok["me"]["org"]["id"], "cgc-13-01");
+        // The same code again is a replay.
+        let (st, _) = s.try_login("cgc", PASSWORD, &code).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+
+        // The token works; /me says who.
+        let r = s.http.get(s.url("/api/v1/me")).bearer_auth(ok["token"].as_str().unwrap()).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        // Logins and failures are in the audit chain.
+        let n = s.db.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'auth.login_failed'").await;
+        assert_eq!(n, 4);
+        assert_eq!(s.db.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'auth.login'").await, 1);
+    }
+
+    async fn repeated_failures_lock_the_account(db) {
+        let s = TestServer::start(db).await;
+        for _ in 0..4 {
+            assert_eq!(s.try_login("muni", "bad", "000000").await.0, StatusCode::UNAUTHORIZED);
+        }
+        let (st, e) = s.try_login("muni", "bad", "000000").await;
+        assert_eq!(st, StatusCode::LOCKED, "{e}");
+        assert_eq!(e["code"], "account_locked");
+        // Locked: even the right password and code are refused.
+        let (st, _) = s.try_login("muni", PASSWORD, &s.code("muni")).await;
+        assert_eq!(st, StatusCode::LOCKED);
+        // Other accounts are unaffected.
+        s.login("muni2").await;
+        // After the lockout period the account opens again.
+        s.state().clock.advance_secs(16 * 60);
+        let (st, _) = s.try_login("muni", PASSWORD, &s.code("muni")).await;
+        assert_eq!(st, StatusCode::OK);
+    }
+
+    async fn sessions_expire_when_idle_and_absolutely_and_on_logout(db) {
+        let s = TestServer::start(db).await;
+        let c = s.login("cgc").await;
+        assert_eq!(c.get("/api/v1/me").await.0, StatusCode::OK);
+        // Within the idle timeout, each use keeps the session alive.
+        for _ in 0..3 {
+            s.state().clock.advance_secs(20 * 60);
+            assert_eq!(c.get("/api/v1/me").await.0, StatusCode::OK);
+        }
+        s.state().clock.advance_secs(31 * 60);
+        let (st, e) = c.get("/api/v1/me").await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+        assert_eq!(e["code"], "session_expired");
+
+        // Absolute expiry: 12 hours even when used every 20 minutes.
+        let c = s.login("cgc").await;
+        let mut last = StatusCode::OK;
+        for _ in 0..37 {
+            s.state().clock.advance_secs(20 * 60);
+            last = c.get("/api/v1/me").await.0;
+        }
+        assert_eq!(last, StatusCode::UNAUTHORIZED);
+
+        let c = s.login("cgc").await;
+        assert_eq!(c.call(reqwest::Method::POST, "/api/v1/auth/logout", None).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(c.get("/api/v1/me").await.0, StatusCode::UNAUTHORIZED);
+
+        // No token, a malformed header, a made-up token.
+        assert_eq!(s.http.get(s.url("/api/v1/me")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+        let r = s.http.get(s.url("/api/v1/me")).header("authorization", "Basic abc").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let r = s.http.get(s.url("/api/v1/me")).bearer_auth("made-up").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+}

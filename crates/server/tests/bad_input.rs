@@ -1,0 +1,129 @@
+//! Bad input gets a clear 4xx with a code and a Japanese message, and changes nothing; a failure
+//! inside the database rolls back the record, its version, its audit entry and its
+//! notifications together.
+
+mod support;
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use support::{record_json, Engine, TestServer};
+
+async fn snapshot(s: &TestServer) -> [i64; 4] {
+    [
+        s.db.scalar("SELECT COUNT(*) FROM records").await,
+        s.db.scalar("SELECT COUNT(*) FROM record_versions").await,
+        s.db.scalar("SELECT COUNT(*) FROM audit_log WHERE action LIKE 'record.%'")
+            .await,
+        s.db.scalar("SELECT COUNT(*) FROM notifications").await,
+    ]
+}
+
+both_engines! {
+    async fn malformed_requests_are_refused_and_change_nothing(db) {
+        let s = TestServer::start(db).await;
+        let c = s.login("muni").await;
+        let id = c.create(&record_json("131016", "B")).await;
+        let before = snapshot(&s).await;
+
+        let raw = |body: &'static str, ctype: &'static str| {
+            c.req(Method::POST, "/api/v1/records").header("content-type", ctype).body(body).send()
+        };
+        let r = raw("{\"core\": ", "application/json").await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let e: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(e["code"], "malformed_json");
+        assert!(e["message"].as_str().unwrap().contains("JSON"));
+
+        let r = raw("{}", "text/plain").await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+        let mut unknown = record_json("131016", "B");
+        unknown["core"]["nickname"] = json!("x");
+        let (st, e) = c.post("/api/v1/records", &unknown).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        assert_eq!(e["fields"][0]["field"], "core.nickname");
+        assert!(e["message"].as_str().unwrap().contains("不明な項目"));
+
+        let mut wrong_type = record_json("131016", "B");
+        wrong_type["core"]["sex"] = json!("female");
+        let (st, e) = c.post("/api/v1/records", &wrong_type).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        assert_eq!(e["fields"][0]["field"], "core.sex");
+
+        let mut bad_code = record_json("131016", "B");
+        bad_code["core"]["guardians"][0]["relationship"] = json!("cousin");
+        let (st, e) = c.post("/api/v1/records", &bad_code).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        assert_eq!(e["fields"][0]["field"], "core.guardians[0].relationship");
+        assert!(e["message"].as_str().unwrap().contains("コード表"));
+
+        let mut bad_date = record_json("131016", "B");
+        bad_date["core"]["birth_date"]["date"] = json!("2019-02-30");
+        let (st, e) = c.post("/api/v1/records", &bad_date).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        assert_eq!(e["fields"][0]["field"], "core.birth_date.date");
+
+        // Validation: every problem at once, each with its field and a Japanese message.
+        let (st, e) = c.post("/api/v1/records", &json!({})).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e["code"], "validation_failed");
+        let fields: Vec<&str> = e["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+        assert!(fields.len() >= 9 && fields.contains(&"core.sex") && fields.contains(&"admin.case_number"), "{fields:?}");
+        let mut unknown_muni = record_json("999991", "B");
+        unknown_muni["core"]["birth_date"]["date"] = json!("2099-01-01");
+        let (st, e) = c.post("/api/v1/records", &unknown_muni).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e["fields"].as_array().unwrap().len(), 2, "{e}");
+
+        // Oversize body.
+        let mut huge = record_json("131016", "B");
+        huge["casework"]["findings"] = json!("あ".repeat(2_000_000));
+        let (st, e) = c.post("/api/v1/records", &huge).await;
+        assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE, "{e}");
+
+        // Updates: bad version type, unknown record, bad id, bad query parameters.
+        let (st, _) = c.put(&format!("/api/v1/records/{id}"), &json!({ "version": "1", "record": record_json("131016", "B") })).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        let (st, _) = c.put("/api/v1/records/13000000099999", &json!({ "version": 1, "record": record_json("131016", "B") })).await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        let (st, e) = c.get("/api/v1/records/abc").await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        assert_eq!(e["fields"][0]["field"], "id");
+        for q in ["sort=name", "limit=0", "status=pending", "municipality=131017", "updated_since=yesterday", "cursor=zzz", "colour=red"] {
+            let (st, e) = c.get(&format!("/api/v1/records?{q}")).await;
+            assert_eq!(st, StatusCode::BAD_REQUEST, "{q}: {e}");
+            assert!(!e["message"].as_str().unwrap().is_empty());
+        }
+        assert_eq!(snapshot(&s).await, before, "nothing was written");
+    }
+
+    async fn a_database_failure_rolls_back_the_whole_request(db) {
+        let s = TestServer::start(db).await;
+        let muni = s.login("muni").await;
+        let id = muni.create(&record_json("131016", "F")).await;
+        let before = snapshot(&s).await;
+        let head_before = s.db.scalar("SELECT seq FROM audit_head WHERE pref_code = 13").await;
+        // Make the last statement of the transaction (the notification insert) fail.
+        let trap = match s.db.engine {
+            Engine::Sqlite => "CREATE TRIGGER trap BEFORE INSERT ON notifications BEGIN SELECT RAISE(ABORT, 'trap'); END;",
+            Engine::Postgres => "CREATE FUNCTION trap() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'trap'; END $$; \
+                                 CREATE TRIGGER trap BEFORE INSERT ON notifications FOR EACH ROW EXECUTE FUNCTION trap();",
+        };
+        s.db.raw(trap).await.unwrap();
+        let mut body = record_json("131016", "F");
+        body["casework"]["findings"] = json!("書き込まれてはならない");
+        let (st, e) = muni.put(&format!("/api/v1/records/{id}"), &json!({ "version": 1, "record": body })).await;
+        assert_eq!(st, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(e["code"], "internal");
+        let (st, e) = muni.post("/api/v1/records", &record_json("131016", "G")).await;
+        assert_eq!(st, StatusCode::INTERNAL_SERVER_ERROR, "{e}");
+
+        assert_eq!(snapshot(&s).await, before);
+        assert_eq!(s.db.scalar("SELECT seq FROM audit_head WHERE pref_code = 13").await, head_before);
+        let (_, v) = muni.get(&format!("/api/v1/records/{id}")).await;
+        assert_eq!(v["meta"]["version"], 1);
+        assert_eq!(v["casework"]["findings"], "FINDINGSF");
+        let report = tsunagu_server::audit::verify(s.db.store.as_ref()).await.unwrap();
+        assert!(report.is_ok(), "{report:?}");
+    }
+}

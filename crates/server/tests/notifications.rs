@@ -1,0 +1,125 @@
+//! Notifications on both engines: inbox rules, the live event stream, replay from
+//! Last-Event-ID, read/unread.
+
+mod support;
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::json;
+use support::{record_json, Client, TestServer};
+
+/// Reads server-sent events until `n` notification events have arrived (or times out).
+async fn next_events(
+    c: &Client,
+    last_event_id: Option<i64>,
+    n: usize,
+    trigger: impl std::future::Future<Output = ()>,
+) -> Vec<serde_json::Value> {
+    let mut req = c.req(reqwest::Method::GET, "/api/v1/notifications/stream");
+    if let Some(id) = last_event_id {
+        req = req.header("last-event-id", id.to_string());
+    }
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let mut body = resp.bytes_stream();
+    trigger.await;
+    let mut buf = String::new();
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while out.len() < n {
+        let chunk = tokio::time::timeout_at(deadline, body.next())
+            .await
+            .expect("event in time")
+            .expect("stream open")
+            .unwrap();
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(end) = buf.find("\n\n") {
+            let frame: String = buf.drain(..end + 2).collect();
+            if let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data: ")) {
+                let id: i64 = frame
+                    .lines()
+                    .find_map(|l| l.strip_prefix("id: "))
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                let v: serde_json::Value = serde_json::from_str(data).unwrap();
+                assert_eq!(v["id"].as_i64().unwrap(), id);
+                out.push(v);
+            }
+        }
+    }
+    out
+}
+
+both_engines! {
+    async fn changes_reach_the_related_organisation(db) {
+        let s = TestServer::start(db).await;
+        let muni = s.login("muni").await;
+        let cgc = s.login("cgc").await;
+        let muni2 = s.login("muni2").await;
+
+        // A municipality's new record → its centre.
+        let id = muni.create(&record_json("131016", "N")).await;
+        let (_, inbox) = cgc.get("/api/v1/notifications").await;
+        assert_eq!(inbox["unread"], 1);
+        assert_eq!(inbox["items"][0]["kind"], "record_created");
+        assert_eq!(inbox["items"][0]["record_id"].as_i64().unwrap(), id);
+        assert_eq!(inbox["items"][0]["from_org_id"], "muni-131016");
+        assert!(!inbox.to_string().contains("試験"), "no child names in notifications");
+        // Not to the other municipality, nor to the author.
+        assert_eq!(muni2.get("/api/v1/notifications").await.1["unread"], 0);
+        assert_eq!(muni.get("/api/v1/notifications").await.1["unread"], 0);
+
+        // A centre's change → the municipality of the child's address.
+        let cid = cgc.create(&record_json("131024", "N2")).await;
+        let (_, inbox) = muni2.get("/api/v1/notifications").await;
+        assert_eq!(inbox["items"][0]["record_id"].as_i64().unwrap(), cid);
+        cgc.put(&format!("/api/v1/records/{cid}"), &json!({ "version": 1, "record": record_json("131024", "N3") })).await;
+        let (_, inbox) = muni2.get("/api/v1/notifications?unread=true").await;
+        assert_eq!(inbox["unread"], 2);
+        assert_eq!(inbox["items"][1]["kind"], "record_updated");
+
+        // Mark read and unread; another organisation's notification cannot be touched.
+        let nid = inbox["items"][0]["id"].as_i64().unwrap();
+        assert_eq!(muni2.call(reqwest::Method::POST, &format!("/api/v1/notifications/{nid}/read"), None).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(muni2.get("/api/v1/notifications").await.1["unread"], 1);
+        assert_eq!(muni.call(reqwest::Method::POST, &format!("/api/v1/notifications/{nid}/unread"), None).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(muni2.call(reqwest::Method::POST, &format!("/api/v1/notifications/{nid}/unread"), None).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(muni2.get("/api/v1/notifications").await.1["unread"], 2);
+    }
+
+    async fn the_stream_delivers_at_once_and_replays_what_was_missed(db) {
+        let s = TestServer::start(db).await;
+        let muni = s.login("muni").await;
+        let cgc = s.login("cgc").await;
+
+        // Live: connected first, then the change.
+        let m = muni.clone();
+        let started = std::time::Instant::now();
+        let events = next_events(&cgc, None, 1, async move {
+            m.create(&record_json("131016", "S1")).await;
+        }).await;
+        assert_eq!(events[0]["kind"], "record_created");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let first = events[0]["id"].as_i64().unwrap();
+
+        // Offline: two changes while disconnected arrive on reconnect after Last-Event-ID, in order,
+        // and the one already seen is not sent again.
+        let a = muni.create(&record_json("131016", "S2")).await;
+        let b = muni.create(&record_json("131016", "S3")).await;
+        let events = next_events(&cgc, Some(first), 2, async {}).await;
+        let ids: Vec<i64> = events.iter().map(|e| e["record_id"].as_i64().unwrap()).collect();
+        assert_eq!(ids, vec![a, b]);
+        assert!(events.iter().all(|e| e["id"].as_i64().unwrap() > first));
+
+        // Without a token there is no stream.
+        let r = s.http.get(s.url("/api/v1/notifications/stream")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+}
