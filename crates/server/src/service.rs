@@ -473,11 +473,18 @@ impl AppState {
         Ok(versions
             .into_iter()
             .filter_map(|ver| {
+                // Past versions are shown under today's restrictions: restricting a field now
+                // must also withhold what it held before.
+                let restrictions = if t == Tier::Owner {
+                    ver.restrictions
+                } else {
+                    rec.restrictions.clone()
+                };
                 let as_rec = StoredRecord {
                     version: ver.version,
                     updated_at: ver.at,
                     updated_by: ver.author.clone(),
-                    restrictions: ver.restrictions,
+                    restrictions,
                     body: ver.body,
                     ..rec.clone()
                 };
