@@ -77,7 +77,7 @@ pub fn parse_date_spec(input: &str) -> Result<DateSpec, String> {
     // Split the numbers on any separator.
     let rest = rest.replacen("元", "1", 1);
     let parts: Vec<&str> = rest
-        .split(|c: char| matches!(c, '年' | '月' | '日' | '.' | '/' | '-'))
+        .split(['年', '月', '日', '.', '/', '-'])
         .filter(|p| !p.is_empty())
         .collect();
     if parts.is_empty() || parts.len() > 3 {

@@ -42,6 +42,16 @@ enum Command {
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
     },
+    /// The whole server on a fresh SQLite file with synthetic demo data, in one command.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// The demo database file; it is replaced on every start.
+        #[arg(long, default_value = "tsunagu-demo.sqlite")]
+        file: PathBuf,
+        #[arg(long, default_value_t = 300)]
+        records: usize,
+    },
     /// Bring the database schema up to date and exit.
     Migrate,
     /// Load the organisation master from a TOML or CSV file (columns: id,kind,name,pref_code,lgcode,phone,cgc_id).
@@ -96,8 +106,12 @@ async fn main() -> anyhow::Result<()> {
         config.database_url = url;
     }
     let clock = Clock::default();
+    if let Command::Demo { listen, file, records } = &cli.command {
+        return demo(config, *listen, file, *records, &clock).await;
+    }
     let store = app::open_store(&config.database_url, config.pg_max_connections).await?;
     match cli.command {
+        Command::Demo { .. } => unreachable!("handled above"),
         Command::Serve { listen } => {
             if let Some(l) = listen {
                 config.listen = l;
@@ -274,4 +288,48 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+async fn seed_demo(store: &dyn tsunagu_server::storage::Storage, config: &Config, records: usize, s: u64, clock: &Clock) -> anyhow::Result<()> {
+    anyhow::ensure!(records <= 1_000_000, "--records is at most 1,000,000");
+    let started = std::time::Instant::now();
+    let m = master::synthetic();
+    seed::load_orgs(store, &m, clock.now()).await?;
+    let accounts = seed::create_demo_users(store, &m, config.auth.password_cost(), clock.now()).await?;
+    let dir = OrgDirectory::from_rows(store.list_orgs().await?)?;
+    if records <= 5_000 {
+        seed::seed_demo_records(store, &dir, records, s, clock.today(), clock.now()).await?;
+    } else {
+        seed::seed_bulk_records(store, &dir, records, s, clock.today(), clock.now(), |n| {
+            if n % 100_000 == 0 {
+                eprintln!("  {n} records");
+            }
+        })
+        .await?;
+    }
+    println!("デモデータを作成しました（{records}件, {:.1}秒）。すべて架空のデータです。", started.elapsed().as_secs_f64());
+    println!("パスワード（全アカウント共通）: {}", seed::DEMO_PASSWORD);
+    println!("ワンタイムコード: tsunagu-server demo-code <ログインID>");
+    for a in accounts {
+        println!("  {:<16} {}  [{}]", a.login, a.purpose, a.org_id);
+    }
+    Ok(())
+}
+
+/// `demo`: a fresh SQLite file, demo data, and the server, in one command.
+async fn demo(mut config: Config, listen: std::net::SocketAddr, file: &std::path::Path, records: usize, clock: &Clock) -> anyhow::Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let p = PathBuf::from(format!("{}{suffix}", file.display()));
+        if p.exists() {
+            std::fs::remove_file(&p).with_context(|| format!("removing the previous demo file {}", p.display()))?;
+        }
+    }
+    config.database_url = format!("sqlite://{}", file.display());
+    config.listen = listen;
+    let store = app::open_store(&config.database_url, config.pg_max_connections).await?;
+    seed_demo(store.as_ref(), &config, records, 20261125, clock).await?;
+    let state = app::build_state(store, config).await?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    println!("サーバーを起動しました: http://{listen}  （API文書: http://{listen}/api/v1/openapi.json, 停止: Ctrl+C）");
+    app::serve(state, listener, app::shutdown_signal()).await
 }
