@@ -42,11 +42,16 @@ pub async fn open_store(url: &str, pg_max_connections: u32) -> anyhow::Result<Ar
 pub async fn build_state(store: Arc<dyn Storage>, config: Config) -> anyhow::Result<AppState> {
     let orgs = OrgDirectory::from_rows(store.list_orgs().await?)?;
     if orgs.is_empty() {
-        tracing::warn!("no organisations loaded: run `tsunagu-server seed-demo` or `tsunagu-server orgs load FILE`");
+        tracing::warn!("no organisations loaded: run `tsunagu-server seed-demo` or `tsunagu-server load-orgs FILE`");
     }
+    let dummy_hash = Arc::new(crate::auth::hash_password(
+        &crate::auth::random_password(),
+        config.auth.password_cost(),
+    ));
     Ok(AppState {
         store,
         orgs: Arc::new(orgs),
+        dummy_hash,
         config: Arc::new(config),
         hub: Hub::default(),
         clock: Clock::default(),

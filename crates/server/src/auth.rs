@@ -50,14 +50,6 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     }
 }
 
-/// Minimum rules for a password set by a person.
-pub fn check_password_strength(password: &str) -> Result<(), String> {
-    if password.chars().count() < 12 {
-        return Err("パスワードは12文字以上にしてください".into());
-    }
-    Ok(())
-}
-
 /// A random password for a new account or a reset, shown once to the operator.
 pub fn random_password() -> String {
     let mut b = [0u8; 15];

@@ -53,8 +53,10 @@ pub fn columns(body: &RecordBody, restrictions: &Restrictions) -> RecordColumns 
 }
 
 /// Organisations told about a change made by `actor` to a record: a municipality's change goes
-/// to its centre; a centre's change goes to the municipality of the child's address. The owner
-/// is told when someone else changed its record. The actor itself never is.
+/// to its centre; a centre's change goes to the municipality of the child's address when that
+/// municipality is in the centre's jurisdiction (one outside it could not open the record, so a
+/// notice would only tell it that the record exists). The owner is told when someone else
+/// changed its record. The actor itself never is.
 pub fn recipients(actor: &Org, owner: &Org, body: &RecordBody, dir: &OrgDirectory) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     match actor.kind {
@@ -64,7 +66,9 @@ pub fn recipients(actor: &Org, owner: &Org, body: &RecordBody, dir: &OrgDirector
                 .address_municipality()
                 .and_then(|code| dir.by_lgcode(code))
             {
-                out.push(m.id.clone());
+                if crate::tier::are_partners(actor, m) {
+                    out.push(m.id.clone());
+                }
             }
         }
         OrgKind::Ministry | OrgKind::Operator => {}

@@ -106,8 +106,49 @@ async fn main() -> anyhow::Result<()> {
         config.database_url = url;
     }
     let clock = Clock::default();
-    if let Command::Demo { listen, file, records } = &cli.command {
-        return demo(config, *listen, file, *records, &clock).await;
+    match &cli.command {
+        Command::Demo {
+            listen,
+            file,
+            records,
+        } => {
+            return demo(config, *listen, file, *records, &clock).await;
+        }
+        // Needs no database: the demo accounts' secrets derive from their logins.
+        Command::DemoCode { login } => {
+            let secret = seed::demo_totp_secret(login);
+            let code = auth::totp_code(&secret, (clock.now() / 1_000_000) as u64)
+                .context("computing the code")?;
+            println!("{code}");
+            return Ok(());
+        }
+        Command::VerifyAudit => {
+            // Exit 1: the chain is broken. Exit 2: it could not be checked.
+            let outcome = async {
+                let store =
+                    app::open_store(&config.database_url, config.pg_max_connections).await?;
+                Ok::<_, anyhow::Error>(audit::verify(store.as_ref()).await?)
+            }
+            .await;
+            match outcome {
+                Ok(Ok(report)) => {
+                    println!(
+                        "audit chain intact: {} chains, {} entries",
+                        report.chains, report.entries
+                    );
+                    return Ok(());
+                }
+                Ok(Err(b)) => {
+                    eprintln!("audit chain BROKEN at {b}");
+                    std::process::exit(1);
+                }
+                Err(e) => {
+                    eprintln!("audit chain could not be verified: {e:#}");
+                    std::process::exit(2);
+                }
+            }
+        }
+        _ => {}
     }
     let store = app::open_store(&config.database_url, config.pg_max_connections).await?;
     match cli.command {
@@ -157,6 +198,14 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::SeedDemo { records, seed: s } => {
             anyhow::ensure!(records <= 1_000_000, "--records is at most 1,000,000");
+            // Demo accounts have a published password: never add them to a database in use.
+            let existing = store.counts().await?;
+            anyhow::ensure!(
+        existing.records == 0 && existing.users == 0,
+        "this database already holds {} records and {} users: seed-demo only runs on an empty database",
+        existing.records,
+        existing.users
+    );
             let started = std::time::Instant::now();
             let m = master::synthetic();
             seed::load_orgs(store.as_ref(), &m, clock.now()).await?;
@@ -204,22 +253,7 @@ async fn main() -> anyhow::Result<()> {
                 println!("  {:<16} {}  [{}]", a.login, a.purpose, a.org_id);
             }
         }
-        Command::VerifyAudit => match audit::verify(store.as_ref()).await? {
-            Ok(report) => println!(
-                "audit chain intact: {} chains, {} entries",
-                report.chains, report.entries
-            ),
-            Err(b) => {
-                eprintln!("audit chain BROKEN at {b}");
-                std::process::exit(1);
-            }
-        },
-        Command::DemoCode { login } => {
-            let secret = seed::demo_totp_secret(&login);
-            let code = auth::totp_code(&secret, (clock.now() / 1_000_000) as u64)
-                .context("computing the code")?;
-            println!("{code}");
-        }
+        Command::VerifyAudit | Command::DemoCode { .. } => unreachable!("handled above"),
         Command::User(UserCommand::CreateAdmin { org, login, name }) => {
             let dir = OrgDirectory::from_rows(store.list_orgs().await?)?;
             let o = dir
@@ -290,12 +324,19 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn seed_demo(store: &dyn tsunagu_server::storage::Storage, config: &Config, records: usize, s: u64, clock: &Clock) -> anyhow::Result<()> {
+async fn seed_demo(
+    store: &dyn tsunagu_server::storage::Storage,
+    config: &Config,
+    records: usize,
+    s: u64,
+    clock: &Clock,
+) -> anyhow::Result<()> {
     anyhow::ensure!(records <= 1_000_000, "--records is at most 1,000,000");
     let started = std::time::Instant::now();
     let m = master::synthetic();
     seed::load_orgs(store, &m, clock.now()).await?;
-    let accounts = seed::create_demo_users(store, &m, config.auth.password_cost(), clock.now()).await?;
+    let accounts =
+        seed::create_demo_users(store, &m, config.auth.password_cost(), clock.now()).await?;
     let dir = OrgDirectory::from_rows(store.list_orgs().await?)?;
     if records <= 5_000 {
         seed::seed_demo_records(store, &dir, records, s, clock.today(), clock.now()).await?;
@@ -307,7 +348,10 @@ async fn seed_demo(store: &dyn tsunagu_server::storage::Storage, config: &Config
         })
         .await?;
     }
-    println!("デモデータを作成しました（{records}件, {:.1}秒）。すべて架空のデータです。", started.elapsed().as_secs_f64());
+    println!(
+        "デモデータを作成しました（{records}件, {:.1}秒）。すべて架空のデータです。",
+        started.elapsed().as_secs_f64()
+    );
     println!("パスワード（全アカウント共通）: {}", seed::DEMO_PASSWORD);
     println!("ワンタイムコード: tsunagu-server demo-code <ログインID>");
     for a in accounts {
@@ -317,11 +361,18 @@ async fn seed_demo(store: &dyn tsunagu_server::storage::Storage, config: &Config
 }
 
 /// `demo`: a fresh SQLite file, demo data, and the server, in one command.
-async fn demo(mut config: Config, listen: std::net::SocketAddr, file: &std::path::Path, records: usize, clock: &Clock) -> anyhow::Result<()> {
+async fn demo(
+    mut config: Config,
+    listen: std::net::SocketAddr,
+    file: &std::path::Path,
+    records: usize,
+    clock: &Clock,
+) -> anyhow::Result<()> {
     for suffix in ["", "-wal", "-shm"] {
         let p = PathBuf::from(format!("{}{suffix}", file.display()));
         if p.exists() {
-            std::fs::remove_file(&p).with_context(|| format!("removing the previous demo file {}", p.display()))?;
+            std::fs::remove_file(&p)
+                .with_context(|| format!("removing the previous demo file {}", p.display()))?;
         }
     }
     config.database_url = format!("sqlite://{}", file.display());
@@ -329,7 +380,9 @@ async fn demo(mut config: Config, listen: std::net::SocketAddr, file: &std::path
     let store = app::open_store(&config.database_url, config.pg_max_connections).await?;
     seed_demo(store.as_ref(), &config, records, 20261125, clock).await?;
     let state = app::build_state(store, config).await?;
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
     println!("サーバーを起動しました: http://{listen}  （API文書: http://{listen}/api/v1/openapi.json, 停止: Ctrl+C）");
     app::serve(state, listener, app::shutdown_signal()).await
 }

@@ -34,7 +34,7 @@ pub struct DemoAccount {
 }
 
 /// The demo accounts over the synthetic master: a centre, a municipality in its jurisdiction,
-/// a municipality outside it, a centre in another prefecture, the ministry, the operator.
+/// a municipality outside it, a centre in another prefecture, the ministry, the centre's admin.
 pub fn demo_accounts(m: &master::OrgMaster) -> Vec<DemoAccount> {
     let cgc = "cgc-13-01".to_string();
     let muni = m

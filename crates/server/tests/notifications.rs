@@ -85,6 +85,12 @@ both_engines! {
         assert_eq!(inbox["unread"], 2);
         assert_eq!(inbox["items"][1]["kind"], "record_updated");
 
+        // A child living outside the centre's jurisdiction: that municipality could not open the
+        // record, so it is not told about it.
+        let other = s.login("muni-other").await;
+        cgc.create(&record_json("131211", "N4")).await;
+        assert_eq!(other.get("/api/v1/notifications").await.1["unread"], 0);
+
         // Mark read and unread; another organisation's notification cannot be touched.
         let nid = inbox["items"][0]["id"].as_i64().unwrap();
         assert_eq!(muni2.call(reqwest::Method::POST, &format!("/api/v1/notifications/{nid}/read"), None).await.0, StatusCode::NO_CONTENT);
@@ -121,5 +127,18 @@ both_engines! {
         // Without a token there is no stream.
         let r = s.http.get(s.url("/api/v1/notifications/stream")).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    async fn shutdown_ends_open_streams(db) {
+        let s = TestServer::start(db).await;
+        let cgc = s.login("cgc").await;
+        let resp = cgc.req(reqwest::Method::GET, "/api/v1/notifications/stream").send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let mut body = resp.bytes_stream();
+        let support::TestServer { running, db: _db, .. } = s;
+        tokio::time::timeout(Duration::from_secs(10), running.stop()).await.expect("graceful shutdown finishes").unwrap();
+        // The stream ends rather than hanging.
+        let end = tokio::time::timeout(Duration::from_secs(5), async { while let Some(Ok(_)) = body.next().await {} }).await;
+        assert!(end.is_ok());
     }
 }

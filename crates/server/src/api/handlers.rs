@@ -60,11 +60,12 @@ pub async fn create_record(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
+/// A path id: a positive integer, refused by name otherwise.
 fn record_id(raw: &str) -> AppResult<i64> {
     raw.parse::<i64>()
         .ok()
         .filter(|id| *id > 0)
-        .ok_or_else(|| AppError::bad_field("id", "記録IDは正の整数で指定してください"))
+        .ok_or_else(|| AppError::bad_field("id", "IDは正の整数で指定してください"))
 }
 
 #[utoipa::path(get, path = "/api/v1/records/{id}", params(("id" = i64, Path)),
@@ -259,9 +260,9 @@ pub async fn notifications(
 pub async fn mark_read(
     State(s): State<AppState>,
     v: Viewer,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> AppResult<StatusCode> {
-    s.mark_notification(&v, id, true).await?;
+    s.mark_notification(&v, record_id(&id)?, true).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -269,9 +270,9 @@ pub async fn mark_read(
 pub async fn mark_unread(
     State(s): State<AppState>,
     v: Viewer,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> AppResult<StatusCode> {
-    s.mark_notification(&v, id, false).await?;
+    s.mark_notification(&v, record_id(&id)?, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

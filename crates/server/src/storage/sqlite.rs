@@ -42,7 +42,7 @@ impl SqliteStore {
         let read = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(opts.read_only(false))
+            .connect_with(opts)
             .await?;
         Ok(SqliteStore { read, write })
     }
