@@ -161,3 +161,85 @@ pub struct NotificationList {
     pub items: Vec<Notification>,
     pub unread: i64,
 }
+
+/// Why a search hit matched, so staff can judge it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MatchReason {
+    /// The name as written, after width and space folding.
+    ExactName,
+    /// The same name once kanji variants are folded (髙/高, 﨑/崎, 邊/辺 …).
+    VariantKanji,
+    /// The same reading (フリガナ).
+    SameReading,
+    /// A similar reading (long vowels, small kana, voiced marks).
+    SimilarReading,
+    /// Part of the family or given name.
+    PartOfName,
+    /// Family and given name swapped.
+    SwappedNames,
+    /// One character typed wrong, missing or extra.
+    OneEdit,
+    /// A guardian's name matched.
+    GuardianName,
+    BirthDateExact,
+    BirthDateNear,
+    SexMatches,
+}
+
+impl MatchReason {
+    pub fn label_ja(self) -> &'static str {
+        match self {
+            MatchReason::ExactName => "氏名一致",
+            MatchReason::VariantKanji => "異体字一致",
+            MatchReason::SameReading => "読み一致",
+            MatchReason::SimilarReading => "読み類似",
+            MatchReason::PartOfName => "氏名の一部",
+            MatchReason::SwappedNames => "姓名入替",
+            MatchReason::OneEdit => "1文字違い",
+            MatchReason::GuardianName => "保護者名一致",
+            MatchReason::BirthDateExact => "生年月日一致",
+            MatchReason::BirthDateNear => "生年月日近似",
+            MatchReason::SexMatches => "性別一致",
+        }
+    }
+}
+
+/// One record found by search: only the search fields, never an address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SearchHit {
+    pub record_id: i64,
+    pub score: f32,
+    pub reasons: Vec<MatchReason>,
+    pub child_name: PersonName,
+    pub sex: Option<Sex>,
+    pub birth_date: Option<BirthDate>,
+    pub guardians: Vec<PersonName>,
+    pub owner: OwnerContact,
+    /// The tier the searcher would have on opening the record (`none` when it cannot).
+    pub tier: String,
+}
+
+/// Hits that look like the same child registered by several organisations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SearchGroup {
+    pub score: f32,
+    pub hits: Vec<SearchHit>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SearchResults {
+    pub groups: Vec<SearchGroup>,
+    /// Hits before grouping and paging, up to the cap.
+    pub total_hits: usize,
+    /// More records matched than the cap: refine the query.
+    pub capped: bool,
+    pub page: u32,
+    pub has_more: bool,
+    /// Always true: addresses never leave the server in search results.
+    pub address_withheld: bool,
+}
