@@ -331,23 +331,14 @@ async fn seed_demo(
     s: u64,
     clock: &Clock,
 ) -> anyhow::Result<()> {
-    anyhow::ensure!(records <= 1_000_000, "--records is at most 1,000,000");
     let started = std::time::Instant::now();
-    let m = master::synthetic();
-    seed::load_orgs(store, &m, clock.now()).await?;
     let accounts =
-        seed::create_demo_users(store, &m, config.auth.password_cost(), clock.now()).await?;
-    let dir = OrgDirectory::from_rows(store.list_orgs().await?)?;
-    if records <= 5_000 {
-        seed::seed_demo_records(store, &dir, records, s, clock.today(), clock.now()).await?;
-    } else {
-        seed::seed_bulk_records(store, &dir, records, s, clock.today(), clock.now(), |n| {
+        seed::seed_demo_database(store, config.auth.password_cost(), records, s, clock, |n| {
             if n % 100_000 == 0 {
                 eprintln!("  {n} records");
             }
         })
         .await?;
-    }
     println!(
         "デモデータを作成しました（{records}件, {:.1}秒）。すべて架空のデータです。",
         started.elapsed().as_secs_f64()

@@ -490,3 +490,43 @@ pub async fn seed_bulk_records(
     }
     Ok(())
 }
+
+/// Everything `seed-demo` loads into an empty database: the synthetic master, the demo accounts
+/// and `records` synthetic records. Refuses a database that already holds records or users, as
+/// the demo accounts have a published password.
+pub async fn seed_demo_database(
+    store: &dyn Storage,
+    cost: PasswordCost,
+    records: usize,
+    seed: u64,
+    clock: &crate::clock::Clock,
+    progress: impl FnMut(usize),
+) -> anyhow::Result<Vec<DemoAccount>> {
+    anyhow::ensure!(records <= 1_000_000, "--records is at most 1,000,000");
+    let existing = store.counts().await?;
+    anyhow::ensure!(
+        existing.records == 0 && existing.users == 0,
+        "this database already holds {} records and {} users: seed-demo only runs on an empty database",
+        existing.records,
+        existing.users
+    );
+    let m = master::synthetic();
+    load_orgs(store, &m, clock.now()).await?;
+    let accounts = create_demo_users(store, &m, cost, clock.now()).await?;
+    let dir = OrgDirectory::from_rows(store.list_orgs().await?)?;
+    if records <= 5_000 {
+        seed_demo_records(store, &dir, records, seed, clock.today(), clock.now()).await?;
+    } else {
+        seed_bulk_records(
+            store,
+            &dir,
+            records,
+            seed,
+            clock.today(),
+            clock.now(),
+            progress,
+        )
+        .await?;
+    }
+    Ok(accounts)
+}
