@@ -8,6 +8,7 @@ pub mod normalize;
 pub mod restrict;
 pub mod schema;
 pub mod validate;
+pub mod variants;
 pub mod views;
 
 pub use codes::{

@@ -23,6 +23,9 @@ pub mod action {
     pub const HISTORY_VIEWED: &str = "record.history_viewed";
     pub const RECORD_SEEDED: &str = "record.seeded";
     pub const ORGS_LOADED: &str = "orgs.loaded";
+    /// A person search: the query's shape and the hit count, never the names searched for.
+    pub const SEARCHED: &str = "search.performed";
+    pub const SEARCH_INDEX_REBUILT: &str = "search.index_rebuilt";
 }
 
 /// An entry before it is placed in its chain. `detail` holds no personal data: ids, versions,

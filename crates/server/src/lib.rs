@@ -14,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod notify;
 pub mod orgs;
+pub mod search;
 pub mod seed;
 pub mod service;
 pub mod storage;

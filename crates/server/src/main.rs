@@ -66,6 +66,9 @@ enum Command {
     },
     /// Walk every audit chain end to end; exit 1 at the first broken entry.
     VerifyAudit,
+    /// Recompute the person-search index from the records (after an upgrade that changes
+    /// normalisation, or to repair it). One transaction: searches see the old or the new index.
+    RebuildSearchIndex,
     /// Print the current one-time code of a demo account.
     DemoCode { login: String },
     /// User administration.
@@ -175,6 +178,25 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Migrate => println!("migrations applied ({})", store.engine()),
+        Command::RebuildSearchIndex => {
+            let started = std::time::Instant::now();
+            let n = store.rebuild_search_index().await?;
+            store
+                .append_audit(AuditDraft {
+                    pref_code: 0,
+                    at: clock.now(),
+                    actor_user: None,
+                    actor_org: "operator".into(),
+                    action: action::SEARCH_INDEX_REBUILT,
+                    record_id: None,
+                    detail: json!({ "records": n }),
+                })
+                .await?;
+            println!(
+                "検索索引を再構築しました（{n}件, {:.1}秒）",
+                started.elapsed().as_secs_f64()
+            );
+        }
         Command::LoadOrgs { file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;

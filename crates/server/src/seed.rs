@@ -491,6 +491,37 @@ pub async fn seed_bulk_records(
     Ok(())
 }
 
+/// `count` synthetic records all owned by one organisation (children in its jurisdiction), in
+/// batches: a caseworker's long case list, for the client's benchmarks.
+pub async fn seed_org_records(
+    store: &dyn Storage,
+    dir: &OrgDirectory,
+    owner_id: &str,
+    count: usize,
+    seed: u64,
+    today: NaiveDate,
+    at: i64,
+) -> anyhow::Result<()> {
+    let owner = dir
+        .get(owner_id)
+        .ok_or_else(|| anyhow::anyhow!("no organisation {owner_id}"))?;
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x0e9);
+    let mut gen = PeopleGenerator::new(seed ^ 0x0e9);
+    let mut done = 0;
+    while done < count {
+        let n = (count - done).min(5_000);
+        let mut writes = Vec::with_capacity(n);
+        for i in 0..n {
+            let child = child_for(&mut gen, &mut rng, owner, &[], today);
+            let body = synthetic_body(&mut rng, &child, &format!("L-{:07}", done + i + 1), today);
+            writes.push(seeded_write(owner, body, Restrictions::default(), at));
+        }
+        store.seed_records(writes).await?;
+        done += n;
+    }
+    Ok(())
+}
+
 /// Everything `seed-demo` loads into an empty database: the synthetic master, the demo accounts
 /// and `records` synthetic records. Refuses a database that already holds records or users, as
 /// the demo accounts have a published password.

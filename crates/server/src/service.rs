@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tsunagu_record::api::{
     CaseList, LoginRequest, LoginResponse, Me, Notification, NotificationList, RecordViewEntry,
-    UpdateRecord, VersionEntry,
+    SearchGroup, SearchHit, SearchResults, UpdateRecord, VersionEntry,
 };
 use tsunagu_record::validate::{validate, Context};
 use tsunagu_record::{RecordBody, RecordView, Restrictions, Role};
@@ -578,6 +578,114 @@ impl AppState {
             items.extend(tier::summary(t, r, owner));
         }
         Ok(CaseList { items, next_cursor })
+    }
+
+    // ----- search -----------------------------------------------------------------------------
+
+    /// Nationwide person search for centres and municipalities. Candidates come from indexed
+    /// lookups only (see `search.rs`); hits carry only the search fields, whatever the tier.
+    /// The search is audited (the query's shape and the hit count, never the names) before
+    /// anything is returned.
+    pub async fn search(&self, v: &Viewer, q: crate::search::Query) -> AppResult<SearchResults> {
+        use crate::search::{self, CANDIDATE_CAP, GROUPS_PER_PAGE};
+        if !matches!(
+            v.org.kind,
+            tsunagu_record::OrgKind::Cgc | tsunagu_record::OrgKind::Municipality
+        ) {
+            return Err(AppError::Forbidden(
+                "全国検索を利用できるのは児童相談所と市区町村の職員のみです".into(),
+            ));
+        }
+        let mut ids: Vec<i64> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut capped = false;
+        let limit = CANDIDATE_CAP as i64 + 1;
+        for (pass, lookups) in [search::plan(&q), search::fallback_plan(&q)]
+            .into_iter()
+            .enumerate()
+        {
+            if pass == 1 && ids.len() >= search::FALLBACK_BELOW {
+                break;
+            }
+            for l in &lookups {
+                if ids.len() >= CANDIDATE_CAP {
+                    capped = true;
+                    break;
+                }
+                let found = self.store.search_lookup(l, limit).await?;
+                if found.len() as i64 >= limit && pass == 0 {
+                    capped = true;
+                }
+                for id in found {
+                    if seen.insert(id) {
+                        ids.push(id);
+                    }
+                }
+            }
+        }
+        if ids.len() > CANDIDATE_CAP {
+            ids.truncate(CANDIDATE_CAP);
+            capped = true;
+        }
+        let docs = self.store.search_docs(&ids).await?;
+        let ranked = search::rank_docs(&q, docs);
+        let total_hits = ranked.len();
+        let groups = search::group(ranked);
+        let group_count = groups.len();
+        let start = (q.page as usize - 1) * GROUPS_PER_PAGE;
+        let has_more = group_count > start + GROUPS_PER_PAGE;
+        let mut out = Vec::new();
+        for g in groups.into_iter().skip(start).take(GROUPS_PER_PAGE) {
+            let mut hits = Vec::with_capacity(g.len());
+            for h in g {
+                let owner = self.org(&h.doc.owner_org)?;
+                let t = tier::decide(
+                    &v.org,
+                    owner,
+                    RecordFacts {
+                        serious: h.doc.serious,
+                        transfer_to: None,
+                    },
+                );
+                let f = h.doc.fields;
+                hits.push(SearchHit {
+                    record_id: h.doc.record_id,
+                    score: h.score,
+                    reasons: h.reasons,
+                    child_name: f.child,
+                    sex: f.sex.and_then(tsunagu_record::Sex::from_iso5218),
+                    birth_date: f.birth_date,
+                    guardians: f.guardians,
+                    owner: owner.contact(),
+                    tier: t.name().to_string(),
+                });
+            }
+            out.push(SearchGroup {
+                score: hits.first().map(|h| h.score).unwrap_or(0.0),
+                hits,
+            });
+        }
+        let mut detail = q.shape();
+        detail["hits"] = json!(total_hits);
+        detail["groups"] = json!(group_count);
+        detail["capped"] = json!(capped);
+        self.store
+            .append_audit(v.audit(
+                self.clock.now(),
+                v.org.pref_code,
+                action::SEARCHED,
+                None,
+                detail,
+            ))
+            .await?;
+        Ok(SearchResults {
+            groups: out,
+            total_hits,
+            capped,
+            page: q.page,
+            has_more,
+            address_withheld: true,
+        })
     }
 
     // ----- notifications ------------------------------------------------------------------------

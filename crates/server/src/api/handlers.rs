@@ -12,7 +12,7 @@ use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
 use tsunagu_record::api::{
     ApiError, CaseList, LoginRequest, LoginResponse, Me, NotificationList, RecordViewEntry,
-    UpdateRecord, VersionEntry,
+    SearchResults, UpdateRecord, VersionEntry,
 };
 use tsunagu_record::{RecordBody, RecordView, Restrictions};
 
@@ -222,6 +222,44 @@ pub async fn list_cases(
     Query(q): Query<HashMap<String, String>>,
 ) -> AppResult<Json<CaseList>> {
     Ok(Json(s.list_cases(&v, list_params(&q)?).await?))
+}
+
+const SEARCH_PARAMS: &[&str] = &["q", "guardian", "birth", "sex", "page"];
+
+/// Nationwide person search. Hits carry only the search fields (child name and reading, sex,
+/// birth date, guardian names, owning organisation and its phone): never an address.
+#[utoipa::path(get, path = "/api/v1/search",
+    params(
+        ("q" = Option<String>, Query, description = "氏名またはフリガナ（一部、姓名入替、漢字・かな混在可）"),
+        ("guardian" = Option<String>, Query, description = "保護者の氏名またはフリガナ"),
+        ("birth" = Option<String>, Query, description = "生年月日: 2015-04-01, 2015, 2015-04, H27.4.1, 平成27年, 2014..2016"),
+        ("sex" = Option<u8>, Query, description = "ISO 5218: 0, 1, 2, 9"),
+        ("page" = Option<u32>, Query, description = "1から")),
+    responses((status = 200, body = SearchResults), (status = 400, body = ApiError), (status = 403, body = ApiError)))]
+pub async fn search(
+    State(s): State<AppState>,
+    v: Viewer,
+    Query(q): Query<HashMap<String, String>>,
+) -> AppResult<Json<SearchResults>> {
+    if let Some(k) = q.keys().find(|k| !SEARCH_PARAMS.contains(&k.as_str())) {
+        return Err(AppError::bad_field(
+            k.clone(),
+            format!(
+                "不明な検索条件「{k}」です（使用できるもの: {}）",
+                SEARCH_PARAMS.join(", ")
+            ),
+        ));
+    }
+    let get = |k: &str| q.get(k).map(String::as_str);
+    let query = crate::search::Query::parse(
+        get("q"),
+        get("guardian"),
+        get("birth"),
+        get("sex"),
+        get("page"),
+    )
+    .map_err(|e| AppError::bad_field(e.field, e.message))?;
+    Ok(Json(s.search(&v, query).await?))
 }
 
 fn int_param(q: &HashMap<String, String>, key: &str, default: i64) -> AppResult<i64> {

@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/records/{id}/versions", get(handlers::list_versions))
         .route("/records/{id}/views", get(handlers::record_views))
+        .route("/search", get(handlers::search))
         .route("/notifications", get(handlers::notifications))
         .route("/notifications/stream", get(handlers::stream))
         .route("/notifications/{id}/read", post(handlers::mark_read))
@@ -55,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { AppError::NotFound("そのAPIはありません".into()) });
 
     let x_request_id = header::HeaderName::from_static("x-request-id");
+    let body_limit = limits.body_bytes;
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(handlers::health))
@@ -62,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(etag))
         .layer(CompressionLayer::new())
         .layer(DefaultBodyLimit::max(limits.body_bytes))
+        .layer(middleware::from_fn(move |req: Request, next: Next| refuse_declared_oversize(body_limit, req, next)))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(limits.request_timeout_secs),
@@ -78,6 +81,21 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// ETag on successful JSON GETs, and 304 when the client already has that body.
+/// A body whose declared Content-Length is over the limit is refused before any of it is read,
+/// so a client cannot hold a connection open by promising a huge body it never sends.
+/// (`DefaultBodyLimit` still catches chunked bodies as they arrive.)
+async fn refuse_declared_oversize(limit: usize, req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > limit as u64 => AppError::PayloadTooLarge.into_response(),
+        _ => next.run(req).await,
+    }
+}
+
 async fn etag(req: Request, next: Next) -> Response {
     let is_get = req.method() == Method::GET;
     let if_none_match = req.headers().get(header::IF_NONE_MATCH).cloned();

@@ -11,7 +11,7 @@ use super::handlers;
     paths(
         handlers::login, handlers::logout, handlers::me,
         handlers::create_record, handlers::get_record, handlers::update_record, handlers::set_restrictions,
-        handlers::list_versions, handlers::record_views, handlers::list_cases,
+        handlers::list_versions, handlers::record_views, handlers::list_cases, handlers::search,
         handlers::notifications, handlers::mark_read, handlers::mark_unread, handlers::stream,
     ),
     modifiers(&BearerAuth),

@@ -8,6 +8,7 @@ use tsunagu_record::api::NotificationKind;
 use tsunagu_record::{RecordBody, Restrictions};
 
 use crate::audit::{AuditDraft, AuditEntry};
+use crate::search::{KeyLookup, SearchDoc};
 
 pub mod postgres;
 mod sql;
@@ -217,6 +218,15 @@ pub struct VersionRow {
     pub body: RecordBody,
 }
 
+/// The whole search index, sorted, to compare a maintained index with a rebuilt one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexSnapshot {
+    /// (pref_code, record_id, kind, key, birth)
+    pub keys: Vec<(i64, i64, String, String, i64)>,
+    /// (pref_code, record_id, owner_org, serious, birth, fields JSON)
+    pub docs: Vec<(i64, i64, String, bool, i64, String)>,
+}
+
 /// Counts of what is stored, for operations and benchmarks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -300,4 +310,17 @@ pub trait Storage: Send + Sync + 'static {
     async fn bare_read(&self, pref_code: i64, id: i64) -> StoreResult<Option<String>>;
     /// The bare single-row UPDATE used as the S4 benchmark baseline.
     async fn bare_update(&self, pref_code: i64, id: i64, at: i64) -> StoreResult<()>;
+
+    // Search (the index is written with every record write; see `search.rs`).
+    /// Record ids whose keys of `lookup.kind` start with `lookup.prefix` (within the birth
+    /// window), in key order, at most `limit` rows (a record can appear more than once).
+    async fn search_lookup(&self, lookup: &KeyLookup, limit: i64) -> StoreResult<Vec<i64>>;
+    /// The search fields of these records (never the address).
+    async fn search_docs(&self, ids: &[i64]) -> StoreResult<Vec<SearchDoc>>;
+    /// Recomputes the whole index from the records in one transaction; returns the records
+    /// indexed.
+    async fn rebuild_search_index(&self) -> StoreResult<u64>;
+    async fn search_index_snapshot(&self) -> StoreResult<IndexSnapshot>;
+    /// The S1 benchmark baseline: `LIKE '%needle%'` over the name and reading columns.
+    async fn like_scan(&self, needle: &str, limit: i64) -> StoreResult<Vec<i64>>;
 }

@@ -37,4 +37,10 @@ impl PgStore {
     }
 }
 
-super::sql::impl_storage!(PgStore, sqlx::Postgres, "postgres", " FOR UPDATE");
+super::sql::impl_storage!(
+    PgStore,
+    sqlx::Postgres,
+    "postgres",
+    " FOR UPDATE",
+    "TRUNCATE search_keys, search_docs"
+);

@@ -61,4 +61,10 @@ impl SqliteStore {
     }
 }
 
-super::sql::impl_storage!(SqliteStore, sqlx::Sqlite, "sqlite", "");
+super::sql::impl_storage!(
+    SqliteStore,
+    sqlx::Sqlite,
+    "sqlite",
+    "",
+    "DELETE FROM search_keys; DELETE FROM search_docs;"
+);

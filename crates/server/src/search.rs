@@ -1,0 +1,1364 @@
+//! Nationwide person search: the index keys of a record, the parsing of a query, the plan of
+//! indexed lookups that finds candidates, and the ranking (with reasons) and grouping of what
+//! they find. Pure functions: the storage runs the lookups, the service puts it together.
+//!
+//! How it stays fast without scanning: every write stores a few short keys per record in
+//! `search_keys` (kind, key, birth day, record) — folded names, readings, loose readings, the
+//! swapped order, suffixes of each name part (so any part of a name is a key *prefix*) and the
+//! guardians' names. A query becomes a handful of index range scans (`key >= q AND key < q+∞`,
+//! optionally `birth BETWEEN`), each with a LIMIT; at most [`CANDIDATE_CAP`] candidates are
+//! then ranked here. The address is never indexed and never loaded: a query that contains an
+//! address cannot match through it.
+//!
+//! See docs/search.md for the rules and their limits.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Serialize};
+use tsunagu_record::api::MatchReason;
+use tsunagu_record::era::{parse_date_spec, DateSpec};
+use tsunagu_record::normalize::{is_katakana, loose_reading, name_key, reading_key, search_key};
+use tsunagu_record::schema::{BirthDate, PersonName};
+use tsunagu_record::{RecordBody, Sex};
+
+/// Key kinds in `search_keys`.
+pub const KIND_NAME: &str = "n";
+pub const KIND_READING: &str = "r";
+pub const KIND_GUARDIAN: &str = "g";
+
+/// At most this many candidate records are ranked; more means `capped`.
+pub const CANDIDATE_CAP: usize = 200;
+/// Groups per page of results.
+pub const GROUPS_PER_PAGE: usize = 20;
+/// Fewer candidates than this after the whole-name lookups ([`plan`]): also try the parts,
+/// the guardian and the typo lookups ([`fallback_plan`]). One: only when the whole found
+/// nobody.
+pub const FALLBACK_BELOW: usize = 1;
+/// A day given exactly also finds births this many days away (ranked lower).
+const NEAR_DAYS: i64 = 31;
+/// Longest accepted name query, in characters.
+const MAX_QUERY_CHARS: usize = 40;
+/// Suffixes of a name part shorter than this are not indexed (too unselective).
+const MIN_SUFFIX: usize = 2;
+
+/// One row of `search_keys`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IndexKey {
+    pub kind: &'static str,
+    pub key: String,
+    /// Days since 0001-01-01 (CE), 0 when the birth date is unknown.
+    pub birth: i64,
+}
+
+/// What search may show of a record: its one row of `search_docs`. It has no field for the
+/// address, so the address cannot leave through search.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocFields {
+    #[serde(rename = "c")]
+    pub child: PersonName,
+    #[serde(rename = "b", default, skip_serializing_if = "Option::is_none")]
+    pub birth_date: Option<BirthDate>,
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    pub sex: Option<u8>,
+    #[serde(rename = "g", default)]
+    pub guardians: Vec<PersonName>,
+}
+
+/// A row of `search_docs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchDoc {
+    pub pref_code: i64,
+    pub record_id: i64,
+    pub owner_org: String,
+    pub serious: bool,
+    pub birth: i64,
+    pub fields: DocFields,
+}
+
+/// Everything the index holds for one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub doc: SearchDoc,
+    pub keys: Vec<IndexKey>,
+}
+
+pub fn birth_days(d: NaiveDate) -> i64 {
+    d.num_days_from_ce() as i64
+}
+
+fn chars_from(s: &str, skip: usize) -> String {
+    s.chars().skip(skip).collect()
+}
+
+/// Suffixes of `s` from the second character on, at least [`MIN_SUFFIX`] long: with them, any
+/// part of a name is the prefix of some key.
+fn suffixes(s: &str) -> impl Iterator<Item = String> + '_ {
+    let n = s.chars().count();
+    (1..n.saturating_sub(MIN_SUFFIX - 1)).map(move |i| chars_from(s, i))
+}
+
+/// The normal forms of one person's name, computed once.
+#[derive(Debug, Clone, Default)]
+struct NameForms {
+    family: Forms,
+    given: Forms,
+    full: Forms,
+    swapped: Forms,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Forms {
+    exact: String,
+    folded: String,
+    reading: String,
+    loose: String,
+}
+
+impl Forms {
+    fn of(name: &str, reading: &str) -> Forms {
+        let r = reading_key(reading);
+        Forms {
+            exact: search_key(name),
+            folded: name_key(name),
+            loose: loose_reading(&r),
+            reading: r,
+        }
+    }
+}
+
+impl NameForms {
+    fn of(p: &PersonName) -> NameForms {
+        let fk = p.family_kana.as_deref().unwrap_or("");
+        let gk = p.given_kana.as_deref().unwrap_or("");
+        NameForms {
+            family: Forms::of(&p.family, fk),
+            given: Forms::of(&p.given, gk),
+            full: Forms::of(&format!("{}{}", p.family, p.given), &format!("{fk}{gk}")),
+            swapped: Forms::of(&format!("{}{}", p.given, p.family), &format!("{gk}{fk}")),
+        }
+    }
+}
+
+/// The index entry of a record: keys and the search fields. Computed from the body alone, so
+/// the maintained index and a rebuilt one are the same.
+pub fn index_entry(
+    pref_code: i64,
+    record_id: i64,
+    owner_org: &str,
+    body: &RecordBody,
+) -> IndexEntry {
+    let core = &body.core;
+    let birth = core.birth_date.map(|b| birth_days(b.date)).unwrap_or(0);
+    let mut keys: HashSet<IndexKey> = HashSet::new();
+    let mut add = |kind: &'static str, key: &str| {
+        if !key.is_empty() {
+            keys.insert(IndexKey {
+                kind,
+                key: key.to_string(),
+                birth,
+            });
+        }
+    };
+    let c = NameForms::of(&core.child_name);
+    for f in [&c.full, &c.swapped, &c.family, &c.given] {
+        add(KIND_NAME, &f.folded);
+        add(KIND_READING, &f.reading);
+    }
+    for f in [&c.full, &c.family, &c.given] {
+        add(KIND_READING, &f.loose);
+    }
+    for part in [&c.family, &c.given] {
+        for s in suffixes(&part.folded) {
+            add(KIND_NAME, &s);
+        }
+        for s in suffixes(&part.reading) {
+            add(KIND_READING, &s);
+        }
+    }
+    for g in &core.guardians {
+        let gf = NameForms::of(&g.name);
+        for f in [&gf.full, &gf.swapped, &gf.given] {
+            add(KIND_GUARDIAN, &f.folded);
+            add(KIND_GUARDIAN, &f.reading);
+        }
+        add(KIND_GUARDIAN, &gf.full.loose);
+    }
+    let mut keys: Vec<IndexKey> = keys.into_iter().collect();
+    keys.sort();
+    IndexEntry {
+        doc: SearchDoc {
+            pref_code,
+            record_id,
+            owner_org: owner_org.to_string(),
+            serious: body.admin.serious_case,
+            birth,
+            fields: DocFields {
+                child: core.child_name.clone(),
+                birth_date: core.birth_date,
+                sex: core.sex.map(Sex::iso5218),
+                guardians: core.guardians.iter().map(|g| g.name.clone()).collect(),
+            },
+        },
+        keys,
+    }
+}
+
+// ----- queries ---------------------------------------------------------------------------------
+
+/// One part of a typed name in all its forms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    exact: String,
+    folded: String,
+    /// Set when the part is written in kana: it is then (also) a reading.
+    reading: Option<String>,
+    loose: Option<String>,
+}
+
+impl Token {
+    fn new(s: &str) -> Token {
+        let exact = search_key(s);
+        let kana = is_katakana(&exact);
+        Token {
+            folded: name_key(s),
+            reading: kana.then(|| reading_key(s)),
+            loose: kana.then(|| loose_reading(s)),
+            exact,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.exact.chars().count()
+    }
+}
+
+/// A typed name (the child's or a guardian's): the whole as typed, and its parts when it has
+/// two (family and given, in either order, separated by a space or by a change of script).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameQuery {
+    whole: Token,
+    parts: Vec<Token>,
+    script: &'static str,
+}
+
+fn is_kana_char(c: char) -> bool {
+    matches!(c, '\u{30A1}'..='\u{30FA}' | 'ー')
+}
+
+impl NameQuery {
+    fn parse(raw: &str) -> NameQuery {
+        let spaced: String = raw
+            .chars()
+            .map(|c| if c.is_whitespace() { ' ' } else { c })
+            .collect();
+        let mut words: Vec<String> = spaced
+            .split(' ')
+            .map(search_key)
+            .filter(|w| !w.is_empty())
+            .collect();
+        if words.len() > 2 {
+            let rest = words.split_off(1).concat();
+            words.push(rest);
+        }
+        if words.len() == 1 {
+            // 山田はなこ: a kanji run then a kana run, each at least two long, is two parts.
+            let w: Vec<char> = words[0].chars().collect();
+            if let Some(i) = (2..w.len().saturating_sub(1))
+                .find(|&i| !is_kana_char(w[i - 1]) && w[i..].iter().all(|c| is_kana_char(*c)))
+            {
+                if w[..i].iter().all(|c| !is_kana_char(*c)) {
+                    words = vec![w[..i].iter().collect(), w[i..].iter().collect()];
+                }
+            }
+        }
+        let whole = Token::new(&words.concat());
+        let parts: Vec<Token> = if words.len() == 2 {
+            words.iter().map(|w| Token::new(w)).collect()
+        } else {
+            Vec::new()
+        };
+        let kana = parts.iter().filter(|t| t.reading.is_some()).count();
+        let script = match (whole.reading.is_some(), parts.len(), kana) {
+            (true, _, _) => "kana",
+            (false, 2, 1) => "mixed",
+            (false, _, _) if whole.exact.chars().any(is_kana_char) => "mixed",
+            _ => "kanji",
+        };
+        NameQuery {
+            whole,
+            parts,
+            script,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.whole.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.whole.exact.is_empty()
+    }
+}
+
+/// A birth date filter: the days it accepts, and (for one exact day) the nearby days it also
+/// finds, ranked lower.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BirthFilter {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub near_days: i64,
+    /// `day`, `month`, `year` or `range`: the shape for the audit log.
+    pub shape: &'static str,
+}
+
+impl BirthFilter {
+    /// The day range searched, as `birth` column values.
+    pub fn window(&self) -> (i64, i64) {
+        (
+            birth_days(self.from) - self.near_days,
+            birth_days(self.to) + self.near_days,
+        )
+    }
+}
+
+fn spec_bounds(spec: DateSpec) -> Option<(NaiveDate, NaiveDate, &'static str)> {
+    Some(match spec {
+        DateSpec::Day(d) => (d, d, "day"),
+        DateSpec::Year(y) => (
+            NaiveDate::from_ymd_opt(y, 1, 1)?,
+            NaiveDate::from_ymd_opt(y, 12, 31)?,
+            "year",
+        ),
+        DateSpec::YearMonth(y, m) => {
+            let first = NaiveDate::from_ymd_opt(y, m, 1)?;
+            let next = if m == 12 {
+                NaiveDate::from_ymd_opt(y + 1, 1, 1)?
+            } else {
+                NaiveDate::from_ymd_opt(y, m + 1, 1)?
+            };
+            (first, next.pred_opt()?, "month")
+        }
+    })
+}
+
+/// Parses `birth`: a day, a year-month, a year, or a range `A..B` (either side any of those),
+/// ISO or Japanese era (平成27年, H27.4.1, 令和元年5月).
+pub fn parse_birth(raw: &str) -> Result<BirthFilter, String> {
+    let s = raw.trim();
+    let (a, b) = match s
+        .split_once("..")
+        .or_else(|| s.split_once('〜'))
+        .or_else(|| s.split_once('~'))
+    {
+        Some((a, b)) => (a.trim(), Some(b.trim())),
+        None => (s, None),
+    };
+    let (from, to_a, shape) = spec_bounds(parse_date_spec(a)?)
+        .ok_or_else(|| format!("「{raw}」は日付として読めません"))?;
+    match b {
+        None => Ok(BirthFilter {
+            from,
+            to: to_a,
+            near_days: if shape == "day" { NEAR_DAYS } else { 0 },
+            shape,
+        }),
+        Some(b) => {
+            let (_, to, _) = spec_bounds(parse_date_spec(b)?)
+                .ok_or_else(|| format!("「{raw}」は日付として読めません"))?;
+            if to < from {
+                return Err(format!("生年月日の範囲「{raw}」は始まりが終わりより後です"));
+            }
+            Ok(BirthFilter {
+                from,
+                to,
+                near_days: 0,
+                shape: "range",
+            })
+        }
+    }
+}
+
+/// A parsed search request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query {
+    pub name: Option<NameQuery>,
+    pub guardian: Option<NameQuery>,
+    pub birth: Option<BirthFilter>,
+    pub sex: Option<Sex>,
+    /// 1-based.
+    pub page: u32,
+}
+
+/// A query refused before any lookup: the parameter and a Japanese message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn qerr(field: &'static str, message: impl Into<String>) -> QueryError {
+    QueryError {
+        field,
+        message: message.into(),
+    }
+}
+
+impl Query {
+    /// Checks and parses the parameters. Empty or too short names are refused here, so no
+    /// query ever turns into a scan.
+    pub fn parse(
+        q: Option<&str>,
+        guardian: Option<&str>,
+        birth: Option<&str>,
+        sex: Option<&str>,
+        page: Option<&str>,
+    ) -> Result<Query, QueryError> {
+        let birth = match birth.map(str::trim).filter(|b| !b.is_empty()) {
+            None => None,
+            Some(b) => Some(parse_birth(b).map_err(|m| qerr("birth", m))?),
+        };
+        let name_param =
+            |field: &'static str, raw: Option<&str>| -> Result<Option<NameQuery>, QueryError> {
+                let Some(raw) = raw else { return Ok(None) };
+                if raw.chars().count() > MAX_QUERY_CHARS * 2 {
+                    return Err(qerr(
+                        field,
+                        format!("{MAX_QUERY_CHARS}文字以内で入力してください"),
+                    ));
+                }
+                let nq = NameQuery::parse(raw);
+                if nq.is_empty() {
+                    return Ok(None);
+                }
+                if nq.len() > MAX_QUERY_CHARS {
+                    return Err(qerr(
+                        field,
+                        format!("{MAX_QUERY_CHARS}文字以内で入力してください"),
+                    ));
+                }
+                // One character finds too much to be useful, unless a birth date narrows it.
+                if nq.len() < 2 && birth.is_none() {
+                    return Err(qerr(
+                    field,
+                    "氏名は2文字以上で入力してください（1文字の場合は生年月日も指定してください）",
+                ));
+                }
+                Ok(Some(nq))
+            };
+        let name = name_param("q", q)?;
+        let guardian = name_param("guardian", guardian)?;
+        if name.is_none() && guardian.is_none() {
+            return Err(qerr(
+                "q",
+                "検索する氏名（漢字またはフリガナ）か保護者名を入力してください",
+            ));
+        }
+        let sex = match sex.map(str::trim).filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => Some(
+                s.parse::<u8>()
+                    .ok()
+                    .and_then(Sex::from_iso5218)
+                    .ok_or_else(|| {
+                        qerr(
+                            "sex",
+                            "sex は 0（不明）, 1（男）, 2（女）, 9（適用不能）のいずれかです",
+                        )
+                    })?,
+            ),
+        };
+        let page = match page.map(str::trim).filter(|s| !s.is_empty()) {
+            None => 1,
+            Some(p) => p
+                .parse::<u32>()
+                .ok()
+                .filter(|p| (1..=1000).contains(p))
+                .ok_or_else(|| qerr("page", "page は1から1000までの整数です"))?,
+        };
+        Ok(Query {
+            name,
+            guardian,
+            birth,
+            sex,
+            page,
+        })
+    }
+
+    /// The shape of the query for the audit log: which parameters, their lengths and scripts,
+    /// never the names themselves.
+    pub fn shape(&self) -> serde_json::Value {
+        let name = |n: &Option<NameQuery>| {
+            n.as_ref().map(|n| {
+                serde_json::json!({ "len": n.len(), "parts": n.parts.len().max(1), "script": n.script })
+            })
+        };
+        serde_json::json!({
+            "q": name(&self.name),
+            "guardian": name(&self.guardian),
+            "birth": self.birth.map(|b| b.shape),
+            "sex": self.sex.is_some(),
+            "page": self.page,
+        })
+    }
+}
+
+// ----- lookup plan -----------------------------------------------------------------------------
+
+/// One index range scan: keys of `kind` starting with `prefix`, births within `birth`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyLookup {
+    pub kind: &'static str,
+    pub prefix: String,
+    pub birth: Option<(i64, i64)>,
+}
+
+impl KeyLookup {
+    /// The exclusive upper bound of the prefix range: no key extends the prefix with a char
+    /// above U+10FFFF, and both engines compare text as UTF-8 bytes (SQLite BINARY, PostgreSQL
+    /// COLLATE "C"), in which order U+10FFFF is last.
+    pub fn upper(&self) -> String {
+        format!("{}\u{10FFFF}", self.prefix)
+    }
+}
+
+fn token_lookups(
+    t: &Token,
+    kind_name: &'static str,
+    kind_reading: &'static str,
+    birth: Option<(i64, i64)>,
+    out: &mut Vec<KeyLookup>,
+) {
+    let mut push = |kind: &'static str, p: &str| {
+        let l = KeyLookup {
+            kind,
+            prefix: p.to_string(),
+            birth,
+        };
+        if !p.is_empty() && !out.contains(&l) {
+            out.push(l);
+        }
+    };
+    if let (Some(r), Some(l)) = (&t.reading, &t.loose) {
+        push(kind_reading, r);
+        push(kind_reading, l);
+    }
+    push(kind_name, &t.folded);
+}
+
+/// The lookups of the first pass: the whole name as typed (as a reading, a loose reading and a
+/// folded name), the child's if given, else the guardian's. The whole name is a key prefix of
+/// every record it can match as a whole — in either order, since the swapped order is indexed
+/// too —, so when it finds anyone, the parts (which find many more, mostly people who only
+/// share a family or a given name) are not looked up: that keeps a full-name query to a few
+/// short range scans and a handful of candidates.
+pub fn plan(q: &Query) -> Vec<KeyLookup> {
+    let birth = q.birth.map(|b| b.window());
+    let mut out = Vec::new();
+    if let Some(n) = &q.name {
+        token_lookups(&n.whole, KIND_NAME, KIND_READING, birth, &mut out);
+    } else if let Some(g) = &q.guardian {
+        token_lookups(&g.whole, KIND_GUARDIAN, KIND_GUARDIAN, birth, &mut out);
+    }
+    out
+}
+
+/// The second pass, when the first found little: a typo leaves one half of the name intact,
+/// so each half of the whole name is looked up as a prefix (the second half finds the given
+/// name or a suffix of a part). When the typo is in the family name and the second half starts
+/// inside it, the given name is still intact but starts somewhere unknown in an unspaced
+/// query: so the query's suffixes are looked up too, longest (most selective) first — the one
+/// that starts at the given name finds it.
+pub fn fallback_plan(q: &Query) -> Vec<KeyLookup> {
+    let birth = q.birth.map(|b| b.window());
+    let mut out = Vec::new();
+    // The parts, each on its own (a name written half in kanji and half in kana, 山田 はなこ,
+    // is no key as a whole), then the guardian.
+    if let Some(n) = &q.name {
+        for p in &n.parts {
+            token_lookups(p, KIND_NAME, KIND_READING, birth, &mut out);
+        }
+    }
+    if let Some(g) = &q.guardian {
+        if q.name.is_some() {
+            token_lookups(&g.whole, KIND_GUARDIAN, KIND_GUARDIAN, birth, &mut out);
+        }
+        for p in &g.parts {
+            token_lookups(p, KIND_GUARDIAN, KIND_GUARDIAN, birth, &mut out);
+        }
+    }
+    if let Some(n) = &q.name {
+        let src = n.whole.reading.as_ref().unwrap_or(&n.whole.folded);
+        let chars: Vec<char> = src.chars().collect();
+        if chars.len() >= 3 {
+            let half = chars.len() / 2;
+            let kind = if n.whole.reading.is_some() {
+                KIND_READING
+            } else {
+                KIND_NAME
+            };
+            let halves = [&chars[..half], &chars[half..]];
+            let suffixes = (1..chars.len().saturating_sub(1)).map(|k| &chars[k..]);
+            for p in halves.into_iter().chain(suffixes) {
+                if p.len() >= 2 {
+                    let prefix: String = p.iter().collect();
+                    let l = KeyLookup {
+                        kind,
+                        prefix,
+                        birth,
+                    };
+                    if !out.contains(&l) {
+                        out.push(l);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+// ----- ranking ---------------------------------------------------------------------------------
+
+/// Whether `a` and `b` are at most one edit apart (one char replaced, inserted, deleted, or
+/// two neighbours swapped), counting chars, not bytes.
+pub fn within_one_edit(a: &str, b: &str) -> bool {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    if a == b {
+        return true;
+    }
+    let (la, lb) = (a.len(), b.len());
+    if la.abs_diff(lb) > 1 {
+        return false;
+    }
+    let p = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    if la == lb {
+        // Replace at p, or swap p and p+1.
+        a[p + 1..] == b[p + 1..]
+            || (p + 1 < la && a[p] == b[p + 1] && a[p + 1] == b[p] && a[p + 2..] == b[p + 2..])
+    } else if la > lb {
+        a[p + 1..] == b[p..]
+    } else {
+        a[p..] == b[p + 1..]
+    }
+}
+
+type Scored = (f32, Vec<MatchReason>);
+
+fn better(best: &mut Option<Scored>, cand: Option<Scored>) {
+    if let Some(c) = cand {
+        if best.as_ref().is_none_or(|b| c.0 > b.0) {
+            *best = Some(c);
+        }
+    }
+}
+
+/// How well a typed token matches one form of a name (0..1), and why.
+fn compare(t: &Token, f: &Forms) -> Option<Scored> {
+    use MatchReason::*;
+    if f.exact.is_empty() && f.reading.is_empty() {
+        return None;
+    }
+    if !f.exact.is_empty() && t.exact == f.exact {
+        return Some((1.0, vec![ExactName]));
+    }
+    if !f.folded.is_empty() && t.folded == f.folded {
+        return Some((0.95, vec![VariantKanji]));
+    }
+    if let (Some(r), Some(l)) = (&t.reading, &t.loose) {
+        if !f.reading.is_empty() {
+            if *r == f.reading {
+                return Some((0.9, vec![SameReading]));
+            }
+            if *l == f.loose {
+                return Some((0.8, vec![SimilarReading]));
+            }
+            if r.chars().count() >= 3
+                && (within_one_edit(r, &f.reading) || within_one_edit(l, &f.loose))
+            {
+                return Some((0.65, vec![OneEdit]));
+            }
+        }
+    }
+    if t.folded.chars().count() >= 3
+        && !f.folded.is_empty()
+        && within_one_edit(&t.folded, &f.folded)
+    {
+        return Some((0.62, vec![OneEdit]));
+    }
+    None
+}
+
+/// A token that is only part of a form: a prefix, or anywhere inside.
+fn compare_part(t: &Token, f: &Forms) -> Option<Scored> {
+    let inside =
+        |hay: &str, needle: &str| !hay.is_empty() && !needle.is_empty() && hay.contains(needle);
+    let coverage =
+        |hay: &str, needle: &str| needle.chars().count() as f32 / hay.chars().count().max(1) as f32;
+    if inside(&f.folded, &t.folded) {
+        return Some((
+            0.35 + 0.2 * coverage(&f.folded, &t.folded),
+            vec![MatchReason::PartOfName],
+        ));
+    }
+    if let Some(r) = &t.reading {
+        if inside(&f.reading, r) {
+            return Some((
+                0.33 + 0.2 * coverage(&f.reading, r),
+                vec![MatchReason::PartOfName],
+            ));
+        }
+    }
+    None
+}
+
+fn scaled(s: Option<Scored>, factor: f32, extra: &[MatchReason]) -> Option<Scored> {
+    s.map(|(v, mut r)| {
+        for e in extra {
+            if !r.contains(e) {
+                r.push(*e);
+            }
+        }
+        (v * factor, r)
+    })
+}
+
+/// How well a typed name matches a person's name (0..1), and why.
+fn match_name(q: &NameQuery, p: &NameForms) -> Option<Scored> {
+    use MatchReason::*;
+    let mut best = None;
+    // The whole: the full name as written, or in the other order.
+    better(&mut best, compare(&q.whole, &p.full));
+    better(
+        &mut best,
+        scaled(compare(&q.whole, &p.swapped), 0.85, &[SwappedNames]),
+    );
+    // Two parts: each against its own part of the name, in order or swapped.
+    if let [a, b] = q.parts.as_slice() {
+        for (x, y, factor, extra) in [
+            (&p.family, &p.given, 0.93, None),
+            (&p.given, &p.family, 0.82, Some(SwappedNames)),
+        ] {
+            if let (Some(sa), Some(sb)) = (compare(a, x), compare(b, y)) {
+                let mut reasons = sa.1;
+                for r in sb.1.into_iter().chain(extra) {
+                    if !reasons.contains(&r) {
+                        reasons.push(r);
+                    }
+                }
+                better(&mut best, Some((sa.0.min(sb.0) * factor, reasons)));
+            }
+        }
+    }
+    // One part only (the family or the given name alone).
+    for part in [&p.family, &p.given] {
+        better(
+            &mut best,
+            scaled(compare(&q.whole, part), 0.6, &[PartOfName]),
+        );
+    }
+    // Part of a name.
+    if best.is_none() {
+        for f in [&p.full, &p.swapped] {
+            better(&mut best, compare_part(&q.whole, f));
+        }
+    }
+    best
+}
+
+/// A record (or an alert subject) as ranking sees it.
+pub struct Candidate<'a> {
+    pub child: &'a PersonName,
+    pub birth: Option<NaiveDate>,
+    pub sex: Option<Sex>,
+    pub guardians: &'a [PersonName],
+}
+
+/// Ranks one candidate: `None` when it does not match (the filters are strict: a birth date or
+/// sex given in the query must fit), else a score in 0..1 and the reasons.
+pub fn rank(q: &Query, c: &Candidate<'_>) -> Option<Scored> {
+    use MatchReason::*;
+    let mut points = 0.0f32;
+    let mut reasons: Vec<MatchReason> = Vec::new();
+    let push = |reasons: &mut Vec<MatchReason>, rs: Vec<MatchReason>| {
+        for r in rs {
+            if !reasons.contains(&r) {
+                reasons.push(r);
+            }
+        }
+    };
+    if let Some(n) = &q.name {
+        let (s, rs) = match_name(n, &NameForms::of(c.child))?;
+        points += 100.0 * s;
+        push(&mut reasons, rs);
+    }
+    if let Some(g) = &q.guardian {
+        let mut best = None;
+        for gn in c.guardians {
+            better(&mut best, match_name(g, &NameForms::of(gn)));
+        }
+        let (s, _) = best?;
+        points += if q.name.is_some() {
+            30.0 * s
+        } else {
+            100.0 * s
+        };
+        push(&mut reasons, vec![GuardianName]);
+    }
+    if let Some(b) = &q.birth {
+        let d = c.birth?;
+        if d >= b.from && d <= b.to {
+            points += 25.0;
+            push(&mut reasons, vec![BirthDateExact]);
+        } else {
+            let (lo, hi) = b.window();
+            let days = birth_days(d);
+            if days < lo || days > hi {
+                return None;
+            }
+            points += 8.0;
+            push(&mut reasons, vec![BirthDateNear]);
+        }
+    }
+    if let Some(s) = q.sex {
+        if c.sex != Some(s) {
+            return None;
+        }
+        points += 3.0;
+        push(&mut reasons, vec![SexMatches]);
+    }
+    let max = 100.0
+        + if q.guardian.is_some() && q.name.is_some() {
+            30.0
+        } else {
+            0.0
+        }
+        + if q.birth.is_some() { 25.0 } else { 0.0 }
+        + if q.sex.is_some() { 3.0 } else { 0.0 };
+    Some(((points / max).clamp(0.0, 1.0), reasons))
+}
+
+/// A ranked hit before projection.
+#[derive(Debug, Clone)]
+pub struct Ranked {
+    pub doc: SearchDoc,
+    pub score: f32,
+    pub reasons: Vec<MatchReason>,
+}
+
+/// Ranks the candidates; non-matching ones are dropped (a stale key cannot produce a hit).
+pub fn rank_docs(q: &Query, docs: Vec<SearchDoc>) -> Vec<Ranked> {
+    let mut out: Vec<Ranked> = docs
+        .into_iter()
+        .filter_map(|doc| {
+            let (score, reasons) = rank(
+                q,
+                &Candidate {
+                    child: &doc.fields.child,
+                    birth: doc.fields.birth_date.map(|b| b.date),
+                    sex: doc.fields.sex.and_then(Sex::from_iso5218),
+                    guardians: &doc.fields.guardians,
+                },
+            )?;
+            Some(Ranked {
+                doc,
+                score,
+                reasons,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.doc.record_id.cmp(&b.doc.record_id))
+    });
+    out
+}
+
+/// Groups hits that look like the same child: same birth date and the same folded name or the
+/// same reading. Groups keep the order of their best hit.
+pub fn group(hits: Vec<Ranked>) -> Vec<Vec<Ranked>> {
+    let n = hits.len();
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn find(p: &mut [usize], mut i: usize) -> usize {
+        while p[i] != i {
+            p[i] = p[p[i]];
+            i = p[i];
+        }
+        i
+    }
+    let mut seen: HashMap<(i64, char, String), usize> = HashMap::new();
+    for (i, h) in hits.iter().enumerate() {
+        if h.doc.birth == 0 {
+            continue; // Without a birth date nothing says two records are one child.
+        }
+        let f = NameForms::of(&h.doc.fields.child);
+        for (tag, key) in [('n', f.full.folded), ('r', f.full.reading)] {
+            if key.is_empty() {
+                continue;
+            }
+            match seen.get(&(h.doc.birth, tag, key.clone())) {
+                Some(&j) => {
+                    let (a, b) = (find(&mut parent, i), find(&mut parent, j));
+                    // The earlier (better) hit stays the root.
+                    parent[a.max(b)] = a.min(b);
+                }
+                None => {
+                    seen.insert((h.doc.birth, tag, key), i);
+                }
+            }
+        }
+    }
+    let mut groups: Vec<Vec<Ranked>> = Vec::new();
+    let mut slot: HashMap<usize, usize> = HashMap::new();
+    for (i, h) in hits.into_iter().enumerate() {
+        let root = find(&mut parent, i);
+        let g = *slot.entry(root).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[g].push(h);
+    }
+    groups
+}
+
+// ----- missing-child alerts (hook) --------------------------------------------------------------
+
+/// The subject of a missing-child alert (所在不明児童), as the alert workflow will hand it over.
+/// Alerts do not exist yet (a later issue); this is the hook that workflow will call when a
+/// record is registered and when someone searches, so that both can say "this matches an
+/// active alert".
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertSubject {
+    pub alert_id: i64,
+    pub child_name: PersonName,
+    pub birth_date: Option<NaiveDate>,
+    pub sex: Option<Sex>,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertMatch {
+    pub alert_id: i64,
+    pub score: f32,
+    pub reasons: Vec<MatchReason>,
+}
+
+/// Scores below this are not reported as matching an alert.
+pub const ALERT_THRESHOLD: f32 = 0.6;
+
+/// Active alerts whose subject matches a search query, best first.
+pub fn alerts_matching_query(q: &Query, alerts: &[AlertSubject]) -> Vec<AlertMatch> {
+    let mut out: Vec<AlertMatch> = alerts
+        .iter()
+        .filter(|a| a.active)
+        .filter_map(|a| {
+            // An alert's subject has no guardians to match: the guardian part of a query is
+            // left out rather than failing every alert.
+            let q = Query {
+                guardian: None,
+                ..q.clone()
+            };
+            // Alerts are matched by name: a query without one matches no alert.
+            q.name.as_ref()?;
+            let (score, reasons) = rank(
+                &q,
+                &Candidate {
+                    child: &a.child_name,
+                    birth: a.birth_date,
+                    sex: a.sex,
+                    guardians: &[],
+                },
+            )?;
+            (score >= ALERT_THRESHOLD).then_some(AlertMatch {
+                alert_id: a.alert_id,
+                score,
+                reasons,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.alert_id.cmp(&b.alert_id))
+    });
+    out
+}
+
+/// Active alerts whose subject matches a record being registered: by name (as written or by
+/// reading) and, when both are known, a birth date within a month.
+pub fn alerts_matching_record(body: &RecordBody, alerts: &[AlertSubject]) -> Vec<AlertMatch> {
+    let n = &body.core.child_name;
+    let birth = body.core.birth_date.map(|b| BirthFilter {
+        from: b.date,
+        to: b.date,
+        near_days: NEAR_DAYS,
+        shape: "day",
+    });
+    let mut best: HashMap<i64, AlertMatch> = HashMap::new();
+    let forms = [
+        format!("{} {}", n.family, n.given),
+        format!(
+            "{} {}",
+            n.family_kana.as_deref().unwrap_or(""),
+            n.given_kana.as_deref().unwrap_or("")
+        ),
+    ];
+    for text in forms {
+        let nq = NameQuery::parse(&text);
+        if nq.is_empty() {
+            continue;
+        }
+        for with_birth in [true, false] {
+            let q = Query {
+                name: Some(nq.clone()),
+                guardian: None,
+                birth: if with_birth { birth } else { None },
+                sex: None,
+                page: 1,
+            };
+            for a in alerts.iter().filter(|a| a.active) {
+                // Without a birth date on one side, match on the name alone.
+                if with_birth != (birth.is_some() && a.birth_date.is_some()) {
+                    continue;
+                }
+                if let Some((score, reasons)) = rank(
+                    &q,
+                    &Candidate {
+                        child: &a.child_name,
+                        birth: a.birth_date,
+                        sex: a.sex,
+                        guardians: &[],
+                    },
+                ) {
+                    if score >= ALERT_THRESHOLD
+                        && best.get(&a.alert_id).is_none_or(|m| m.score < score)
+                    {
+                        best.insert(
+                            a.alert_id,
+                            AlertMatch {
+                                alert_id: a.alert_id,
+                                score,
+                                reasons,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let mut out: Vec<AlertMatch> = best.into_values().collect();
+    out.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.alert_id.cmp(&b.alert_id))
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(f: &str, g: &str, fk: &str, gk: &str) -> PersonName {
+        PersonName {
+            family: f.into(),
+            given: g.into(),
+            family_kana: Some(fk.into()),
+            given_kana: Some(gk.into()),
+        }
+    }
+
+    fn q(text: &str) -> Query {
+        Query::parse(Some(text), None, None, None, None).unwrap()
+    }
+
+    fn score(text: &str, p: &PersonName) -> Option<Scored> {
+        rank(
+            &q(text),
+            &Candidate {
+                child: p,
+                birth: None,
+                sex: None,
+                guardians: &[],
+            },
+        )
+    }
+
+    #[test]
+    fn one_edit() {
+        assert!(within_one_edit("ヤマダ", "ヤマダ"));
+        assert!(within_one_edit("ヤマダ", "ヤマタ"));
+        assert!(within_one_edit("ヤマダ", "ヤダマ"));
+        assert!(within_one_edit("ヤマダ", "ヤマ"));
+        assert!(within_one_edit("ヤマ", "ヤマダ"));
+        assert!(!within_one_edit("ヤマダ", "ヤダ マ"));
+        assert!(!within_one_edit("ヤマダ", "タマヤ"));
+        assert!(!within_one_edit("アイウ", "アイウエオ"));
+    }
+
+    #[test]
+    fn typo_pass_reaches_the_given_name_after_a_family_typo() {
+        // タカハシ ハナコ typed タカバシハナコ: neither half is a key prefix (the second half
+        // starts inside the family name), the suffix ハナコ is the given name.
+        let plan = fallback_plan(&q("タカバシハナコ"));
+        let prefixes: Vec<&str> = plan.iter().map(|l| l.prefix.as_str()).collect();
+        assert_eq!(&prefixes[..2], &["タカバ", "シハナコ"]);
+        assert!(prefixes.contains(&"ハナコ"), "{prefixes:?}");
+        assert!(plan.iter().all(|l| l.kind == KIND_READING && l.prefix.chars().count() >= 2));
+        // Longest first: the most selective lookups come before the short ones.
+        let lens: Vec<usize> = plan[2..].iter().map(|l| l.prefix.chars().count()).collect();
+        assert!(lens.windows(2).all(|w| w[0] >= w[1]), "{lens:?}");
+    }
+
+    #[test]
+    fn suffixes_make_every_part_a_prefix() {
+        let s: Vec<String> = suffixes("ヤマダ").collect();
+        assert_eq!(s, vec!["マダ"]);
+        assert_eq!(suffixes("山田").count(), 0);
+        assert_eq!(
+            suffixes("ワタナベ").collect::<Vec<_>>(),
+            vec!["タナベ", "ナベ"]
+        );
+    }
+
+    #[test]
+    fn ranking_prefers_exact_then_variant_then_reading() {
+        let p = person("髙橋", "花子", "タカハシ", "ハナコ");
+        let exact = score("髙橋花子", &p).unwrap();
+        let variant = score("高橋花子", &p).unwrap();
+        let reading = score("たかはし はなこ", &p).unwrap();
+        let swapped = score("花子 高橋", &p).unwrap();
+        let part = score("高橋", &p).unwrap();
+        assert_eq!(exact.1, vec![MatchReason::ExactName]);
+        assert_eq!(variant.1, vec![MatchReason::VariantKanji]);
+        assert!(reading.1.contains(&MatchReason::SameReading));
+        assert!(swapped.1.contains(&MatchReason::SwappedNames));
+        assert!(part.1.contains(&MatchReason::PartOfName));
+        assert!(
+            exact.0 > variant.0
+                && variant.0 > reading.0
+                && reading.0 > swapped.0
+                && swapped.0 > part.0
+        );
+    }
+
+    #[test]
+    fn long_vowels_rank_similar_below_same() {
+        let p = person("大野", "翔", "オオノ", "ショウ");
+        let same = score("オオノショウ", &p).unwrap();
+        let similar = score("オーノショー", &p).unwrap();
+        assert!(same.1.contains(&MatchReason::SameReading));
+        assert!(similar.1.contains(&MatchReason::SimilarReading));
+        assert!(same.0 > similar.0);
+    }
+
+    #[test]
+    fn typo_is_one_edit_and_others_do_not_match() {
+        let p = person("山田", "花子", "ヤマダ", "ハナコ");
+        assert!(score("ヤマダハナゴ", &p)
+            .unwrap()
+            .1
+            .contains(&MatchReason::OneEdit));
+        assert!(score("スズキイチロウ", &p).is_none());
+        assert!(score("東京都", &p).is_none());
+    }
+
+    #[test]
+    fn mixed_script_query_splits_into_two_parts() {
+        let nq = NameQuery::parse("山田はなこ");
+        assert_eq!(nq.parts.len(), 2);
+        assert_eq!(nq.script, "mixed");
+        let p = person("山田", "花子", "ヤマダ", "ハナコ");
+        let s = score("山田はなこ", &p).unwrap();
+        assert!(
+            s.1.contains(&MatchReason::ExactName) && s.1.contains(&MatchReason::SameReading),
+            "{s:?}"
+        );
+        // A given name written with kana and kanji stays one part.
+        assert!(NameQuery::parse("ゆり子").parts.is_empty());
+    }
+
+    #[test]
+    fn query_parsing_refuses_short_and_empty() {
+        assert_eq!(
+            Query::parse(None, None, None, None, None)
+                .unwrap_err()
+                .field,
+            "q"
+        );
+        assert_eq!(
+            Query::parse(Some("　 "), None, None, None, None)
+                .unwrap_err()
+                .field,
+            "q"
+        );
+        assert_eq!(
+            Query::parse(Some("山"), None, None, None, None)
+                .unwrap_err()
+                .field,
+            "q"
+        );
+        assert!(Query::parse(Some("林"), None, Some("2015-04-01"), None, None).is_ok());
+        assert_eq!(
+            Query::parse(Some("山田"), None, Some("あした"), None, None)
+                .unwrap_err()
+                .field,
+            "birth"
+        );
+        assert_eq!(
+            Query::parse(Some("山田"), None, None, Some("3"), None)
+                .unwrap_err()
+                .field,
+            "sex"
+        );
+        assert_eq!(
+            Query::parse(Some("山田"), None, None, None, Some("0"))
+                .unwrap_err()
+                .field,
+            "page"
+        );
+        assert!(Query::parse(Some("山田"), None, None, None, None)
+            .unwrap()
+            .shape()
+            .to_string()
+            .find("山田")
+            .is_none());
+    }
+
+    #[test]
+    fn birth_forms() {
+        let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd).unwrap();
+        let b = parse_birth("H27.4.1").unwrap();
+        assert_eq!(
+            (b.from, b.to, b.shape),
+            (d(2015, 4, 1), d(2015, 4, 1), "day")
+        );
+        let b = parse_birth("平成27年").unwrap();
+        assert_eq!(
+            (b.from, b.to, b.shape),
+            (d(2015, 1, 1), d(2015, 12, 31), "year")
+        );
+        let b = parse_birth("2016-02").unwrap();
+        assert_eq!((b.from, b.to), (d(2016, 2, 1), d(2016, 2, 29)));
+        let b = parse_birth("2014..R2").unwrap();
+        assert_eq!(
+            (b.from, b.to, b.shape),
+            (d(2014, 1, 1), d(2020, 12, 31), "range")
+        );
+        assert!(parse_birth("2020..2014").is_err());
+    }
+
+    #[test]
+    fn index_keys_cover_forms_and_never_the_address() {
+        let mut body = RecordBody::default();
+        body.core.child_name = person("渡邉", "花子", "ワタナベ", "ハナコ");
+        body.core.address.street = "住所マーカー1-2-3".into();
+        body.core.address.postal_code = "999-9999".into();
+        body.core.guardians.push(tsunagu_record::schema::Guardian {
+            name: person("渡邉", "太郎", "ワタナベ", "タロウ"),
+            relationship: None,
+        });
+        let e = index_entry(13, 13_000_000_000_001, "cgc-13-01", &body);
+        let has = |kind: &str, key: &str| e.keys.iter().any(|k| k.kind == kind && k.key == key);
+        assert!(has(KIND_NAME, "渡辺花子"));
+        assert!(has(KIND_NAME, "花子渡辺"));
+        assert!(has(KIND_NAME, "渡辺"));
+        assert!(has(KIND_READING, "ワタナベハナコ"));
+        assert!(has(KIND_READING, "タナベ"));
+        assert!(has(KIND_READING, "ハナコワタナベ"));
+        assert!(has(KIND_GUARDIAN, "渡辺太郎"));
+        assert!(has(KIND_GUARDIAN, "タロウ"));
+        let all = format!("{:?}", e);
+        assert!(!all.contains("住所マーカー") && !all.contains("999-9999"));
+    }
+
+    #[test]
+    fn grouping_joins_same_child_across_owners() {
+        let doc = |id: i64, name: PersonName, birth: &str| {
+            let mut body = RecordBody::default();
+            body.core.child_name = name;
+            body.core.birth_date = Some(BirthDate {
+                date: birth.parse().unwrap(),
+                estimated: false,
+            });
+            Ranked {
+                doc: index_entry(13, id, "x", &body).doc,
+                score: 1.0,
+                reasons: vec![],
+            }
+        };
+        let groups = group(vec![
+            doc(
+                1,
+                person("髙橋", "花子", "タカハシ", "ハナコ"),
+                "2015-04-01",
+            ),
+            doc(2, person("高橋", "花子", "", ""), "2015-04-01"),
+            doc(
+                3,
+                person("鷹橋", "花子", "タカハシ", "ハナコ"),
+                "2015-04-01",
+            ),
+            doc(
+                4,
+                person("高橋", "花子", "タカハシ", "ハナコ"),
+                "2016-04-01",
+            ),
+        ]);
+        let ids: Vec<Vec<i64>> = groups
+            .iter()
+            .map(|g| g.iter().map(|h| h.doc.record_id).collect())
+            .collect();
+        assert_eq!(ids, vec![vec![1, 2, 3], vec![4]]);
+    }
+
+    #[test]
+    fn alert_hook_matches_records_and_queries() {
+        let alerts = vec![
+            AlertSubject {
+                alert_id: 1,
+                child_name: person("髙橋", "翔", "タカハシ", "ショウ"),
+                birth_date: NaiveDate::from_ymd_opt(2016, 5, 5),
+                sex: Some(Sex::Male),
+                active: true,
+            },
+            AlertSubject {
+                alert_id: 2,
+                child_name: person("高橋", "翔", "タカハシ", "ショウ"),
+                birth_date: NaiveDate::from_ymd_opt(2016, 5, 5),
+                sex: Some(Sex::Male),
+                active: false,
+            },
+            AlertSubject {
+                alert_id: 3,
+                child_name: person("佐藤", "陽菜", "サトウ", "ヒナ"),
+                birth_date: None,
+                sex: None,
+                active: true,
+            },
+        ];
+        let mut body = RecordBody::default();
+        body.core.child_name = person("高橋", "翔", "タカハシ", "ショウ");
+        body.core.birth_date = Some(BirthDate {
+            date: "2016-05-05".parse().unwrap(),
+            estimated: false,
+        });
+        let m = alerts_matching_record(&body, &alerts);
+        assert_eq!(
+            m.iter().map(|m| m.alert_id).collect::<Vec<_>>(),
+            vec![1],
+            "inactive alert 2 is not reported"
+        );
+        assert!(m[0].reasons.contains(&MatchReason::VariantKanji));
+        // Another birth date: no match.
+        body.core.birth_date = Some(BirthDate {
+            date: "2012-01-01".parse().unwrap(),
+            estimated: false,
+        });
+        assert!(alerts_matching_record(&body, &alerts).is_empty());
+        let m = alerts_matching_query(&q("さとう ひな"), &alerts);
+        assert_eq!(m.iter().map(|m| m.alert_id).collect::<Vec<_>>(), vec![3]);
+        assert!(alerts_matching_query(&q("鈴木"), &alerts).is_empty());
+    }
+}

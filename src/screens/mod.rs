@@ -1,0 +1,7 @@
+//! One module per screen: its state, what its actions do, and how it is drawn.
+pub mod case_list;
+pub mod help;
+pub mod login;
+pub mod notifications;
+pub mod record;
+pub mod search;

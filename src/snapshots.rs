@@ -1,0 +1,479 @@
+//! Every screen drawn with Japanese data into a TestBackend, at 80×24 and at a wide size, and
+//! compared with the committed snapshots (`src/snapshots/*.snap`). State-change tests too.
+
+use insta::assert_snapshot;
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use serde_json::json;
+use tsunagu_record::api::{Notification, NotificationKind, SearchResults};
+use tsunagu_record::RecordView;
+
+use crate::app::{App, Conn, Overlay, Screen};
+use crate::fixtures;
+use crate::keymap::Key;
+use crate::screens::record::RecordState;
+use crate::tasks::{CmdKind, Reply, ReplyKind};
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (132, 40)];
+
+fn render(app: &mut App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+    t.draw(|f| crate::ui::draw(f, app)).expect("draw");
+    plain(t.backend().buffer())
+}
+
+/// The screen as the user reads it: one line per row, a wide character once (its second cell
+/// is the terminal's, not content).
+fn plain(buf: &ratatui::buffer::Buffer) -> String {
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let mut skip = 0;
+        for x in 0..buf.area.width {
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            let sym = buf[(x, y)].symbol();
+            out.push_str(sym);
+            skip = crate::text::width(sym).saturating_sub(1);
+        }
+        out.push_str("|\n");
+    }
+    out
+}
+
+fn snap(name: &str, app: &mut App) {
+    for (w, h) in SIZES {
+        assert_snapshot!(format!("{name}_{w}x{h}"), render(app, w, h));
+    }
+}
+
+fn logged_in() -> App {
+    let mut app = fixtures::app();
+    app.request("login", CmdKind::Notifications);
+    let id = app.outbox.last().expect("cmd").id;
+    app.on_reply(Reply {
+        id,
+        kind: ReplyKind::LoggedIn(Ok(fixtures::login_response())),
+    });
+    app.outbox.clear();
+    app.cases.items = fixtures::cases(60);
+    app.cases.next_cursor = Some("c".into());
+    app.cases.loading = false;
+    app.notes.stream_up = true;
+    app.message = None;
+    app
+}
+
+fn full_record() -> serde_json::Value {
+    json!({
+        "tier": "owner", "id": 13000000000240_i64,
+        "owner": { "org_id": "cgc-13-01", "org_kind": "cgc", "name": "（架空）東京都第1児童相談所", "phone": "000-1130-0001" },
+        "meta": { "version": 3, "created_at": "2026-11-20T01:00:00Z", "created_by": "児相 職員A（架空）",
+                  "updated_at": "2026-11-25T02:15:04Z", "updated_by": "児相 職員A（架空）" },
+        "core": { "child_name": { "family": "架空", "given": "花子", "family_kana": "カクウ", "given_kana": "ハナコ" },
+                  "sex": 2, "birth_date": { "date": "2019-04-01", "estimated": false },
+                  "address": { "municipality_code": "131016", "postal_code": "000-0001", "street": "架空町1-2-3 架空ハイツ101号室" },
+                  "guardians": [ { "name": { "family": "架空", "given": "太郎" }, "relationship": "father" } ] },
+        "family": { "guardian_workplace": "（架空）株式会社つなぐ商事", "household": [ { "name": "架空 太郎", "relationship": "father", "birth_year": 1988, "cohabiting": true, "note": "" } ],
+                    "schooling": { "facility_type": "nursery", "facility_name": "（架空）第1保育所" },
+                    "upbringing": "主に父親が養育。祖父母の支援は少ない。", "welfare_services": "" },
+        "casework": { "interview": "保育所にて本児と面接。表情は明るいが、腕のあざについて説明が一貫しない。", "investigation": "", "findings": "",
+                      "support_plan": "週1回の家庭訪問を継続する。", "progress": [ { "date": "2026-04-12", "text": "通告を受理し、安全確認を実施。" } ],
+                      "risk": { "level": "high", "urgent": false }, "next_review": "2026-12-01", "attachments": [] },
+        "admin": { "case_number": "R8-90001", "status": "open", "consultation_type": "abuse_neglect",
+                   "intake_reports": [ { "received_on": "2026-04-12", "source": "近隣住民", "summary": "夜間に泣き声が続くとの通告。" } ],
+                   "serious_case": false, "missing": false },
+        "restrictions": { "groups": [], "fields": [], "reason": "" }
+    })
+}
+
+fn partner_record() -> RecordView {
+    serde_json::from_value(json!({
+        "tier": "partner", "id": 13000000000241_i64,
+        "owner": { "org_id": "cgc-13-01", "org_kind": "cgc", "name": "（架空）東京都第1児童相談所", "phone": "000-1130-0001" },
+        "core": { "child_name": { "family": "架空", "given": "一郎", "family_kana": "カクウ", "given_kana": "イチロウ" },
+                  "sex": 1, "birth_date": { "date": "2016-08-15", "estimated": true },
+                  "address": { "withheld": { "reason": "owner_restriction" } },
+                  "guardians": [ { "name": { "family": "架空", "given": "花代" }, "relationship": "mother" } ] },
+        "family": { "shown": { "guardian_workplace": { "withheld": { "reason": "owner_restriction" } }, "household": { "shown": [] },
+                               "schooling": { "shown": { "facility_type": "elementary", "facility_name": "（架空）第2小学校" } },
+                               "upbringing": { "shown": "母子家庭。" }, "welfare_services": { "shown": "" } } },
+        "casework": { "withheld": { "reason": "owner_restriction" } },
+        "admin": { "withheld": { "reason": "owner_restriction" } }
+    }))
+    .expect("partner json")
+}
+
+fn with_record(view: RecordView) -> App {
+    let mut app = logged_in();
+    app.record = Some(RecordState::from_view(&view));
+    app.screen = Screen::Record;
+    app
+}
+
+fn key(app: &mut App, k: &str) {
+    let key = Key::parse(k).expect("key");
+    app.on_key(crossterm::event::KeyEvent::new(key.code, key.mods));
+}
+
+fn type_text(app: &mut App, s: &str) {
+    for c in s.chars() {
+        app.on_key(crossterm::event::KeyEvent::new(
+            crossterm::event::KeyCode::Char(c),
+            crossterm::event::KeyModifiers::NONE,
+        ));
+    }
+}
+
+#[test]
+fn login_screen() {
+    let mut app = fixtures::app();
+    snap("login", &mut app);
+    app.login.error = Some("失敗が続いたため、このアカウントは一時的にロックされています。しばらく待つか管理者に連絡してください".into());
+    snap("login_locked", &mut app);
+}
+
+#[test]
+fn case_list_screen() {
+    let mut app = logged_in();
+    snap("case_list", &mut app);
+}
+
+#[test]
+fn record_screen_owner_and_partner() {
+    let mut app = with_record(serde_json::from_value(full_record()).unwrap());
+    snap("record_owner", &mut app);
+    let mut app = with_record(partner_record());
+    snap("record_partner_withheld", &mut app);
+}
+
+#[test]
+fn record_validation_on_leaving_a_field_and_on_save() {
+    let mut app = with_record(serde_json::from_value(full_record()).unwrap());
+    // Second field: the given name. Empty it and leave the field.
+    key(&mut app, "Down");
+    key(&mut app, "Enter");
+    assert_eq!(app.section(), "record_edit");
+    for _ in 0..4 {
+        key(&mut app, "Backspace");
+    }
+    key(&mut app, "Enter");
+    let r = app.record.as_ref().unwrap();
+    assert_eq!(
+        r.errors.get("core.child_name.given").map(String::as_str),
+        Some("子どもの氏名（名）は必須です")
+    );
+    assert!(r.unsaved());
+    // Saving refuses, lists the problem and sends nothing.
+    key(&mut app, "Ctrl+s");
+    assert!(app.outbox.is_empty());
+    assert_eq!(app.record.as_ref().unwrap().summary.len(), 1);
+    snap("record_validation", &mut app);
+    // A date field takes an era date; a bad one keeps the editor open with a message.
+    let r = app.record.as_mut().unwrap();
+    r.cursor = crate::form::FIELDS
+        .iter()
+        .position(|f| f.path == "core.birth_date")
+        .unwrap();
+    key(&mut app, "Enter");
+    for _ in 0..12 {
+        key(&mut app, "Backspace");
+    }
+    type_text(&mut app, "R2.2.30");
+    key(&mut app, "Enter");
+    assert_eq!(app.section(), "record_edit");
+    assert!(app.record.as_ref().unwrap().errors["core.birth_date"].contains("日付"));
+    key(&mut app, "Ctrl+s");
+}
+
+#[test]
+fn save_sends_the_version_and_a_conflict_shows_both() {
+    let mut app = with_record(serde_json::from_value(full_record()).unwrap());
+    let r = app.record.as_mut().unwrap();
+    r.cursor = crate::form::FIELDS
+        .iter()
+        .position(|f| f.path == "casework.support_plan")
+        .unwrap();
+    key(&mut app, "Enter");
+    type_text(&mut app, "　月2回に増やす。");
+    key(&mut app, "Tab");
+    key(&mut app, "Ctrl+s");
+    let cmd = app.outbox.pop().expect("save sent");
+    match &cmd.kind {
+        CmdKind::Save { id, update } => {
+            assert_eq!(*id, 13000000000240);
+            assert_eq!(update.version, 3);
+            assert!(update
+                .record
+                .casework
+                .support_plan
+                .ends_with("月2回に増やす。"));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Someone else saved version 4 meanwhile.
+    let mut current = full_record();
+    current["meta"]["version"] = json!(4);
+    current["meta"]["updated_by"] = json!("児相 職員G（架空）");
+    current["casework"]["support_plan"] = json!("一時保護を検討する。");
+    let mut body: tsunagu_record::api::ApiError =
+        serde_json::from_value(json!({"code":"version_conflict","message":"競合"})).unwrap();
+    let cur: RecordView = serde_json::from_value(current).unwrap();
+    let RecordView::Owner(full) = cur else {
+        unreachable!()
+    };
+    body.current = Some(Box::new(full));
+    app.on_reply(Reply {
+        id: cmd.id,
+        kind: ReplyKind::Saved(Err(crate::api::ApiErr::Status { status: 409, body })),
+    });
+    assert_eq!(app.section(), "conflict");
+    snap("record_conflict", &mut app);
+    // Keep mine: saved again on top of version 4.
+    key(&mut app, "1");
+    match &app.outbox.last().expect("resave").kind {
+        CmdKind::Save { update, .. } => assert_eq!(update.version, 4),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_dropped_connection_keeps_the_draft_and_retries() {
+    let mut app = with_record(serde_json::from_value(full_record()).unwrap());
+    app.record.as_mut().unwrap().draft.family.upbringing = "追記".into();
+    app.save();
+    let cmd = app.outbox.pop().unwrap();
+    app.on_reply(Reply {
+        id: cmd.id,
+        kind: ReplyKind::Saved(Err(crate::api::ApiErr::Network(
+            "サーバーに接続できません".into(),
+        ))),
+    });
+    assert!(matches!(app.conn, Conn::Offline(_)));
+    assert!(app.save_retry_at.is_some());
+    assert_eq!(app.record.as_ref().unwrap().draft.family.upbringing, "追記");
+    // The session expired meanwhile: the login screen, the draft still in memory.
+    app.on_timer(app.save_retry_at.unwrap());
+    let cmd = app.outbox.pop().unwrap();
+    let expired = crate::api::ApiErr::Status {
+        status: 401,
+        body: serde_json::from_value(json!({"code":"session_expired","message":"x"})).unwrap(),
+    };
+    app.on_reply(Reply {
+        id: cmd.id,
+        kind: ReplyKind::Saved(Err(expired)),
+    });
+    assert_eq!(app.screen, Screen::Login);
+    assert!(app.token.is_none());
+    snap("login_after_expiry", &mut app);
+    // Logging in again as the same person saves the draft.
+    app.outbox.clear();
+    app.request("login", CmdKind::Notifications);
+    let id = app.outbox.pop().unwrap().id;
+    app.on_reply(Reply {
+        id,
+        kind: ReplyKind::LoggedIn(Ok(fixtures::login_response())),
+    });
+    assert_eq!(app.screen, Screen::Record);
+    assert!(app.outbox.iter().any(|c| matches!(&c.kind, CmdKind::Save { update, .. } if update.record.family.upbringing == "追記")));
+}
+
+#[test]
+fn stale_replies_are_dropped() {
+    let mut app = logged_in();
+    app.open_record(1);
+    let first = app.outbox.pop().unwrap().id;
+    app.open_record(2);
+    let _second = app.outbox.pop().unwrap().id;
+    let view: RecordView = serde_json::from_value(full_record()).unwrap();
+    app.on_reply(Reply {
+        id: first,
+        kind: ReplyKind::Record(Ok(view)),
+    });
+    assert!(
+        app.record.as_ref().unwrap().loading,
+        "the answer for record 1 must not fill record 2"
+    );
+}
+
+fn search_results() -> SearchResults {
+    serde_json::from_value(json!({
+        "groups": [
+            { "score": 0.98, "hits": [
+                { "record_id": 13000000000240_i64, "score": 0.98, "reasons": ["exact_name", "birth_date_exact"],
+                  "child_name": { "family": "架空", "given": "花子", "family_kana": "カクウ", "given_kana": "ハナコ" },
+                  "sex": 2, "birth_date": { "date": "2019-04-01", "estimated": false },
+                  "guardians": [ { "family": "架空", "given": "太郎" } ],
+                  "owner": { "org_id": "cgc-13-01", "org_kind": "cgc", "name": "（架空）東京都第1児童相談所", "phone": "000-1130-0001" },
+                  "tier": "owner" },
+                { "record_id": 27000000000011_i64, "score": 0.91, "reasons": ["same_reading"],
+                  "child_name": { "family": "架空", "given": "華子", "family_kana": "カクウ", "given_kana": "ハナコ" },
+                  "sex": 2, "birth_date": { "date": "2019-04-01", "estimated": false },
+                  "guardians": [],
+                  "owner": { "org_id": "cgc-27-01", "org_kind": "cgc", "name": "（架空）大阪府第1児童相談所", "phone": "000-2770-0001" },
+                  "tier": "none" } ] } ],
+        "total_hits": 2, "capped": false, "page": 1, "has_more": false, "address_withheld": true
+    }))
+    .unwrap()
+}
+
+#[test]
+fn search_panel_debounces_and_shows_no_address() {
+    let mut app = logged_in();
+    key(&mut app, "F3");
+    assert_eq!(app.overlay, Some(Overlay::Search));
+    type_text(&mut app, "かくう");
+    assert!(app.outbox.is_empty(), "no request while typing");
+    let due = app.next_deadline().expect("debounce timer");
+    app.on_timer(due);
+    let cmd = app.outbox.pop().expect("search sent after the pause");
+    match &cmd.kind {
+        CmdKind::Search { query } => assert!(query.starts_with("q=%E3%81%8B"), "{query}"),
+        other => panic!("{other:?}"),
+    }
+    app.on_reply(Reply {
+        id: cmd.id,
+        kind: ReplyKind::Search(Ok(search_results())),
+    });
+    let screen = render(&mut app, 80, 24);
+    assert!(screen.contains("住所は検索結果に表示されません"));
+    assert!(!screen.contains("架空町"));
+    snap("search", &mut app);
+    // A hit the tier does not allow is not opened; the owner's phone is given instead.
+    key(&mut app, "Down");
+    key(&mut app, "Enter");
+    assert!(app.message.as_ref().unwrap().1.contains("000-2770-0001"));
+}
+
+#[test]
+fn search_without_a_server_endpoint_says_so() {
+    let mut app = logged_in();
+    key(&mut app, "F3");
+    type_text(&mut app, "山田");
+    key(&mut app, "Enter");
+    let cmd = app.outbox.pop().unwrap();
+    let nf = crate::api::ApiErr::Status {
+        status: 404,
+        body: serde_json::from_value(json!({"code":"not_found","message":"そのAPIはありません"}))
+            .unwrap(),
+    };
+    app.on_reply(Reply {
+        id: cmd.id,
+        kind: ReplyKind::Search(Err(nf)),
+    });
+    assert!(render(&mut app, 80, 24).contains("検索機能がまだありません"));
+}
+
+fn note(id: i64, read: bool) -> Notification {
+    Notification {
+        id,
+        kind: if id % 2 == 0 {
+            NotificationKind::RecordUpdated
+        } else {
+            NotificationKind::RecordCreated
+        },
+        record_id: 13000000000200 + id,
+        from_org_id: "muni-131016".into(),
+        from_org_name: "千代田区".into(),
+        at: chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 25, 1, id as u32, 0)
+            .single()
+            .unwrap(),
+        read,
+    }
+}
+
+#[test]
+fn notifications_unread_first_and_enter_opens() {
+    let mut app = logged_in();
+    let sid = app.outbox.len();
+    let _ = sid;
+    app.request("stream", CmdKind::StartStream { last_id: 0 });
+    let stream = app.outbox.pop().unwrap().id;
+    for (i, read) in [(1, true), (2, false), (3, true), (4, false)] {
+        app.on_reply(Reply {
+            id: stream,
+            kind: ReplyKind::StreamEvent(note(i, read)),
+        });
+    }
+    assert_eq!(app.notes.unread(), 2);
+    assert!(render(&mut app, 80, 24).contains("未読通知 2件"));
+    key(&mut app, "F4");
+    let ids: Vec<i64> = app.notes.items.iter().map(|n| n.id).collect();
+    assert_eq!(ids, vec![4, 2, 3, 1]);
+    snap("notifications", &mut app);
+    key(&mut app, "Enter");
+    assert_eq!(app.notes.unread(), 1);
+    assert!(app
+        .outbox
+        .iter()
+        .any(|c| matches!(c.kind, CmdKind::MarkRead { nid: 4, read: true })));
+    assert!(app
+        .outbox
+        .iter()
+        .any(|c| matches!(c.kind, CmdKind::Record { id: 13000000000204 })));
+    assert_eq!(app.screen, Screen::Record);
+}
+
+#[test]
+fn help_lists_the_current_screens_keys() {
+    let mut app = logged_in();
+    key(&mut app, "?");
+    assert_eq!(app.help_section, "case_list");
+    snap("help_case_list", &mut app);
+}
+
+#[test]
+fn too_small_terminal_says_so() {
+    let mut app = logged_in();
+    let s = render(&mut app, 60, 15);
+    assert!(s.contains("端末が小さすぎます"));
+}
+
+#[test]
+fn ascii_mode_and_mono_theme_draw_no_ambiguous_chrome() {
+    let mut app = logged_in();
+    app.look = crate::app::Look {
+        ascii: true,
+        ellipsis: "~",
+    };
+    app.theme = crate::theme::Theme::builtin("mono");
+    app.overlay = Some(Overlay::Notifications);
+    let s = render(&mut app, 80, 24);
+    for c in ['─', '│', '┌', '…', '○', '×', '※'] {
+        assert!(!s.contains(c), "{c} in\n{s}");
+    }
+    snap("notifications_ascii", &mut app);
+}
+
+#[test]
+fn logout_revokes_the_session_and_forgets_its_data() {
+    let mut app = logged_in();
+    key(&mut app, "F11");
+    let cmd = app.outbox.last().expect("a logout command");
+    assert!(matches!(cmd.kind, CmdKind::Logout));
+    assert_eq!(cmd.token.as_deref(), Some("t0k3n"), "the old token is revoked");
+    assert_eq!(app.screen, Screen::Login);
+    assert!(app.token.is_none() && app.me.is_none());
+    assert!(app.cases.items.is_empty(), "no case data kept after logout");
+    // An answer of the old session arriving late is dropped.
+    app.on_reply(Reply {
+        id: 1,
+        kind: ReplyKind::Cases(Ok(tsunagu_record::api::CaseList {
+            items: fixtures::cases(3),
+            next_cursor: None,
+        })),
+    });
+    assert!(app.cases.items.is_empty());
+}
+
+#[test]
+fn logout_with_unsaved_edits_is_refused() {
+    let mut app = logged_in();
+    let view: RecordView = serde_json::from_value(full_record()).expect("view");
+    app.record = Some(RecordState::from_view(&view));
+    app.record.as_mut().unwrap().draft.core.child_name.given = "変更".into();
+    app.logout();
+    assert!(app.token.is_some());
+    assert!(app.record.is_some());
+}

@@ -1,0 +1,335 @@
+//! Network work off the UI loop. The app queues [`Cmd`]s; each runs in its own task and answers
+//! with a [`Reply`] carrying the command's id, so the app can drop answers it no longer wants.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::StreamExt;
+use reqwest::Method;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinHandle;
+use tsunagu_record::api::{
+    CaseList, LoginRequest, LoginResponse, Notification, NotificationList, RecordViewEntry,
+    SearchResults, UpdateRecord, VersionEntry,
+};
+use tsunagu_record::{RecordBody, RecordView};
+
+use crate::api::{ApiErr, Client, SseParser};
+
+/// Logs a demo account in: (login) → (password, one-time code) for now and for the next step
+/// (a code is accepted once, so a quick switch back needs the next one).
+pub type DemoCredentials = fn(&str) -> Option<(String, [String; 2])>;
+
+#[derive(Debug, Clone)]
+pub struct Cmd {
+    pub id: u64,
+    pub server: String,
+    pub token: Option<String>,
+    pub kind: CmdKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum CmdKind {
+    Login {
+        login: String,
+        password: String,
+        otp: String,
+    },
+    DemoLogin {
+        login: String,
+    },
+    Cases {
+        query: String,
+    },
+    Record {
+        id: i64,
+    },
+    Save {
+        id: i64,
+        update: UpdateRecord,
+    },
+    Create {
+        body: RecordBody,
+    },
+    History {
+        id: i64,
+    },
+    Views {
+        id: i64,
+    },
+    Search {
+        query: String,
+    },
+    Notifications,
+    MarkRead {
+        nid: i64,
+        read: bool,
+    },
+    StartStream {
+        last_id: i64,
+    },
+    StopStream,
+    Logout,
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub id: u64,
+    pub kind: ReplyKind,
+}
+
+#[derive(Debug)]
+pub enum ReplyKind {
+    LoggedIn(Result<LoginResponse, ApiErr>),
+    Cases(Result<CaseList, ApiErr>),
+    Record(Result<RecordView, ApiErr>),
+    Saved(Result<RecordView, ApiErr>),
+    History(Result<Vec<VersionEntry>, ApiErr>),
+    Views(Result<Vec<RecordViewEntry>, ApiErr>),
+    Search(Result<SearchResults, ApiErr>),
+    Notifications(Result<NotificationList, ApiErr>),
+    Marked(Result<(), ApiErr>),
+    StreamUp,
+    StreamDown(ApiErr),
+    StreamEvent(Notification),
+}
+
+/// Runs commands; holds one HTTP client per server (connection reuse) and the event stream.
+pub struct Executor {
+    tx: UnboundedSender<Reply>,
+    clients: HashMap<String, Client>,
+    stream: Option<JoinHandle<()>>,
+    demo: Option<DemoCredentials>,
+}
+
+impl Executor {
+    pub fn new(tx: UnboundedSender<Reply>, demo: Option<DemoCredentials>) -> Executor {
+        Executor {
+            tx,
+            clients: HashMap::new(),
+            stream: None,
+            demo,
+        }
+    }
+
+    fn client(&mut self, server: &str) -> Result<Client, String> {
+        if let Some(c) = self.clients.get(server) {
+            return Ok(c.clone());
+        }
+        let c = Client::new(server)?;
+        self.clients.insert(server.to_string(), c.clone());
+        Ok(c)
+    }
+
+    pub fn run(&mut self, cmd: Cmd) {
+        let id = cmd.id;
+        let tx = self.tx.clone();
+        let client = match self.client(&cmd.server) {
+            Ok(c) => c,
+            Err(m) => {
+                // A bad URL fails like a network error, with its own message.
+                let err = ApiErr::Network(m);
+                let kind = match cmd.kind {
+                    CmdKind::Login { .. } | CmdKind::DemoLogin { .. } => {
+                        ReplyKind::LoggedIn(Err(err))
+                    }
+                    CmdKind::StartStream { .. } => ReplyKind::StreamDown(err),
+                    _ => return,
+                };
+                let _ = tx.send(Reply { id, kind });
+                return;
+            }
+        };
+        let token = cmd.token.unwrap_or_default();
+        let send = move |kind: ReplyKind| {
+            let _ = tx.send(Reply { id, kind });
+        };
+        match cmd.kind {
+            CmdKind::Login {
+                login,
+                password,
+                otp,
+            } => {
+                tokio::spawn(async move {
+                    let req = LoginRequest {
+                        login,
+                        password,
+                        otp,
+                    };
+                    send(ReplyKind::LoggedIn(
+                        client
+                            .send_json(Method::POST, "/auth/login", None, Some(&req))
+                            .await,
+                    ));
+                });
+            }
+            CmdKind::DemoLogin { login } => {
+                let creds = self.demo.and_then(|f| f(&login));
+                tokio::spawn(async move {
+                    let Some((password, codes)) = creds else {
+                        send(ReplyKind::LoggedIn(Err(ApiErr::Network(
+                            "デモ用アカウントではありません".into(),
+                        ))));
+                        return;
+                    };
+                    let mut last = Err(ApiErr::Network(String::new()));
+                    for otp in codes {
+                        let req = LoginRequest {
+                            login: login.clone(),
+                            password: password.clone(),
+                            otp,
+                        };
+                        last = client
+                            .send_json(Method::POST, "/auth/login", None, Some(&req))
+                            .await;
+                        if !matches!(&last, Err(e) if e.code() == "login_failed") {
+                            break;
+                        }
+                    }
+                    send(ReplyKind::LoggedIn(last));
+                });
+            }
+            CmdKind::Cases { query } => {
+                tokio::spawn(async move {
+                    send(ReplyKind::Cases(
+                        client.get(&format!("/records?{query}"), &token).await,
+                    ));
+                });
+            }
+            CmdKind::Record { id: rid } => {
+                tokio::spawn(async move {
+                    send(ReplyKind::Record(
+                        client.get(&format!("/records/{rid}"), &token).await,
+                    ));
+                });
+            }
+            CmdKind::Save { id: rid, update } => {
+                tokio::spawn(async move {
+                    let path = format!("/records/{rid}");
+                    send(ReplyKind::Saved(
+                        client
+                            .send_json(Method::PUT, &path, Some(&token), Some(&update))
+                            .await,
+                    ));
+                });
+            }
+            CmdKind::Create { body } => {
+                tokio::spawn(async move {
+                    send(ReplyKind::Saved(
+                        client
+                            .send_json(Method::POST, "/records", Some(&token), Some(&body))
+                            .await,
+                    ));
+                });
+            }
+            CmdKind::History { id: rid } => {
+                tokio::spawn(async move {
+                    send(ReplyKind::History(
+                        client
+                            .get(&format!("/records/{rid}/versions"), &token)
+                            .await,
+                    ));
+                });
+            }
+            CmdKind::Views { id: rid } => {
+                tokio::spawn(async move {
+                    send(ReplyKind::Views(
+                        client.get(&format!("/records/{rid}/views"), &token).await,
+                    ));
+                });
+            }
+            CmdKind::Search { query } => {
+                tokio::spawn(async move {
+                    send(ReplyKind::Search(
+                        client.get(&format!("/search?{query}"), &token).await,
+                    ));
+                });
+            }
+            CmdKind::Notifications => {
+                tokio::spawn(async move {
+                    send(ReplyKind::Notifications(
+                        client.get("/notifications?limit=200", &token).await,
+                    ));
+                });
+            }
+            CmdKind::MarkRead { nid, read } => {
+                tokio::spawn(async move {
+                    let path = format!(
+                        "/notifications/{nid}/{}",
+                        if read { "read" } else { "unread" }
+                    );
+                    let r: Result<(), ApiErr> = client
+                        .send_json::<(), ()>(Method::POST, &path, Some(&token), None)
+                        .await;
+                    send(ReplyKind::Marked(r));
+                });
+            }
+            CmdKind::StartStream { last_id } => {
+                if let Some(h) = self.stream.take() {
+                    h.abort();
+                }
+                self.stream = Some(tokio::spawn(stream_task(client, token, last_id, send)));
+            }
+            CmdKind::StopStream => {
+                if let Some(h) = self.stream.take() {
+                    h.abort();
+                }
+            }
+            CmdKind::Logout => {
+                if let Some(h) = self.stream.take() {
+                    h.abort();
+                }
+                tokio::spawn(async move {
+                    let _: Result<(), ApiErr> = client
+                        .send_json::<(), ()>(Method::POST, "/auth/logout", Some(&token), None)
+                        .await;
+                });
+            }
+        }
+    }
+}
+
+/// Keeps the event stream open: after a drop it reconnects with Last-Event-ID (the last id
+/// received), backing off from 1 s up to 30 s. A lost session ends it.
+async fn stream_task(client: Client, token: String, mut last_id: i64, send: impl Fn(ReplyKind)) {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        match client.stream(&token, last_id).await {
+            Ok(resp) => {
+                send(ReplyKind::StreamUp);
+                backoff = Duration::from_secs(1);
+                let mut body = resp.bytes_stream();
+                let mut parser = SseParser::default();
+                let mut broken = false;
+                while let Some(chunk) = body.next().await {
+                    let Ok(chunk) = chunk else {
+                        broken = true;
+                        break;
+                    };
+                    for ev in parser.feed(&chunk) {
+                        if ev.event != "notification" && !ev.event.is_empty() {
+                            continue;
+                        }
+                        if let Ok(n) = serde_json::from_str::<Notification>(&ev.data) {
+                            last_id = last_id.max(n.id);
+                            send(ReplyKind::StreamEvent(n));
+                        }
+                    }
+                }
+                let _ = broken;
+                send(ReplyKind::StreamDown(ApiErr::Network(
+                    "通知の接続が切れました（再接続します）".into(),
+                )));
+            }
+            Err(e) => {
+                let lost = e.is_auth_lost();
+                send(ReplyKind::StreamDown(e));
+                if lost {
+                    return;
+                }
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}

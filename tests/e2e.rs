@@ -1,0 +1,194 @@
+//! End to end: a real server (SQLite, demo data) and the real client binary in a pseudo-terminal.
+//! One caseworker searches, opens a record, leaves a required field empty (the error shows),
+//! fixes it and saves; a second client, logged in as the partner municipality, sees the
+//! notification arrive.
+
+mod support;
+
+use support::*;
+use tsunagu_record::api::{CaseList, LoginRequest, LoginResponse};
+
+/// A record of demo-cgc's organisation whose child lives in demo-muni's municipality (so the
+/// municipality is notified of a change), and its row in the client's first page.
+async fn target(base: &str) -> (usize, i64, String, String) {
+    let http = reqwest::Client::new();
+    let login: LoginResponse = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&LoginRequest {
+            login: "demo-cgc".into(),
+            password: tsunagu_server::seed::DEMO_PASSWORD.into(),
+            otp: otp("demo-cgc", 0),
+        })
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // The same query as the client's first page.
+    let list: CaseList = http
+        .get(format!("{base}/api/v1/records?limit=100&sort=updated_desc"))
+        .bearer_auth(&login.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (i, c) = list
+        .items
+        .iter()
+        .enumerate()
+        .find(|(_, c)| {
+            c.tier == "owner" && c.municipality_code.shown().map(String::as_str) == Some("131016")
+        })
+        .expect("a record of demo-cgc in 千代田区");
+    (
+        i,
+        c.id,
+        c.child_name.family.clone(),
+        c.child_name.given.clone(),
+    )
+}
+
+#[test]
+fn caseworker_edits_and_the_partner_is_notified() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(start_server(120));
+    let url = server.running.url();
+    let (row, id, family, given) = rt.block_on(target(&url));
+
+    // The partner municipality first, so it is listening when the change is saved.
+    let mut muni = spawn_client(&["--server", &url], 100, 30);
+    muni.login(
+        "demo-muni",
+        tsunagu_server::seed::DEMO_PASSWORD,
+        &otp("demo-muni", 0),
+    );
+    let s = muni.wait_for("ケース一覧");
+    muni.wait_until("the event stream", |c| {
+        c.contains("接続中 ") && !c.contains("再接続待ち")
+    });
+    let before = unread(&s).expect("unread count on the status line");
+
+    let mut cgc = spawn_client(&["--server", &url], 100, 30);
+    // The API login above used this step's code; a code is accepted once, so use the next.
+    cgc.login(
+        "demo-cgc",
+        tsunagu_server::seed::DEMO_PASSWORD,
+        &otp("demo-cgc", 1),
+    );
+    cgc.wait_for("ケース一覧");
+    cgc.wait_for("児相 職員A");
+
+    // Search from the list; with a server that has no search yet, say so and use the list.
+    cgc.send(F3);
+    cgc.wait_for("住所は検索結果に表示されません");
+    cgc.send(&format!("{family}{given}"));
+    let s = cgc.wait_until("search results", |c| {
+        c.contains("件  1ページ目") || c.contains("検索機能がまだありません")
+    });
+    if s.contains("件  1ページ目") {
+        assert!(
+            !s.contains("架空町") && !s.contains("架空本町"),
+            "an address in search results:\n{s}"
+        );
+        cgc.send(ENTER);
+    } else {
+        cgc.send(ESC);
+        for _ in 0..row {
+            cgc.send(DOWN);
+        }
+        cgc.send(ENTER);
+    }
+    cgc.wait_for(&format!("記録 {id}"));
+    cgc.wait_for("子どもの氏名（名）");
+
+    // The given name: emptied, then leave the field: the message shows next to it.
+    cgc.send(DOWN);
+    cgc.send(ENTER);
+    for _ in 0..given.chars().count() + 2 {
+        cgc.send(BACKSPACE);
+    }
+    cgc.send(ENTER);
+    cgc.wait_for("子どもの氏名（名）は必須です");
+    // Saving is refused with a summary.
+    cgc.send(CTRL_S);
+    cgc.wait_for("入力内容に1件の誤りがあります");
+
+    // Fix it (Japanese typed through the terminal) and save.
+    cgc.send(ENTER);
+    cgc.send("花子");
+    cgc.send(ENTER);
+    cgc.wait_until("the error to clear", |c| !c.contains("は必須です"));
+    cgc.send(CTRL_S);
+    cgc.wait_for("保存しました（版2）");
+    cgc.wait_for("架空");
+
+    // The partner's status line counts the new notification; the pane lists it first.
+    muni.wait_until("the notification", |c| {
+        unread(c).is_some_and(|n| n > before)
+    });
+    muni.send(F4);
+    let pane = muni.wait_for(&format!("記録 {id}"));
+    assert!(pane.contains("更新"), "{pane}");
+
+    // Quit cleanly; the terminal is given back (alternate screen left, cursor shown).
+    cgc.send(ESC);
+    cgc.send(F10);
+    let status = cgc.wait_exit();
+    assert!(status.success(), "{status:?}");
+    let raw = cgc.raw.lock().unwrap().clone();
+    let tail = String::from_utf8_lossy(&raw[raw.len().saturating_sub(200)..]).to_string();
+    assert!(
+        tail.contains("\x1b[?1049l"),
+        "alternate screen not left: {tail:?}"
+    );
+    // Every frame is wrapped in synchronized-output markers.
+    let text = String::from_utf8_lossy(&raw);
+    assert_eq!(
+        text.matches("\x1b[?2026h").count(),
+        text.matches("\x1b[?2026l").count()
+    );
+
+    muni.send(F10);
+    muni.wait_exit();
+    rt.block_on(server.running.stop()).unwrap();
+}
+
+#[test]
+fn wrong_server_and_wrong_password_are_told_in_japanese() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(start_server(5));
+    let url = server.running.url();
+    // Nothing listens on port 9 of loopback.
+    let mut c = spawn_client(&["--server", "http://127.0.0.1:9"], 90, 26);
+    c.login("demo-cgc", "x", "123456");
+    c.wait_for("サーバーに接続できません");
+    c.send(F10);
+    assert!(c.wait_exit().success());
+
+    let mut c = spawn_client(&["--server", &url], 90, 26);
+    c.login("demo-cgc", "wrong-password", "000000");
+    c.wait_for("ログインできません");
+    c.send(F10);
+    assert!(c.wait_exit().success());
+    rt.block_on(server.running.stop()).unwrap();
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    let mut c = spawn_client(&["--server", "http://127.0.0.1:9"], 90, 26);
+    c.wait_for("ワンタイムコード");
+    let pid = c.child.process_id().expect("pid");
+    // SAFETY-free: kill(1) is the plain way to send a signal from a test.
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    c.wait_exit();
+    let raw = c.raw.lock().unwrap().clone();
+    let tail = String::from_utf8_lossy(&raw[raw.len().saturating_sub(200)..]).to_string();
+    assert!(tail.contains("\x1b[?1049l"), "{tail:?}");
+}
