@@ -69,7 +69,16 @@ fn network_message(e: &reqwest::Error) -> String {
         chain.push(' ');
         src = s.source();
     }
-    if chain.contains("certificate") || chain.contains("tls") || chain.contains("handshake") {
+    // rustls says "received corrupt message of type InvalidContentType" when an https:// URL
+    // reaches a server that answers in plain HTTP.
+    let tls = [
+        "certificate",
+        "tls",
+        "handshake",
+        "corrupt message",
+        "invalidcontenttype",
+    ];
+    if tls.iter().any(|w| chain.contains(w)) {
         "TLS（証明書）の確認に失敗しました。サーバーのURL（https/http）と証明書を確認してください"
             .into()
     } else if e.is_timeout() {

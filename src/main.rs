@@ -117,6 +117,7 @@ async fn async_main(cli: Cli) -> i32 {
         .unwrap_or_default();
     let mut app = app::App::new(loaded.keymap, loaded.theme, look, server, today);
     app.startup_warnings = loaded.warnings;
+    #[cfg_attr(not(feature = "embedded-server"), allow(unused_mut))]
     let mut demo_creds = None;
     #[cfg(feature = "embedded-server")]
     let _server_guard;

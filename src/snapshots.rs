@@ -452,7 +452,11 @@ fn logout_revokes_the_session_and_forgets_its_data() {
     key(&mut app, "F11");
     let cmd = app.outbox.last().expect("a logout command");
     assert!(matches!(cmd.kind, CmdKind::Logout));
-    assert_eq!(cmd.token.as_deref(), Some("t0k3n"), "the old token is revoked");
+    assert_eq!(
+        cmd.token.as_deref(),
+        Some("t0k3n"),
+        "the old token is revoked"
+    );
     assert_eq!(app.screen, Screen::Login);
     assert!(app.token.is_none() && app.me.is_none());
     assert!(app.cases.items.is_empty(), "no case data kept after logout");

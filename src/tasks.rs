@@ -291,6 +291,9 @@ impl Executor {
 
 /// Keeps the event stream open: after a drop it reconnects with Last-Event-ID (the last id
 /// received), backing off from 1 s up to 30 s. A lost session ends it.
+/// How long the event stream may be silent before the link is taken as dead.
+const STREAM_SILENCE: Duration = Duration::from_secs(45);
+
 async fn stream_task(client: Client, token: String, mut last_id: i64, send: impl Fn(ReplyKind)) {
     let mut backoff = Duration::from_secs(1);
     loop {
@@ -300,10 +303,11 @@ async fn stream_task(client: Client, token: String, mut last_id: i64, send: impl
                 backoff = Duration::from_secs(1);
                 let mut body = resp.bytes_stream();
                 let mut parser = SseParser::default();
-                let mut broken = false;
-                while let Some(chunk) = body.next().await {
+                // The server sends a keep-alive comment every 15 s: a link that stays silent
+                // three times as long is dead (a dropped VPN sends no FIN), so reconnect.
+                while let Ok(Some(chunk)) = tokio::time::timeout(STREAM_SILENCE, body.next()).await
+                {
                     let Ok(chunk) = chunk else {
-                        broken = true;
                         break;
                     };
                     for ev in parser.feed(&chunk) {
@@ -316,7 +320,6 @@ async fn stream_task(client: Client, token: String, mut last_id: i64, send: impl
                         }
                     }
                 }
-                let _ = broken;
                 send(ReplyKind::StreamDown(ApiErr::Network(
                     "通知の接続が切れました（再接続します）".into(),
                 )));

@@ -200,7 +200,10 @@ mod tests {
             f.set_cursor_position((10, 0));
         });
         assert_eq!(out.matches("\x1b[?2026h").count(), 1, "{out:?}");
-        assert!(out.starts_with("\x1b[?2026h") && out.ends_with("\x1b[?2026l"), "{out:?}");
+        assert!(
+            out.starts_with("\x1b[?2026h") && out.ends_with("\x1b[?2026l"),
+            "{out:?}"
+        );
         // The cursor placement is inside the frame, not a second write after it.
         assert!(out.contains("\x1b[1;11H"), "{out:?}");
         assert_eq!(written as usize, out.len());

@@ -53,6 +53,29 @@ pub async fn start_server(records: usize) -> Server {
     Server { running, dir }
 }
 
+impl Server {
+    /// Stops the server and starts it again on the same port and database, as an operator's
+    /// restart looks to clients. `between` runs while it is down.
+    pub async fn restart(self, between: impl FnOnce()) -> Server {
+        let Server { running, dir } = self;
+        let addr = running.addr.to_string();
+        running.stop().await.expect("stop");
+        between();
+        let config = Config {
+            database_url: format!("sqlite://{}", dir.path().join("e2e.sqlite").display()),
+            ..Config::default()
+        };
+        let store = app::open_store(&config.database_url, 4)
+            .await
+            .expect("store");
+        let state = app::build_state(store, config).await.expect("state");
+        let running = Running::start_at(state, &addr)
+            .await
+            .expect("restart on the same port");
+        Server { running, dir }
+    }
+}
+
 /// A one-time code for `login`, `ahead` 30-second steps from now (a code is accepted once,
 /// so two logins of one account use different steps).
 pub fn otp(login: &str, ahead: u64) -> String {

@@ -231,7 +231,8 @@ pub fn long_vowel(reading: &str) -> Option<String> {
     None
 }
 
-const TYPO_KANA: &str = "アイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワン";
+const TYPO_KANA: &str =
+    "アイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワン";
 
 /// One typo in a reading of 4 characters or more: a kana replaced, dropped, or two neighbours
 /// swapped (never the first character).
@@ -380,7 +381,11 @@ fn make_query(
             to_halfwidth(&p.family_kana),
             to_halfwidth(&p.given_kana)
         ),
-        "hiragana" => format!("{}{}", to_hiragana(&p.family_kana), to_hiragana(&p.given_kana)),
+        "hiragana" => format!(
+            "{}{}",
+            to_hiragana(&p.family_kana),
+            to_hiragana(&p.given_kana)
+        ),
         "long_vowel" => {
             if rng.gen_bool(0.5) {
                 format!("{} {}", long_vowel(&p.family_kana)?, p.given_kana)
@@ -437,7 +442,10 @@ pub fn eval_set(people: &[Person], per_kind: usize, seed: u64) -> Vec<EvalQuery>
     }
     // Twins: records no matcher can tell from the target.
     let idx: HashMap<i64, usize> = people.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
-    let wanted: HashSet<_> = out.iter().map(|q| people[idx[&q.target]].identity()).collect();
+    let wanted: HashSet<_> = out
+        .iter()
+        .map(|q| people[idx[&q.target]].identity())
+        .collect();
     let mut twins: HashMap<_, Vec<i64>> = HashMap::new();
     for p in people {
         let k = p.identity();
@@ -701,7 +709,10 @@ mod tests {
         assert_eq!(to_halfwidth("パブロ"), "ﾊﾟﾌﾞﾛ");
         assert_eq!(to_halfwidth("ショウゴ"), "ｼｮｳｺﾞ");
         assert_eq!(to_halfwidth("ヴィ"), "ｳﾞｨ");
-        for s in ["ガギグゲゴザジズゼゾダヂヅデドバビブベボパピプペポ", "ヤマダタロウ"] {
+        for s in [
+            "ガギグゲゴザジズゼゾダヂヅデドバビブベボパピプペポ",
+            "ヤマダタロウ",
+        ] {
             assert_eq!(tsunagu_record::normalize::search_key(&to_halfwidth(s)), s);
         }
     }
@@ -741,6 +752,11 @@ mod tests {
         let x = v.vary("高橋", &mut rng).unwrap();
         assert_ne!(x, "高橋");
         assert_eq!(tsunagu_record::normalize::name_key(&x), "高橋");
-        assert_eq!(v.vary("澤田", &mut rng).map(|s| tsunagu_record::normalize::name_key(&s)).as_deref(), Some("沢田"));
+        assert_eq!(
+            v.vary("澤田", &mut rng)
+                .map(|s| tsunagu_record::normalize::name_key(&s))
+                .as_deref(),
+            Some("沢田")
+        );
     }
 }

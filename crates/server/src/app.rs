@@ -136,7 +136,12 @@ pub struct Running {
 
 impl Running {
     pub async fn start(state: AppState) -> anyhow::Result<Running> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Running::start_at(state, "127.0.0.1:0").await
+    }
+
+    /// On a given address: a restart on the same port, as clients see one.
+    pub async fn start_at(state: AppState, addr: &str) -> anyhow::Result<Running> {
+        let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(serve(state.clone(), listener, async move {

@@ -1105,7 +1105,9 @@ mod tests {
         let prefixes: Vec<&str> = plan.iter().map(|l| l.prefix.as_str()).collect();
         assert_eq!(&prefixes[..2], &["タカバ", "シハナコ"]);
         assert!(prefixes.contains(&"ハナコ"), "{prefixes:?}");
-        assert!(plan.iter().all(|l| l.kind == KIND_READING && l.prefix.chars().count() >= 2));
+        assert!(plan
+            .iter()
+            .all(|l| l.kind == KIND_READING && l.prefix.chars().count() >= 2));
         // Longest first: the most selective lookups come before the short ones.
         let lens: Vec<usize> = plan[2..].iter().map(|l| l.prefix.chars().count()).collect();
         assert!(lens.windows(2).all(|w| w[0] >= w[1]), "{lens:?}");
