@@ -56,29 +56,6 @@ pub struct ClientReport {
     pub c2: serde_json::Value,
 }
 
-/// The client: the one given, or the release build in this benchmark's target directory.
-fn client_bin(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    if let Some(p) = explicit {
-        anyhow::ensure!(p.exists(), "{} does not exist", p.display());
-        return Ok(std::fs::canonicalize(p)?);
-    }
-    let exe = std::env::current_exe()?;
-    let target = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("cannot find the target directory of this binary")?;
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    eprintln!("client: cargo build --release -p tsunagu");
-    let status = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
-        .args(["build", "--release", "-p", "tsunagu", "--bin", "tsunagu"])
-        .env("CARGO_TARGET_DIR", target)
-        .current_dir(&workspace)
-        .status()
-        .context("running cargo (or pass --client-bin)")?;
-    anyhow::ensure!(status.success(), "building tsunagu failed");
-    Ok(target.join("release").join("tsunagu"))
-}
-
 /// The real binary in a pseudo-terminal; what it writes is parsed into a screen and counted.
 struct Pty {
     screen: Arc<Mutex<vt100::Parser>>,
@@ -226,7 +203,7 @@ fn median(v: &[f64]) -> f64 {
 }
 
 pub async fn run(a: ClientArgs) -> anyhow::Result<()> {
-    let bin = client_bin(a.client_bin.clone())?;
+    let bin = crate::s7::release_bin(a.client_bin.clone(), "tsunagu", "tsunagu")?;
     let dir = tempfile::tempdir()?;
     let config = Config {
         database_url: format!(

@@ -32,9 +32,16 @@ pub struct S7Result {
 /// The server binary: the one given, or the release build next to this benchmark's target
 /// directory, built (or found up to date) by cargo first so it matches the source.
 pub fn server_bin(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    release_bin(explicit, "tsunagu-server", "tsunagu-server")
+}
+
+/// A binary of the workspace: the one given, or `cargo build --release -p package --bin bin`
+/// into this benchmark's own target directory (a no-op when it is up to date).
+pub fn release_bin(explicit: Option<PathBuf>, package: &str, bin: &str) -> anyhow::Result<PathBuf> {
     if let Some(p) = explicit {
         anyhow::ensure!(p.exists(), "{} does not exist", p.display());
-        return Ok(p);
+        // Absolute: a pseudo-terminal spawn does not resolve relative paths.
+        return Ok(std::fs::canonicalize(p)?);
     }
     let exe = std::env::current_exe()?;
     let target = exe
@@ -43,18 +50,17 @@ pub fn server_bin(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
         .context("cannot find the target directory of this binary")?;
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     eprintln!(
-        "S7: cargo build --release -p tsunagu-server (target {})",
+        "cargo build --release -p {package} (target {})",
         target.display()
     );
     let status = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
-        .args(["build", "--release", "-p", "tsunagu-server", "--bin"])
-        .arg("tsunagu-server")
+        .args(["build", "--release", "-p", package, "--bin", bin])
         .env("CARGO_TARGET_DIR", target)
         .current_dir(&workspace)
         .status()
-        .context("running cargo (or pass --server-bin)")?;
-    anyhow::ensure!(status.success(), "building tsunagu-server failed");
-    Ok(target.join("release").join("tsunagu-server"))
+        .context("running cargo (or pass the binary's path)")?;
+    anyhow::ensure!(status.success(), "building {package} failed");
+    Ok(target.join("release").join(bin))
 }
 
 /// A command for the server binary that sees none of the caller's `TSUNAGU_*` settings and no

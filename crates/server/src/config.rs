@@ -31,6 +31,9 @@ pub struct AuthConfig {
     pub lockout_secs: u64,
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
+    /// How often an open event stream checks that its session is still valid (logged out,
+    /// expired or idle ends the stream).
+    pub stream_recheck_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -70,6 +73,7 @@ impl Default for AuthConfig {
             lockout_secs: 15 * 60,
             argon2_memory_kib: PasswordCost::default().memory_kib,
             argon2_iterations: PasswordCost::default().iterations,
+            stream_recheck_secs: 60,
         }
     }
 }

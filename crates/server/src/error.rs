@@ -31,6 +31,8 @@ pub enum AppError {
     UnsupportedMediaType,
     PayloadTooLarge,
     Unavailable,
+    /// The request took longer than `[limits] request_timeout_secs`.
+    Timeout,
     Internal(anyhow::Error),
 }
 
@@ -130,6 +132,12 @@ impl IntoResponse for AppError {
             AppError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 body("unavailable", "データベースに接続できません。しばらくしてから再度お試しください"),
+            ),
+            AppError::Timeout => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                // A write whose commit had not finished was rolled back; one that had is kept,
+                // so the user is asked to look rather than told either way.
+                body("timeout", "処理が時間内に終わりませんでした。再読み込みして結果を確認してください"),
             ),
             AppError::Internal(e) => {
                 // The cause goes to the log (it holds no personal data: store and SQL errors);

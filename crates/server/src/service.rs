@@ -215,6 +215,17 @@ impl AppState {
     }
 
     /// Resolves a bearer token to the caller, enforcing idle and absolute expiry.
+    /// Whether a session is still good, without counting this as use: for open event streams,
+    /// which must end when their session is logged out, expires or goes idle.
+    pub async fn session_is_live(&self, token_hash: &str) -> AppResult<bool> {
+        let Some(s) = self.store.session(token_hash).await? else {
+            return Ok(false);
+        };
+        let now = self.clock.now();
+        let idle = self.config.auth.idle_timeout_secs as i64 * 1_000_000;
+        Ok(now < s.expires_at && now - s.last_seen_at < idle)
+    }
+
     pub async fn authenticate(&self, token: &str) -> AppResult<Viewer> {
         let unauth = |code, message: &str| AppError::Unauthenticated {
             code,

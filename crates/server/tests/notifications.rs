@@ -129,6 +129,35 @@ both_engines! {
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
 
+    async fn logout_and_idle_expiry_end_open_streams(db) {
+        let mut config = support::test_config();
+        config.auth.stream_recheck_secs = 1;
+        let s = TestServer::start_with(db, config).await;
+        let ends = |resp: reqwest::Response| async move {
+            let mut body = resp.bytes_stream();
+            tokio::time::timeout(Duration::from_secs(10), async { while let Some(Ok(_)) = body.next().await {} }).await.is_ok()
+        };
+        // Logged out: the open stream ends within the recheck interval.
+        let cgc = s.login("cgc").await;
+        let resp = cgc.req(reqwest::Method::GET, "/api/v1/notifications/stream").send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let (st, _) = cgc.call(reqwest::Method::POST, "/api/v1/auth/logout", None).await;
+        assert!(st.is_success(), "{st}");
+        assert!(ends(resp).await, "the stream outlived its logout");
+
+        // Idle past the timeout: the stream itself is not use, and it ends.
+        s.state().clock.advance_secs(60);
+        let muni = s.login("muni").await;
+        let resp = muni.req(reqwest::Method::GET, "/api/v1/notifications/stream").send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        // Still live a moment later (the check does not end a good session) ...
+        let mut body = resp.bytes_stream();
+        assert!(tokio::time::timeout(Duration::from_millis(2500), body.next()).await.is_err(), "a live stream ended");
+        s.state().clock.advance_secs(s.state().config.auth.idle_timeout_secs as i64 + 1);
+        let end = tokio::time::timeout(Duration::from_secs(10), async { while let Some(Ok(_)) = body.next().await {} }).await;
+        assert!(end.is_ok(), "the stream outlived its idle session");
+    }
+
     async fn shutdown_ends_open_streams(db) {
         let s = TestServer::start(db).await;
         let cgc = s.login("cgc").await;

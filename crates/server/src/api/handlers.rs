@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -334,6 +335,10 @@ pub async fn stream(
     let mut rx = s.hub.subscribe();
     let org = v.org.id.clone();
     let backlog = s.store.notifications(&org, last, false, 1000).await?;
+    let mut recheck = tokio::time::interval(Duration::from_secs(
+        s.config.auth.stream_recheck_secs.max(1),
+    ));
+    recheck.tick().await; // the first tick is immediate; the session was just checked
     let stream = async_stream::stream! {
         let mut pending = backlog;
         loop {
@@ -346,6 +351,13 @@ pub async fn stream(
             let received = tokio::select! {
                 r = rx.recv() => r,
                 _ = s.hub.closed() => break,
+                _ = recheck.tick() => {
+                    match s.session_is_live(&v.token_hash).await {
+                        Ok(true) => continue,
+                        Ok(false) => break,
+                        Err(e) => { tracing::warn!(error = ?e, "event stream session check failed"); break; }
+                    }
+                }
             };
             match received {
                 Ok(n) if n.org_id == org && n.id > last => pending.push(n),

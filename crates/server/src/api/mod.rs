@@ -14,7 +14,6 @@ use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
@@ -57,18 +56,18 @@ pub fn router(state: AppState) -> Router {
 
     let x_request_id = header::HeaderName::from_static("x-request-id");
     let body_limit = limits.body_bytes;
+    let timeout = Duration::from_secs(limits.request_timeout_secs);
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(handlers::health))
         .with_state(state)
         .layer(middleware::from_fn(etag))
-        .layer(CompressionLayer::new())
-        .layer(DefaultBodyLimit::max(limits.body_bytes))
+        .layer(middleware::from_fn(move |req: Request, next: Next| time_limit(timeout, req, next)))
         .layer(middleware::from_fn(move |req: Request, next: Next| refuse_declared_oversize(body_limit, req, next)))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(limits.request_timeout_secs),
-        ))
+        .layer(DefaultBodyLimit::max(limits.body_bytes))
+        // Inside compression (it reads the plain body), outside everything that answers errors.
+        .layer(middleware::from_fn(request_id_in_errors))
+        .layer(CompressionLayer::new())
         // Spans carry method, route, status and request id: never bodies or query strings.
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request| {
@@ -80,7 +79,6 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
 }
 
-/// ETag on successful JSON GETs, and 304 when the client already has that body.
 /// A body whose declared Content-Length is over the limit is refused before any of it is read,
 /// so a client cannot hold a connection open by promising a huge body it never sends.
 /// (`DefaultBodyLimit` still catches chunked bodies as they arrive.)
@@ -96,6 +94,50 @@ async fn refuse_declared_oversize(limit: usize, req: Request, next: Next) -> Res
     }
 }
 
+/// A request that takes too long is answered with a JSON error (the handler's future is
+/// dropped, which rolls back an open transaction). For the event stream only the answer's
+/// head is timed, not the stream.
+async fn time_limit(limit: Duration, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => AppError::Timeout.into_response(),
+    }
+}
+
+/// Error answers carry the request id in their body too, so a user can quote it to operators
+/// (it is also in the `x-request-id` header and in the server's log line).
+async fn request_id_in_errors(req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let resp = next.run(req).await;
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let Some(id) = id.filter(|_| {
+        is_json && (resp.status().is_client_error() || resp.status().is_server_error())
+    }) else {
+        return resp;
+    };
+    let (mut parts, body) = resp.into_parts();
+    let Ok(bytes) = body.collect().await.map(|b| b.to_bytes()) else {
+        return AppError::Internal(anyhow::anyhow!("error body unreadable")).into_response();
+    };
+    let out = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(serde_json::Value::Object(mut m)) => {
+            m.insert("request_id".into(), serde_json::Value::String(id));
+            serde_json::to_vec(&m).unwrap_or_else(|_| bytes.to_vec())
+        }
+        _ => bytes.to_vec(),
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(out))
+}
+
+/// ETag on successful JSON GETs, and 304 when the client already has that body.
 async fn etag(req: Request, next: Next) -> Response {
     let is_get = req.method() == Method::GET;
     let if_none_match = req.headers().get(header::IF_NONE_MATCH).cloned();
@@ -129,4 +171,59 @@ async fn etag(req: Request, next: Next) -> Response {
         return Response::from_parts(parts, Body::empty());
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn slow() -> &'static str {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        "late"
+    }
+
+    fn app() -> Router {
+        Router::new()
+            .route("/slow", get(slow))
+            .route(
+                "/missing",
+                get(|| async { AppError::NotFound("ありません".into()) }),
+            )
+            .layer(middleware::from_fn(|req: Request, next: Next| {
+                time_limit(Duration::from_millis(50), req, next)
+            }))
+            .layer(middleware::from_fn(request_id_in_errors))
+    }
+
+    async fn json(resp: Response) -> serde_json::Value {
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_slow_request_gets_a_json_timeout_with_its_request_id() {
+        let req = Request::get("/slow")
+            .header("x-request-id", "req-1")
+            .body(Body::empty())
+            .unwrap();
+        let resp = app().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let v = json(resp).await;
+        assert_eq!(v["code"], "timeout");
+        assert_eq!(v["request_id"], "req-1");
+        assert!(v["message"].as_str().unwrap().contains("時間内"));
+    }
+
+    #[tokio::test]
+    async fn error_bodies_carry_the_request_id() {
+        let req = Request::get("/missing")
+            .header("x-request-id", "req-2")
+            .body(Body::empty())
+            .unwrap();
+        let resp = app().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+        assert_eq!(json(resp).await["request_id"], "req-2");
+    }
 }
