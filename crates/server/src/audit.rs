@@ -21,6 +21,8 @@ pub mod action {
     pub const RESTRICTIONS_SET: &str = "record.restrictions_set";
     pub const RECORD_VIEWED: &str = "record.viewed";
     pub const HISTORY_VIEWED: &str = "record.history_viewed";
+    /// A page of a case list that showed rows of other organisations' records.
+    pub const CASES_LISTED: &str = "record.listed";
     pub const RECORD_SEEDED: &str = "record.seeded";
     pub const ORGS_LOADED: &str = "orgs.loaded";
     /// A person search: the query's shape and the hit count, never the names searched for.

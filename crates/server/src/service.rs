@@ -583,10 +583,28 @@ impl AppState {
             .then(|| rows.last().map(|r| encode_cursor(&cursor_of(r, q.sort))))
             .flatten();
         let mut items = Vec::with_capacity(rows.len());
+        let mut others = Vec::new();
         for r in &rows {
             let owner = self.org(&r.owner_org)?;
             let t = tier::decide(&v.org, owner, facts(r));
-            items.extend(tier::summary(t, r, owner));
+            if let Some(s) = tier::summary(t, r, owner) {
+                if t != Tier::Owner {
+                    others.push(r.id);
+                }
+                items.push(s);
+            }
+        }
+        // A list row of another organisation's record is a read of it: one entry per page
+        // names the records shown (ids only), before the page leaves.
+        if !others.is_empty() {
+            let audit = v.audit(
+                self.clock.now(),
+                v.org.pref_code as i64,
+                action::CASES_LISTED,
+                None,
+                json!({ "records": others }),
+            );
+            self.store.append_audit(audit).await?;
         }
         Ok(CaseList { items, next_cursor })
     }

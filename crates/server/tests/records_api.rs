@@ -187,8 +187,28 @@ both_engines! {
         assert!(!seen.contains(&foreign_muni) && !seen.contains(&foreign_pref));
 
         // The municipality sees its own and its centre's, not other municipalities'.
+        let listed = |s: &TestServer| {
+            let store = s.state().store.clone();
+            async move {
+                store.audit_entries(13, 0, 100_000).await.unwrap().into_iter().filter(|e| e.action == "record.listed").collect::<Vec<_>>()
+            }
+        };
+        let before = listed(&s).await.len();
         let (_, page) = muni.get("/api/v1/records?limit=100").await;
         assert_eq!(page["items"].as_array().unwrap().len(), 12);
+        // Listing the centre's 7 records is a read of them: audited, ids only, before the page.
+        let entries = listed(&s).await;
+        assert_eq!(entries.len(), before + 1, "{entries:?}");
+        let e = entries.last().unwrap();
+        assert_eq!(e.actor_org, "muni-131016");
+        let d: serde_json::Value = serde_json::from_str(&e.detail).unwrap();
+        let mut ids: Vec<i64> = d["records"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, mine[..7].to_vec());
+        // A page of only one's own records is not a read of anyone else's.
+        let before = entries.len();
+        other.get("/api/v1/records?limit=100").await;
+        assert_eq!(listed(&s).await.len(), before);
         let (_, page) = other.get("/api/v1/records?limit=100").await;
         let ids: Vec<i64> = page["items"].as_array().unwrap().iter().map(|i| i["id"].as_i64().unwrap()).collect();
         assert_eq!(ids, vec![foreign_muni]);
