@@ -496,11 +496,12 @@ async fn sqlite_bytes(c: &mut sqlx::SqliteConnection, names: &str) -> Option<i64
         .flatten()
 }
 
-/// Table, indexes and TOAST of every partition of a partitioned table.
+/// Table, indexes and TOAST of a table, or of every partition of a partitioned one.
 async fn pg_bytes(c: &mut sqlx::PgConnection, table: &str) -> Option<i64> {
     sqlx::query_scalar::<_, i64>(
-        "SELECT COALESCE(SUM(pg_total_relation_size(inhrelid)), 0)::BIGINT \
-         FROM pg_inherits WHERE inhparent = $1::regclass",
+        "SELECT (pg_total_relation_size($1::regclass) + COALESCE((SELECT \
+         SUM(pg_total_relation_size(inhrelid)) FROM pg_inherits \
+         WHERE inhparent = $1::regclass), 0))::BIGINT",
     )
     .bind(table)
     .fetch_one(c)

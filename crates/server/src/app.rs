@@ -55,6 +55,7 @@ pub async fn build_state(store: Arc<dyn Storage>, config: Config) -> anyhow::Res
         config: Arc::new(config),
         hub: Hub::default(),
         clock: Clock::default(),
+        phantom_failures: Default::default(),
     })
 }
 

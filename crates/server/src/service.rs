@@ -38,7 +38,20 @@ pub struct AppState {
     /// A hash at the configured cost, verified against when a login is unknown so that unknown
     /// and known logins take the same time.
     pub dummy_hash: Arc<String>,
+    /// Failed logins of names that are no account, so that they lock exactly like real ones
+    /// and a lockout cannot be used to learn which logins exist. Memory only: a restart
+    /// forgets them (and real accounts' counters are in the database).
+    pub phantom_failures: Arc<std::sync::Mutex<std::collections::HashMap<String, PhantomFailures>>>,
 }
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PhantomFailures {
+    pub count: i64,
+    pub locked_until: i64,
+}
+
+/// More unknown names than this and the ones not locked are forgotten.
+const PHANTOM_CAP: usize = 100_000;
 
 /// The authenticated caller.
 #[derive(Debug, Clone)]
@@ -99,6 +112,33 @@ impl AppState {
 
     // ----- authentication -------------------------------------------------------------------
 
+    /// Counts a failure of a login that is no account, as `record_login` does for real ones;
+    /// Some(minutes) when that name is (now) locked.
+    fn phantom_failure(&self, login: &str, now: i64) -> Option<i64> {
+        let cfg = &self.config.auth;
+        let key: String = login.chars().take(128).collect();
+        let mut map = self
+            .phantom_failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if map.len() >= PHANTOM_CAP {
+            map.retain(|_, f| f.locked_until > now);
+        }
+        let f = map.entry(key).or_default();
+        if f.locked_until > now {
+            return Some(((f.locked_until - now) / 60_000_000).max(1));
+        }
+        f.count += 1;
+        if f.count >= cfg.max_failures {
+            *f = PhantomFailures {
+                count: 0,
+                locked_until: now + cfg.lockout_secs as i64 * 1_000_000,
+            };
+            return Some((cfg.lockout_secs as i64 / 60).max(1));
+        }
+        None
+    }
+
     pub async fn login(&self, req: LoginRequest) -> AppResult<LoginResponse> {
         let now = self.clock.now();
         let cfg = &self.config.auth;
@@ -108,6 +148,7 @@ impl AppState {
             let _ =
                 tokio::task::spawn_blocking(move || auth::verify_password(&req.password, &dummy))
                     .await;
+            let locked = self.phantom_failure(req.login.trim(), now);
             self.store
                 .append_audit(AuditDraft {
                     pref_code: 0,
@@ -119,7 +160,10 @@ impl AppState {
                     detail: json!({ "reason": "unknown_user" }),
                 })
                 .await?;
-            return Err(AppError::LoginFailed);
+            return Err(match locked {
+                Some(minutes) => AppError::Locked { minutes },
+                None => AppError::LoginFailed,
+            });
         };
         let org = self.org(&user.org_id)?.clone();
         let draft = |action, detail| AuditDraft {

@@ -47,6 +47,15 @@ both_engines! {
         assert_eq!(st, StatusCode::LOCKED);
         // Other accounts are unaffected.
         s.login("muni2").await;
+        // A login that is no account answers exactly the same, so lockouts reveal nothing.
+        for _ in 0..4 {
+            let (st, e) = s.try_login("no-such-login", "bad", "000000").await;
+            assert_eq!(st, StatusCode::UNAUTHORIZED, "{e}");
+        }
+        let (st, e) = s.try_login("no-such-login", "bad", "000000").await;
+        assert_eq!(st, StatusCode::LOCKED, "{e}");
+        let (real_st, real) = s.try_login("muni", "bad", "000000").await;
+        assert_eq!((st, &e["code"]), (real_st, &real["code"]), "an unknown login's lockout looks like a real one");
         // After the lockout period the account opens again.
         s.state().clock.advance_secs(16 * 60);
         let (st, _) = s.try_login("muni", PASSWORD, &s.code("muni")).await;
