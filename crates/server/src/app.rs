@@ -48,6 +48,7 @@ pub async fn build_state(store: Arc<dyn Storage>, config: Config) -> anyhow::Res
         &crate::auth::random_password(),
         config.auth.password_cost(),
     ));
+    let read_audit = crate::audit::AuditBatcher::start(store.clone());
     Ok(AppState {
         store,
         orgs: Arc::new(orgs),
@@ -56,6 +57,7 @@ pub async fn build_state(store: Arc<dyn Storage>, config: Config) -> anyhow::Res
         hub: Hub::default(),
         clock: Clock::default(),
         phantom_failures: Default::default(),
+        read_audit,
     })
 }
 

@@ -277,3 +277,58 @@ mod tests {
         assert_eq!(b.seq, 5);
     }
 }
+
+/// Appends the audit entries of reads (views, lists, searches) in batches: requests that
+/// arrive while one batch commits go together in the next transaction, so a busy prefecture
+/// chain costs one commit per batch instead of one per read. Each caller still waits until its
+/// own entry is durable: if the log cannot be written, the read fails and nothing leaves.
+#[derive(Clone)]
+pub struct AuditBatcher {
+    tx: tokio::sync::mpsc::Sender<Pending>,
+}
+
+type Pending = (AuditDraft, tokio::sync::oneshot::Sender<StoreResult<AuditEntry>>);
+
+/// The most entries in one transaction.
+const BATCH_MAX: usize = 256;
+
+impl AuditBatcher {
+    /// Starts the writer task; it ends when the last `AuditBatcher` is dropped.
+    pub fn start(store: std::sync::Arc<dyn Storage>) -> AuditBatcher {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Pending>(4 * BATCH_MAX);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < BATCH_MAX {
+                    match rx.try_recv() {
+                        Ok(p) => batch.push(p),
+                        Err(_) => break,
+                    }
+                }
+                let drafts = batch.iter().map(|(d, _)| d.clone()).collect();
+                match store.append_audits(drafts).await {
+                    Ok(entries) => {
+                        for ((_, reply), e) in batch.into_iter().zip(entries) {
+                            let _ = reply.send(Ok(e));
+                        }
+                    }
+                    // The batch is all or nothing; each entry gets its own try and its own
+                    // answer, so one caller's failure is not everyone's.
+                    Err(_) => {
+                        for (draft, reply) in batch {
+                            let _ = reply.send(store.append_audit(draft).await);
+                        }
+                    }
+                }
+            }
+        });
+        AuditBatcher { tx }
+    }
+
+    pub async fn append(&self, draft: AuditDraft) -> StoreResult<AuditEntry> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let gone = || crate::storage::StoreError::Corrupt("the audit writer has stopped".into());
+        self.tx.send((draft, reply)).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}

@@ -38,6 +38,8 @@ pub struct AppState {
     /// A hash at the configured cost, verified against when a login is unknown so that unknown
     /// and known logins take the same time.
     pub dummy_hash: Arc<String>,
+    /// Where the audit entries of reads go (batched; see `audit::AuditBatcher`).
+    pub read_audit: crate::audit::AuditBatcher,
     /// Failed logins of names that are no account, so that they lock exactly like real ones
     /// and a lockout cannot be used to learn which logins exist. Memory only: a restart
     /// forgets them (and real accounts' counters are in the database).
@@ -500,7 +502,7 @@ impl AppState {
                 Some(rec.id),
                 json!({ "tier": t.name(), "version": rec.version }),
             );
-            self.store.append_audit(audit).await?;
+            self.read_audit.append(audit).await?;
         }
         Ok(view)
     }
@@ -526,7 +528,7 @@ impl AppState {
                 Some(rec.id),
                 json!({ "tier": t.name(), "versions": versions.len() }),
             );
-            self.store.append_audit(audit).await?;
+            self.read_audit.append(audit).await?;
         }
         Ok(versions
             .into_iter()
@@ -648,7 +650,7 @@ impl AppState {
                 None,
                 json!({ "records": others }),
             );
-            self.store.append_audit(audit).await?;
+            self.read_audit.append(audit).await?;
         }
         Ok(CaseList { items, next_cursor })
     }
@@ -742,8 +744,8 @@ impl AppState {
         detail["hits"] = json!(total_hits);
         detail["groups"] = json!(group_count);
         detail["capped"] = json!(capped);
-        self.store
-            .append_audit(v.audit(
+        self.read_audit
+            .append(v.audit(
                 self.clock.now(),
                 v.org.pref_code,
                 action::SEARCHED,

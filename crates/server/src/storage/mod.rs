@@ -286,6 +286,9 @@ pub trait Storage: Send + Sync + 'static {
 
     // Audit.
     async fn append_audit(&self, audit: AuditDraft) -> StoreResult<AuditEntry>;
+    /// Several entries in one transaction, each chained in the order given (per prefecture);
+    /// the entries come back in the same order. All or none are written.
+    async fn append_audits(&self, audits: Vec<AuditDraft>) -> StoreResult<Vec<AuditEntry>>;
     /// Entries of one chain in order, `limit` at a time after `after_seq`.
     async fn audit_entries(
         &self,

@@ -792,6 +792,40 @@ macro_rules! impl_storage {
                 Ok(e)
             }
 
+            async fn append_audits(&self, audits: Vec<AuditDraft>) -> StoreResult<Vec<AuditEntry>> {
+                // Heads are locked in prefecture order, so two batches cannot deadlock.
+                let mut prefs: Vec<i64> = audits.iter().map(|a| a.pref_code).collect();
+                prefs.sort_unstable();
+                prefs.dedup();
+                let mut tx = self.write.begin().await?;
+                let mut heads = std::collections::HashMap::new();
+                for p in prefs {
+                    let head = sqlx::query(concat!("SELECT seq, hash FROM audit_head WHERE pref_code = $1", $for_update))
+                        .bind(p)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    heads.insert(p, (head.try_get::<i64, _>("seq")?, head.try_get::<String, _>("hash")?));
+                }
+                let mut entries = Vec::with_capacity(audits.len());
+                for a in audits {
+                    let head = heads.get_mut(&a.pref_code).expect("every prefecture's head was read");
+                    let e = AuditEntry::chain(a, head.0, &head.1);
+                    *head = (e.seq, e.hash.clone());
+                    entries.push(e);
+                }
+                insert_audit_rows(&mut tx, &entries).await?;
+                for (p, (seq, hash)) in heads {
+                    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE pref_code = $3")
+                        .bind(seq)
+                        .bind(&hash)
+                        .bind(p)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(entries)
+            }
+
             async fn audit_entries(&self, pref: i64, after_seq: i64, limit: i64) -> StoreResult<Vec<AuditEntry>> {
                 let rows = sqlx::query(
                     "SELECT * FROM audit_log WHERE pref_code = $1 AND seq > $2 ORDER BY seq LIMIT $3",
