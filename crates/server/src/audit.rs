@@ -287,7 +287,10 @@ pub struct AuditBatcher {
     tx: tokio::sync::mpsc::Sender<Pending>,
 }
 
-type Pending = (AuditDraft, tokio::sync::oneshot::Sender<StoreResult<AuditEntry>>);
+type Pending = (
+    AuditDraft,
+    tokio::sync::oneshot::Sender<StoreResult<AuditEntry>>,
+);
 
 /// The most entries in one transaction.
 const BATCH_MAX: usize = 256;

@@ -645,7 +645,7 @@ impl AppState {
         if !others.is_empty() {
             let audit = v.audit(
                 self.clock.now(),
-                v.org.pref_code as i64,
+                v.org.pref_code,
                 action::CASES_LISTED,
                 None,
                 json!({ "records": others }),
