@@ -200,6 +200,25 @@ fn a_server_restart_loses_no_typing() {
     rt.block_on(server.running.stop()).unwrap();
 }
 
+/// The README's first command: `tsunagu demo` starts the server in process on a fresh SQLite
+/// file, opens the case list logged in as the demo caseworker, says how to switch accounts, and
+/// switching shows another organisation's view.
+#[test]
+fn the_demo_command_opens_the_working_system() {
+    let mut c = spawn_client(&["demo", "--records", "40"], 100, 30);
+    let s = c.wait_for("ケース一覧");
+    c.wait_for("児相 職員A（架空）");
+    assert!(c.contents().contains("他のデモアカウントに切替"), "{s}");
+    c.send(F9);
+    c.wait_for("デモ用アカウントの切替");
+    c.send(DOWN);
+    c.send(ENTER);
+    c.wait_for("区 職員B（架空）");
+    c.wait_for("ケース一覧");
+    c.send(F10);
+    assert!(c.wait_exit().success());
+}
+
 #[test]
 fn wrong_server_and_wrong_password_are_told_in_japanese() {
     let rt = tokio::runtime::Runtime::new().unwrap();

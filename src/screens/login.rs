@@ -129,13 +129,21 @@ impl App {
                 self.login.reset_secrets();
                 self.login.error = None;
                 self.message = None;
-                self.say(
-                    Level::Info,
+                let hello = if self.demo_accounts.is_empty() {
                     format!(
                         "{}（{}）としてログインしました",
                         r.me.display_name, r.me.org.name
-                    ),
-                );
+                    )
+                } else {
+                    // The demo's first screen says how to see the other tiers (the status line
+                    // names the organisation; this must fit 80 columns).
+                    format!(
+                        "{}としてログインしました。{}: 他のデモアカウントに切替",
+                        r.me.display_name,
+                        self.keymap.key_hint("case_list", Action::SwitchAccount)
+                    )
+                };
+                self.say(Level::Info, hello);
                 self.me = Some(r.me);
                 self.conn = Conn::Online;
                 self.screen = if self.record.is_some() {

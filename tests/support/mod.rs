@@ -219,6 +219,7 @@ pub const DOWN: &str = "\x1b[B";
 pub const F3: &str = "\x1bOR";
 pub const F4: &str = "\x1bOS";
 pub const F10: &str = "\x1b[21~";
+pub const F9: &str = "\x1b[20~";
 pub const CTRL_S: &str = "\x13";
 
 /// The number in "未読通知 N件" on the status line.
