@@ -682,12 +682,18 @@ impl AppState {
             if pass == 1 && ids.len() >= search::FALLBACK_BELOW {
                 break;
             }
-            for l in &lookups {
+            // The pass's lookups run at once (each is one index range scan on the read pool);
+            // their answers are then taken in plan order, so the result is what running them
+            // one by one would give.
+            let answers = futures::future::try_join_all(
+                lookups.iter().map(|l| self.store.search_lookup(l, limit)),
+            )
+            .await?;
+            for found in answers {
                 if ids.len() >= CANDIDATE_CAP {
                     capped = true;
                     break;
                 }
-                let found = self.store.search_lookup(l, limit).await?;
                 if found.len() as i64 >= limit && pass == 0 {
                     capped = true;
                 }
