@@ -121,6 +121,11 @@ pub struct Client {
 type Cached = (String, Vec<u8>);
 
 impl Client {
+    /// Drops every cached answer: a session's data does not outlive it, even in memory.
+    pub fn forget_cache(&self) {
+        self.etags.lock().expect("etag cache").clear();
+    }
+
     pub fn new(base: &str) -> Result<Client, String> {
         let u = parse_base(base)?;
         let http = reqwest::Client::builder()

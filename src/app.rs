@@ -445,6 +445,11 @@ impl App {
         self.screen = Screen::Login;
         self.conn = Conn::Idle;
         self.request("stream", CmdKind::StopStream);
+        // Answers still on their way belong to the lost session; the record (a draft the user
+        // may be typing) stays and is saved after the next login.
+        for slot in ["cases", "side", "search", "notes"] {
+            self.forget(slot);
+        }
         self.login.reset_secrets();
         let keep = if self.record.as_ref().is_some_and(|r| r.unsaved()) {
             "（編集中の内容は保持しています。ログイン後に保存します）"

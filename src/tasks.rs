@@ -270,15 +270,18 @@ impl Executor {
                 }
                 self.stream = Some(tokio::spawn(stream_task(client, token, last_id, send)));
             }
+            // Both end a session here (lost, or logged out): its stream and its cached answers go.
             CmdKind::StopStream => {
                 if let Some(h) = self.stream.take() {
                     h.abort();
                 }
+                client.forget_cache();
             }
             CmdKind::Logout => {
                 if let Some(h) = self.stream.take() {
                     h.abort();
                 }
+                client.forget_cache();
                 tokio::spawn(async move {
                     let _: Result<(), ApiErr> = client
                         .send_json::<(), ()>(Method::POST, "/auth/logout", Some(&token), None)

@@ -178,6 +178,11 @@ impl AppState {
             detail,
         };
         if user.locked_until > now {
+            // The same hashing work as every other answer (a locked unknown login has done
+            // it too), so the time taken tells nothing either.
+            let (password, dummy) = (req.password.clone(), self.dummy_hash.clone());
+            let _ =
+                tokio::task::spawn_blocking(move || auth::verify_password(&password, &dummy)).await;
             self.store
                 .append_audit(draft(action::LOGIN_FAILED, json!({ "reason": "locked" })))
                 .await?;
@@ -694,7 +699,8 @@ impl AppState {
                     capped = true;
                     break;
                 }
-                if found.len() as i64 >= limit && pass == 0 {
+                // A lookup that filled its limit may have left matches out, in either pass.
+                if found.len() as i64 >= limit {
                     capped = true;
                 }
                 for id in found {
@@ -750,6 +756,13 @@ impl AppState {
         detail["hits"] = json!(total_hits);
         detail["groups"] = json!(group_count);
         detail["capped"] = json!(capped);
+        // Which records the page showed (ids only), so a search is traceable to the children
+        // it revealed, as a case-list page is.
+        let shown: Vec<i64> = out
+            .iter()
+            .flat_map(|g| g.hits.iter().map(|h| h.record_id))
+            .collect();
+        detail["records"] = json!(shown);
         self.read_audit
             .append(v.audit(
                 self.clock.now(),

@@ -370,7 +370,7 @@ both_engines! {
 
         // Audit: each accepted search is one entry with the shape and the hit count, no names.
         let before = f.srv.state().store.audit_entries(13, 0, 100_000).await.unwrap().len();
-        search(c, &[("q", "髙橋 花子"), ("birth", "H27"), ("sex", "2")]).await;
+        let (_, first) = search(c, &[("q", "髙橋 花子"), ("birth", "H27"), ("sex", "2")]).await;
         search(c, &[("guardian", "ワタナベマコト")]).await;
         let entries = f.srv.state().store.audit_entries(13, 0, 100_000).await.unwrap();
         let searches: Vec<_> = entries[before..].iter().filter(|e| e.action == "search.performed").collect();
@@ -381,6 +381,12 @@ both_engines! {
         assert_eq!(d["birth"], "year");
         assert_eq!(d["sex"], true);
         assert_eq!(d["hits"], 2);
+        // The records the page showed, by id: the same ones the answer carried.
+        let mut shown: Vec<i64> = first["groups"].as_array().unwrap().iter().flat_map(|g| g["hits"].as_array().unwrap().iter().map(|h| h["record_id"].as_i64().unwrap())).collect();
+        let mut logged: Vec<i64> = d["records"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+        shown.sort_unstable();
+        logged.sort_unstable();
+        assert_eq!((logged.len(), &logged), (2, &shown));
         assert_eq!(searches[0].actor_org, "cgc-13-01");
         let d: Value = serde_json::from_str(&searches[1].detail).unwrap();
         assert_eq!(d["guardian"]["script"], "kana");

@@ -42,5 +42,7 @@ super::sql::impl_storage!(
     sqlx::Postgres,
     "postgres",
     " FOR UPDATE",
-    "TRUNCATE search_keys, search_docs"
+    // DELETE, not TRUNCATE: TRUNCATE would lock searches out for the whole rebuild; with
+    // DELETE they keep reading the old keys until the rebuild commits.
+    "DELETE FROM search_keys; DELETE FROM search_docs"
 );
