@@ -63,9 +63,7 @@ fn caseworker_edits_and_the_partner_is_notified() {
         &otp("demo-muni", 0),
     );
     let s = muni.wait_for("ケース一覧");
-    muni.wait_until("the event stream", |c| {
-        c.contains("接続中 ") && !c.contains("再接続待ち")
-    });
+    muni.wait_stream_up("the event stream");
     let before = unread(&s).expect("unread count on the status line");
 
     let mut cgc = spawn_client(&["--server", &url], 100, 30);
@@ -79,24 +77,15 @@ fn caseworker_edits_and_the_partner_is_notified() {
     cgc.wait_for("児相 職員A");
 
     // Search from the list by the child's name; the record is the first hit.
-    cgc.send(F3);
-    cgc.wait_for("住所は検索結果に表示されません");
-    cgc.send(&format!("{family}{given}"));
-    let s = cgc.wait_for("件  1ページ目");
+    let s = cgc.open_by_search(&format!("{family}{given}"), id);
     assert!(
         !s.contains("架空町") && !s.contains("架空本町"),
         "an address in search results:\n{s}"
     );
-    cgc.send(ENTER);
-    cgc.wait_for(&format!("記録 {id}"));
     cgc.wait_for("子どもの氏名（名）");
 
     // The given name: emptied, then leave the field: the message shows next to it.
-    cgc.send(DOWN);
-    cgc.send(ENTER);
-    for _ in 0..given.chars().count() + 2 {
-        cgc.send(BACKSPACE);
-    }
+    cgc.clear_given_name(&given);
     cgc.send(ENTER);
     cgc.wait_for("子どもの氏名（名）は必須です");
     // Saving is refused with a summary.
@@ -159,20 +148,10 @@ fn a_server_restart_loses_no_typing() {
         tsunagu_server::seed::DEMO_PASSWORD,
         &otp("demo-cgc", 1),
     );
-    cgc.wait_until("the event stream", |c| {
-        c.contains("接続中 ") && !c.contains("再接続待ち")
-    });
-    cgc.send(F3);
-    cgc.send(&format!("{family}{given}"));
-    cgc.wait_for("件  1ページ目");
-    cgc.send(ENTER);
-    cgc.wait_for(&format!("記録 {id}"));
-    // The given name (second field) becomes 再起動.
-    cgc.send(DOWN);
-    cgc.send(ENTER);
-    for _ in 0..given.chars().count() + 2 {
-        cgc.send(BACKSPACE);
-    }
+    cgc.wait_stream_up("the event stream");
+    cgc.open_by_search(&format!("{family}{given}"), id);
+    // The given name becomes 再起動.
+    cgc.clear_given_name(&given);
     cgc.send("再起動");
     cgc.send(ENTER);
 
@@ -184,9 +163,7 @@ fn a_server_restart_loses_no_typing() {
         assert!(s.contains("再起動"), "the edit is still on screen:\n{s}");
     }));
     cgc.wait_for("保存しました（版2）");
-    cgc.wait_until("the event stream again", |c| {
-        c.contains("接続中 ") && !c.contains("再接続待ち")
-    });
+    cgc.wait_stream_up("the event stream again");
 
     // It is really stored, as version 2.
     let stored = rt

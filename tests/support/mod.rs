@@ -190,6 +190,33 @@ impl Client {
         self.send(ENTER);
     }
 
+    /// Waits until the status line says the event stream is connected.
+    pub fn wait_stream_up(&self, what: &str) -> String {
+        self.wait_until(what, |c| c.contains("接続中 ") && !c.contains("再接続待ち"))
+    }
+
+    /// Opens the search panel, searches for `query` and opens the first hit, which must be
+    /// record `id`. Returns the results screen.
+    pub fn open_by_search(&mut self, query: &str, id: i64) -> String {
+        self.send(F3);
+        self.wait_for("住所は検索結果に表示されません");
+        self.send(query);
+        let results = self.wait_for("件  1ページ目");
+        self.send(ENTER);
+        self.wait_for(&format!("記録 {id}"));
+        results
+    }
+
+    /// On an open record, starts editing the child's given name (the second field) and deletes
+    /// the `given` already there.
+    pub fn clear_given_name(&mut self, given: &str) {
+        self.send(DOWN);
+        self.send(ENTER);
+        for _ in 0..given.chars().count() + 2 {
+            self.send(BACKSPACE);
+        }
+    }
+
     pub fn wait_exit(&mut self) -> portable_pty::ExitStatus {
         let start = Instant::now();
         loop {

@@ -119,6 +119,23 @@ pub fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// Reads an answer to the end (as a client would) and fails the operation unless it is 200,
+/// naming the request (`what`, only formatted on failure) and quoting the body.
+pub async fn expect_ok(
+    res: reqwest::Response,
+    what: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    let status = res.status();
+    let body = res.bytes().await?;
+    anyhow::ensure!(
+        status == reqwest::StatusCode::OK,
+        "{}: {status} {}",
+        what(),
+        String::from_utf8_lossy(&body)
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

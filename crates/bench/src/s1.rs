@@ -437,14 +437,7 @@ async fn measure(env: &Env, qs: Arc<Vec<SearchQuery>>, shape: Shape, path: &str)
                         .bearer_auth(token.as_str())
                         .send()
                         .await?;
-                    let status = res.status();
-                    let body = res.bytes().await?;
-                    anyhow::ensure!(
-                        status == reqwest::StatusCode::OK,
-                        "{q:?}: {status} {}",
-                        String::from_utf8_lossy(&body)
-                    );
-                    Ok(())
+                    crate::load::expect_ok(res, || format!("{q:?}")).await
                 }
             })
             .await

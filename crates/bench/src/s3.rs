@@ -236,15 +236,7 @@ pub async fn run(
                     .bearer_auth(&toks[it.viewer])
                     .send()
                     .await?;
-                let status = res.status();
-                let body = res.bytes().await?;
-                anyhow::ensure!(
-                    status == reqwest::StatusCode::OK,
-                    "GET {}: {status} {}",
-                    it.id,
-                    String::from_utf8_lossy(&body)
-                );
-                Ok(())
+                crate::load::expect_ok(res, || format!("GET {}", it.id)).await
             }
         })
         .await;

@@ -164,14 +164,9 @@ pub async fn run(ctx: &Ctx, tokens: &HashMap<String, String>) -> anyhow::Result<
                 })
                 .send()
                 .await?;
-            let status = res.status();
-            let body = res.bytes().await?;
-            if status == reqwest::StatusCode::OK {
-                it.version.store(version + 1, Ordering::Relaxed);
-                Ok(())
-            } else {
-                anyhow::bail!("PUT {}: {status} {}", it.id, String::from_utf8_lossy(&body))
-            }
+            crate::load::expect_ok(res, || format!("PUT {}", it.id)).await?;
+            it.version.store(version + 1, Ordering::Relaxed);
+            Ok(())
         }
     })
     .await;

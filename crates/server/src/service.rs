@@ -43,13 +43,7 @@ pub struct AppState {
     /// Failed logins of names that are no account, so that they lock exactly like real ones
     /// and a lockout cannot be used to learn which logins exist. Memory only: a restart
     /// forgets them (and real accounts' counters are in the database).
-    pub phantom_failures: Arc<std::sync::Mutex<std::collections::HashMap<String, PhantomFailures>>>,
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PhantomFailures {
-    pub count: i64,
-    pub locked_until: i64,
+    pub phantom_failures: Arc<std::sync::Mutex<std::collections::HashMap<String, auth::Failures>>>,
 }
 
 /// More unknown names than this and the ones not locked are forgotten.
@@ -127,18 +121,17 @@ impl AppState {
             map.retain(|_, f| f.locked_until > now);
         }
         let f = map.entry(key).or_default();
-        if f.locked_until > now {
-            return Some(((f.locked_until - now) / 60_000_000).max(1));
+        if f.locked_until <= now {
+            *f = auth::after_failure(f.count, now, cfg);
         }
-        f.count += 1;
-        if f.count >= cfg.max_failures {
-            *f = PhantomFailures {
-                count: 0,
-                locked_until: now + cfg.lockout_secs as i64 * 1_000_000,
-            };
-            return Some((cfg.lockout_secs as i64 / 60).max(1));
-        }
-        None
+        (f.locked_until > now).then(|| auth::minutes_left(f.locked_until, now))
+    }
+
+    /// A password check against the dummy hash: the time of a real check, for answers that
+    /// must not be told apart from one by their timing.
+    async fn hash_like_a_login(&self, password: &str) {
+        let (password, dummy) = (password.to_string(), self.dummy_hash.clone());
+        let _ = tokio::task::spawn_blocking(move || auth::verify_password(&password, &dummy)).await;
     }
 
     pub async fn login(&self, req: LoginRequest) -> AppResult<LoginResponse> {
@@ -146,10 +139,7 @@ impl AppState {
         let cfg = &self.config.auth;
         let Some(user) = self.store.user_by_login(req.login.trim()).await? else {
             // Same work and answer as a wrong password, so logins cannot be probed.
-            let dummy = self.dummy_hash.clone();
-            let _ =
-                tokio::task::spawn_blocking(move || auth::verify_password(&req.password, &dummy))
-                    .await;
+            self.hash_like_a_login(&req.password).await;
             let locked = self.phantom_failure(req.login.trim(), now);
             self.store
                 .append_audit(AuditDraft {
@@ -180,14 +170,13 @@ impl AppState {
         if user.locked_until > now {
             // The same hashing work as every other answer (a locked unknown login has done
             // it too), so the time taken tells nothing either.
-            let (password, dummy) = (req.password.clone(), self.dummy_hash.clone());
-            let _ =
-                tokio::task::spawn_blocking(move || auth::verify_password(&password, &dummy)).await;
+            self.hash_like_a_login(&req.password).await;
             self.store
                 .append_audit(draft(action::LOGIN_FAILED, json!({ "reason": "locked" })))
                 .await?;
-            let minutes = ((user.locked_until - now) / 60_000_000).max(1);
-            return Err(AppError::Locked { minutes });
+            return Err(AppError::Locked {
+                minutes: auth::minutes_left(user.locked_until, now),
+            });
         }
         let (password, hash) = (req.password.clone(), user.password_hash.clone());
         let password_ok =
@@ -233,20 +222,15 @@ impl AppState {
                 })
             }
             None => {
-                let failed_count = user.failed_count + 1;
-                let locked = failed_count >= cfg.max_failures;
-                let locked_until = if locked {
-                    now + cfg.lockout_secs as i64 * 1_000_000
-                } else {
-                    0
-                };
+                let failures = auth::after_failure(user.failed_count, now, cfg);
+                let locked = failures.locked_until > now;
                 let reason = if password_ok { "otp" } else { "password" };
                 self.store
                     .record_login(
                         user.id,
                         &LoginOutcome::Failure {
-                            failed_count: if locked { 0 } else { failed_count },
-                            locked_until,
+                            failed_count: failures.count,
+                            locked_until: failures.locked_until,
                         },
                         draft(
                             action::LOGIN_FAILED,
@@ -256,7 +240,7 @@ impl AppState {
                     .await?;
                 if locked {
                     Err(AppError::Locked {
-                        minutes: (cfg.lockout_secs as i64 / 60).max(1),
+                        minutes: auth::minutes_left(failures.locked_until, now),
                     })
                 } else {
                     Err(AppError::LoginFailed)
@@ -272,9 +256,13 @@ impl AppState {
         let Some(s) = self.store.session(token_hash).await? else {
             return Ok(false);
         };
-        let now = self.clock.now();
+        Ok(!self.session_expired(&s, self.clock.now()))
+    }
+
+    /// Past its absolute expiry, or unused for longer than the idle timeout.
+    fn session_expired(&self, s: &crate::storage::SessionRow, now: i64) -> bool {
         let idle = self.config.auth.idle_timeout_secs as i64 * 1_000_000;
-        Ok(now < s.expires_at && now - s.last_seen_at < idle)
+        now >= s.expires_at || now - s.last_seen_at >= idle
     }
 
     pub async fn authenticate(&self, token: &str) -> AppResult<Viewer> {
@@ -287,8 +275,7 @@ impl AppState {
             return Err(unauth("unauthenticated", "ログインしてください"));
         };
         let now = self.clock.now();
-        let idle = self.config.auth.idle_timeout_secs as i64 * 1_000_000;
-        if now >= s.expires_at || now - s.last_seen_at >= idle {
+        if self.session_expired(&s, now) {
             self.store.end_session(&hash, None).await?;
             return Err(unauth(
                 "session_expired",
