@@ -49,6 +49,7 @@ pub async fn build_state(store: Arc<dyn Storage>, config: Config) -> anyhow::Res
         config.auth.password_cost(),
     ));
     let read_audit = crate::audit::AuditBatcher::start(store.clone());
+    let sessions = crate::session_cache::SessionCache::new(config.auth.session_cache_secs);
     Ok(AppState {
         store,
         orgs: Arc::new(orgs),
@@ -58,6 +59,7 @@ pub async fn build_state(store: Arc<dyn Storage>, config: Config) -> anyhow::Res
         clock: Clock::default(),
         phantom_failures: Default::default(),
         read_audit,
+        sessions,
     })
 }
 

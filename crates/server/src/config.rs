@@ -34,6 +34,10 @@ pub struct AuthConfig {
     /// How often an open event stream checks that its session is still valid (logged out,
     /// expired or idle ends the stream).
     pub stream_recheck_secs: u64,
+    /// How long a session read from the store is trusted without reading it again. A session
+    /// ended outside this process (the `reset-password` command, another instance's logout)
+    /// stops working within this many seconds; 0 reads the store on every request.
+    pub session_cache_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -74,6 +78,7 @@ impl Default for AuthConfig {
             argon2_memory_kib: PasswordCost::default().memory_kib,
             argon2_iterations: PasswordCost::default().iterations,
             stream_recheck_secs: 60,
+            session_cache_secs: 2,
         }
     }
 }

@@ -17,5 +17,6 @@ pub mod orgs;
 pub mod search;
 pub mod seed;
 pub mod service;
+pub mod session_cache;
 pub mod storage;
 pub mod tier;

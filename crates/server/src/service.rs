@@ -23,7 +23,7 @@ use crate::notify::Hub;
 use crate::orgs::{Org, OrgDirectory};
 use crate::storage::{
     CaseCursor, CaseQuery, CaseSort, LoginOutcome, NewNotification, NewSession, NotificationRow,
-    RecordWrite, Storage, StoredRecord, Versioned,
+    PrepareWrite, RecordWrite, Storage, StoredRecord, Versioned,
 };
 use crate::tier::{self, RecordFacts, Tier};
 
@@ -40,6 +40,8 @@ pub struct AppState {
     pub dummy_hash: Arc<String>,
     /// Where the audit entries of reads go (batched; see `audit::AuditBatcher`).
     pub read_audit: crate::audit::AuditBatcher,
+    /// Sessions read from the store in the last seconds (see `session_cache`).
+    pub sessions: crate::session_cache::SessionCache,
     /// Failed logins of names that are no account, so that they lock exactly like real ones
     /// and a lockout cannot be used to learn which logins exist. Memory only: a restart
     /// forgets them (and real accounts' counters are in the database).
@@ -48,6 +50,12 @@ pub struct AppState {
 
 /// More unknown names than this and the ones not locked are forgotten.
 const PHANTOM_CAP: usize = 100_000;
+
+/// What an owner's update replaces.
+enum Change {
+    Body(Box<RecordBody>),
+    Restrictions(Restrictions),
+}
 
 /// The authenticated caller.
 #[derive(Debug, Clone)]
@@ -249,11 +257,12 @@ impl AppState {
         }
     }
 
-    /// Resolves a bearer token to the caller, enforcing idle and absolute expiry.
     /// Whether a session is still good, without counting this as use: for open event streams,
-    /// which must end when their session is logged out, expires or goes idle.
+    /// which must end when their session is logged out, expires or goes idle. Always reads the
+    /// store, so a session ended by another process ends the stream too.
     pub async fn session_is_live(&self, token_hash: &str) -> AppResult<bool> {
         let Some(s) = self.store.session(token_hash).await? else {
+            self.sessions.forget(token_hash);
             return Ok(false);
         };
         Ok(!self.session_expired(&s, self.clock.now()))
@@ -265,18 +274,24 @@ impl AppState {
         now >= s.expires_at || now - s.last_seen_at >= idle
     }
 
+    /// Resolves a bearer token to the caller, enforcing idle and absolute expiry.
     pub async fn authenticate(&self, token: &str) -> AppResult<Viewer> {
         let unauth = |code, message: &str| AppError::Unauthenticated {
             code,
             message: message.into(),
         };
         let hash = auth::token_hash(token);
-        let Some(s) = self.store.session(&hash).await? else {
-            return Err(unauth("unauthenticated", "ログインしてください"));
-        };
         let now = self.clock.now();
+        let s = match self.sessions.get(&hash, now) {
+            Some(s) => s,
+            None => match self.store.session(&hash).await? {
+                Some(s) => self.sessions.put(s, now),
+                None => return Err(unauth("unauthenticated", "ログインしてください")),
+            },
+        };
         if self.session_expired(&s, now) {
             self.store.end_session(&hash, None).await?;
+            self.sessions.forget(&hash);
             return Err(unauth(
                 "session_expired",
                 "セッションの有効期限が切れました。再度ログインしてください",
@@ -284,12 +299,13 @@ impl AppState {
         }
         if now - s.last_seen_at >= SESSION_TOUCH_MICROS {
             self.store.touch_session(&hash, now).await?;
+            self.sessions.touched(&hash, now);
         }
         let org = self.org(&s.user.org_id)?.clone();
         Ok(Viewer {
             user_id: s.user.id,
-            login: s.user.login,
-            display_name: s.user.display_name,
+            login: s.user.login.clone(),
+            display_name: s.user.display_name.clone(),
             role: Role::from_code(&s.user.role)
                 .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unknown role stored")))?,
             org,
@@ -306,6 +322,7 @@ impl AppState {
             json!({}),
         );
         self.store.end_session(&v.token_hash, Some(audit)).await?;
+        self.sessions.forget(&v.token_hash);
         Ok(())
     }
 
@@ -388,31 +405,48 @@ impl AppState {
     }
 
     /// Loads a record the caller owns, for a change.
-    async fn owned(&self, v: &Viewer, id: i64) -> AppResult<StoredRecord> {
-        self.writer_check(v)?;
-        let rec = self.store.get_record(id).await?.ok_or_else(not_found)?;
-        if rec.owner_org != v.org.id {
-            // Whether the record exists is not told to those who may not see it.
-            let owner = self.org(&rec.owner_org)?;
-            let t = tier::decide(&v.org, owner, facts(&rec));
-            return Err(match t {
-                Tier::None => not_found(),
-                _ => AppError::Forbidden("記録を更新できるのは所有機関のみです".into()),
-            });
-        }
-        Ok(rec)
+    /// What an update changes: the body (restrictions kept) or the restrictions (body kept).
+    fn update_by_owner(
+        &self,
+        v: &Viewer,
+        change: Change,
+        action: &'static str,
+        detail: serde_json::Value,
+    ) -> PrepareWrite {
+        let (state, v) = (self.clone(), v.clone());
+        Box::new(move |current: &StoredRecord| {
+            if current.owner_org != v.org.id {
+                return None;
+            }
+            let (body, restrictions) = match change {
+                Change::Body(b) => (*b, current.restrictions.clone()),
+                Change::Restrictions(r) => (current.body.clone(), r),
+            };
+            Some(state.write_for(&v, &v.org, body, restrictions, action, detail))
+        })
     }
 
+    /// The owner's update of record `id` at `version`; anyone else is refused as `owned` did
+    /// before: not found if they may not see the record, forbidden if they may.
     async fn versioned_write(
         &self,
+        v: &Viewer,
         id: i64,
         version: i64,
-        write: RecordWrite,
+        prepare: PrepareWrite,
     ) -> AppResult<StoredRecord> {
-        match self.store.update_record(id, version, write).await? {
+        match self.store.update_record(id, version, prepare).await? {
             Versioned::Done((rec, notes)) => {
                 self.hub.publish(&notes);
                 Ok(rec)
+            }
+            Versioned::Refused(current) => {
+                // Whether the record exists is not told to those who may not see it.
+                let owner = self.org(&current.owner_org)?;
+                Err(match tier::decide(&v.org, owner, facts(&current)) {
+                    Tier::None => not_found(),
+                    _ => AppError::Forbidden("記録を更新できるのは所有機関のみです".into()),
+                })
             }
             Versioned::Conflict(current) => {
                 let owner = self.org(&current.owner_org)?;
@@ -432,17 +466,15 @@ impl AppState {
         id: i64,
         req: UpdateRecord,
     ) -> AppResult<RecordView> {
-        let current = self.owned(v, id).await?;
+        self.writer_check(v)?;
         self.check_body(&req.record)?;
-        let write = self.write_for(
+        let prepare = self.update_by_owner(
             v,
-            &v.org,
-            req.record,
-            current.restrictions.clone(),
+            Change::Body(Box::new(req.record)),
             action::RECORD_UPDATED,
             json!({ "from_version": req.version }),
         );
-        let rec = self.versioned_write(id, req.version, write).await?;
+        let rec = self.versioned_write(v, id, req.version, prepare).await?;
         Ok(tier::project(Tier::Owner, &rec, &v.org).expect("owner sees everything"))
     }
 
@@ -453,7 +485,7 @@ impl AppState {
         version: i64,
         r: Restrictions,
     ) -> AppResult<RecordView> {
-        let current = self.owned(v, id).await?;
+        self.writer_check(v)?;
         let r = r.normalised();
         if r.reason.chars().count() > 200 {
             return Err(AppError::bad_field(
@@ -462,15 +494,9 @@ impl AppState {
             ));
         }
         let detail = json!({ "from_version": version, "groups": r.groups, "fields": r.fields });
-        let write = self.write_for(
-            v,
-            &v.org,
-            current.body.clone(),
-            r,
-            action::RESTRICTIONS_SET,
-            detail,
-        );
-        let rec = self.versioned_write(id, version, write).await?;
+        let prepare =
+            self.update_by_owner(v, Change::Restrictions(r), action::RESTRICTIONS_SET, detail);
+        let rec = self.versioned_write(v, id, version, prepare).await?;
         Ok(tier::project(Tier::Owner, &rec, &v.org).expect("owner sees everything"))
     }
 

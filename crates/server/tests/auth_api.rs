@@ -96,4 +96,24 @@ both_engines! {
         let r = s.http.get(s.url("/api/v1/me")).bearer_auth("made-up").send().await.unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
+    async fn a_session_ended_elsewhere_stops_working_within_the_cache_interval(db) {
+        let s = TestServer::start(db).await;
+        let c = s.login("cgc").await;
+        assert_eq!(c.get("/api/v1/me").await.0, StatusCode::OK);
+        // As the reset-password command or another instance would: the row goes, not via us.
+        s.db.raw("DELETE FROM sessions").await.unwrap();
+        s.state().clock.advance_secs(s.state().config.auth.session_cache_secs as i64);
+        let (st, e) = c.get("/api/v1/me").await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED, "{e}");
+
+        // With the cache off, the very next request sees it.
+        let mut config = support::test_config();
+        config.auth.session_cache_secs = 0;
+        let db = support::TestDb::new(s.db.engine).await.expect("the same engine again");
+        let s = TestServer::start_with(db, config).await;
+        let c = s.login("cgc").await;
+        assert_eq!(c.get("/api/v1/me").await.0, StatusCode::OK);
+        s.db.raw("DELETE FROM sessions").await.unwrap();
+        assert_eq!(c.get("/api/v1/me").await.0, StatusCode::UNAUTHORIZED);
+    }
 }

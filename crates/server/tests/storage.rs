@@ -7,9 +7,13 @@ use std::sync::Arc;
 
 use serde_json::json;
 use tsunagu_masterdata::orgs as master;
+use tsunagu_record::api::NotificationKind;
 use tsunagu_server::audit::{action, verify, AuditDraft};
 use tsunagu_server::orgs::{rows_from_master, OrgDirectory};
-use tsunagu_server::storage::{CaseCursor, CaseQuery, CaseSort, RecordWrite, Storage, Versioned};
+use tsunagu_server::storage::{
+    unconditionally, CaseCursor, CaseQuery, CaseSort, NewNotification, RecordWrite, Storage,
+    Versioned,
+};
 use tsunagu_server::{domain, seed};
 
 async fn with_orgs(store: &Arc<dyn Storage>) -> OrgDirectory {
@@ -57,16 +61,73 @@ both_engines! {
         assert_eq!(store.get_record(b.id).await.unwrap().unwrap().body.admin.case_number, "B");
         assert!(store.get_record(27_000_000_000_002).await.unwrap().is_none());
 
-        let Versioned::Done((a2, _)) = store.update_record(a.id, 1, write(&dir, "cgc-13-01", "A2", 4)).await.unwrap() else { panic!("update") };
+        let Versioned::Done((a2, _)) = store.update_record(a.id, 1, unconditionally(write(&dir, "cgc-13-01", "A2", 4))).await.unwrap() else { panic!("update") };
         assert_eq!(a2.version, 2);
         assert_eq!(a2.created_at, 1, "creation facts survive updates");
-        match store.update_record(a.id, 1, write(&dir, "cgc-13-01", "A3", 5)).await.unwrap() {
+        match store.update_record(a.id, 1, unconditionally(write(&dir, "cgc-13-01", "A3", 5))).await.unwrap() {
             Versioned::Conflict(cur) => assert_eq!((cur.version, cur.body.admin.case_number.as_str()), (2, "A2")),
-            Versioned::Done(_) => panic!("a stale version must not win"),
+            _ => panic!("a stale version must not win"),
         }
         let versions = store.list_versions(a.id).await.unwrap();
         assert_eq!(versions.iter().map(|v| v.body.admin.case_number.as_str()).collect::<Vec<_>>(), vec!["A", "A2"]);
+        // A refusing check sees the current row before the version is looked at, and nothing
+        // is written: even with a stale version the answer is a refusal, not a conflict.
+        let entries = verify(store.as_ref()).await.unwrap().unwrap().entries;
+        for version in [1, 2] {
+            let w = write(&dir, "cgc-13-01", "A4", 6);
+            let seen = std::sync::Arc::new(std::sync::Mutex::new(0));
+            let seen2 = seen.clone();
+            let refuse: tsunagu_server::storage::PrepareWrite = Box::new(move |cur| {
+                *seen2.lock().unwrap() = cur.version;
+                drop(w);
+                None
+            });
+            match store.update_record(a.id, version, refuse).await.unwrap() {
+                Versioned::Refused(cur) => assert_eq!(cur.version, 2),
+                _ => panic!("the check refused"),
+            }
+            assert_eq!(*seen.lock().unwrap(), 2);
+        }
+        assert_eq!(store.get_record(a.id).await.unwrap().unwrap().version, 2);
+        assert_eq!(store.list_versions(a.id).await.unwrap().len(), 2);
+        assert_eq!(verify(store.as_ref()).await.unwrap().unwrap().entries, entries, "no audit entry either");
+    }
+
+    async fn an_update_stores_what_it_returns_with_any_number_of_notifications(db) {
+        let store = db.store.clone();
+        let dir = with_orgs(&store).await;
+        let (a, _) = store.create_record(write(&dir, "cgc-13-01", "A", 1)).await.unwrap();
+        let note = |org: &str| NewNotification {
+            org_id: org.into(),
+            kind: NotificationKind::RecordUpdated,
+            from_org_id: "cgc-13-01".into(),
+        };
+        let fanouts = [vec![], vec![note("muni-131016")], vec![note("muni-131016"), note("cgc-27-01")]];
+        for (i, notify) in fanouts.into_iter().enumerate() {
+            let version = i as i64 + 1;
+            let mut w = write(&dir, "cgc-13-01", &format!("A{version}"), 10 + version);
+            w.notify = notify.clone();
+            let Versioned::Done((rec, notes)) = store.update_record(a.id, version, unconditionally(w)).await.unwrap() else { panic!("update") };
+            assert_eq!(rec.version, version + 1);
+            assert_eq!(notes.len(), notify.len());
+            for (n, want) in notes.iter().zip(&notify) {
+                assert_eq!((n.org_id.as_str(), n.record_id, n.at), (want.org_id.as_str(), a.id, 10 + version));
+                let stored = store.notifications(&n.org_id, n.id - 1, false, 1).await.unwrap();
+                assert_eq!(stored.first(), Some(n), "the returned id is the stored row");
+            }
+            let stored = store.get_record(a.id).await.unwrap().unwrap();
+            assert_eq!((stored.version, stored.body.admin.case_number.clone()), (version + 1, format!("A{version}")));
+            let versions = store.list_versions(a.id).await.unwrap();
+            assert_eq!(versions.last().map(|v| (v.version, v.at)), Some((version + 1, 10 + version)));
+        }
+        assert_eq!(store.audit_for_record(a.id, action::RECORD_CREATED).await.unwrap().len(), 4);
         assert!(verify(store.as_ref()).await.unwrap().is_ok());
+        // An id whose prefecture part names no prefecture is simply not there.
+        assert!(store.get_record(99_000_000_000_001).await.unwrap().is_none());
+        assert!(matches!(
+            store.update_record(99_000_000_000_001, 1, unconditionally(write(&dir, "cgc-13-01", "X", 20))).await,
+            Err(tsunagu_server::storage::StoreError::NotFound)
+        ));
     }
 
     async fn concurrent_writes_keep_every_chain_linear(db) {
@@ -79,7 +140,7 @@ both_engines! {
                 let owner = if t % 2 == 0 { "cgc-13-01" } else { "muni-131016" };
                 for i in 0..10 {
                     let (r, _) = store.create_record(write(&dir, owner, &format!("P{t}-{i}"), 10)).await.unwrap();
-                    let Versioned::Done(_) = store.update_record(r.id, 1, write(&dir, owner, "U", 11)).await.unwrap() else { panic!() };
+                    let Versioned::Done(_) = store.update_record(r.id, 1, unconditionally(write(&dir, owner, "U", 11))).await.unwrap() else { panic!() };
                 }
             }));
         }

@@ -172,6 +172,20 @@ pub enum Versioned<T> {
     Done(T),
     /// The record has moved on; here it is as it is now.
     Conflict(Box<StoredRecord>),
+    /// The caller's check refused the write (not the owner); the row, for wording the refusal.
+    /// Never shown to the caller: the check runs before the version, so a refused caller
+    /// learns nothing from a conflict.
+    Refused(Box<StoredRecord>),
+}
+
+/// Builds an update from the current row, read and locked inside the update's own
+/// transaction, or refuses it (`None`). Checking there, not before, saves a read per update
+/// and leaves no gap between the check and the write.
+pub type PrepareWrite = Box<dyn FnOnce(&StoredRecord) -> Option<RecordWrite> + Send>;
+
+/// A write that needs nothing from the current row (tests, tools).
+pub fn unconditionally(w: RecordWrite) -> PrepareWrite {
+    Box::new(move |_| Some(w))
 }
 
 /// How a case list is sorted.
@@ -271,11 +285,12 @@ pub trait Storage: Send + Sync + 'static {
         &self,
         write: RecordWrite,
     ) -> StoreResult<(StoredRecord, Vec<NotificationRow>)>;
+    /// `prepare` sees the locked current row first (it may refuse), then the version is checked.
     async fn update_record(
         &self,
         id: i64,
         expected_version: i64,
-        write: RecordWrite,
+        prepare: PrepareWrite,
     ) -> StoreResult<Versioned<(StoredRecord, Vec<NotificationRow>)>>;
     async fn get_record(&self, id: i64) -> StoreResult<Option<StoredRecord>>;
     async fn list_cases(&self, query: &CaseQuery) -> StoreResult<Vec<StoredRecord>>;

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::StoreResult;
 
@@ -14,10 +16,13 @@ pub struct PgStore {
 
 impl PgStore {
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
+        // Hot statements name a prefecture's partition (see `records_table`), up to 48
+        // variants each: room for all of them, so none is prepared again.
+        let opts = PgConnectOptions::from_str(url)?.statement_cache_capacity(1024);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
+            .connect_with(opts)
             .await?;
         Ok(PgStore {
             read: pool.clone(),
@@ -44,5 +49,7 @@ super::sql::impl_storage!(
     " FOR UPDATE",
     // DELETE, not TRUNCATE: TRUNCATE would lock searches out for the whole rebuild; with
     // DELETE they keep reading the old keys until the rebuild commits.
-    "DELETE FROM search_keys; DELETE FROM search_docs"
+    "DELETE FROM search_keys; DELETE FROM search_docs",
+    // Data-modifying WITH: several writes in one statement.
+    true
 );

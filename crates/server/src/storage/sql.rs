@@ -12,7 +12,7 @@ pub fn pref_of(id: i64) -> i64 {
 pub const RECORD_COLS: &str = "pref_code, id, owner_org, version, created_at, created_by, updated_at, updated_by, restrictions, body";
 
 macro_rules! impl_storage {
-    ($store:ty, $db:ty, $engine:literal, $for_update:literal, $clear_search:literal) => {
+    ($store:ty, $db:ty, $engine:literal, $for_update:literal, $clear_search:literal, $writable_cte:literal) => {
         use $crate::audit::{AuditDraft, AuditEntry};
         use $crate::search::{IndexEntry, IndexKey, KeyLookup, SearchDoc};
         use $crate::storage::sql::{pref_of, ID_BASE, RECORD_COLS};
@@ -112,36 +112,189 @@ macro_rules! impl_storage {
             .fetch_one(&mut *conn)
             .await?;
             let entry = AuditEntry::chain(draft, head.try_get("seq")?, head.try_get::<&str, _>("hash")?);
-            insert_audit_rows(conn, std::slice::from_ref(&entry)).await?;
-            sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE pref_code = $3")
-                .bind(entry.seq)
-                .bind(&entry.hash)
-                .bind(entry.pref_code)
-                .execute(&mut *conn)
-                .await?;
+            write_chain(conn, std::slice::from_ref(&entry)).await?;
             Ok(entry)
+        }
+
+        /// Writes chained entries and moves each chain's head to its last entry. Where the
+        /// engine has data-modifying `WITH` (PostgreSQL) both are one statement, one round trip.
+        async fn write_chain(conn: &mut Conn, entries: &[AuditEntry]) -> StoreResult<()> {
+            let mut heads = std::collections::BTreeMap::new();
+            for e in entries {
+                heads.insert(e.pref_code, (e.seq, e.hash.as_str()));
+            }
+            let mut qb = sqlx::QueryBuilder::<$db>::new(if $writable_cte { "WITH moved AS (" } else { "" });
+            qb.push("UPDATE audit_head SET seq = CASE pref_code");
+            for (p, (seq, _)) in &heads {
+                qb.push(" WHEN ").push_bind(*p).push(" THEN ").push_bind(*seq);
+            }
+            qb.push(" END, hash = CASE pref_code");
+            for (p, (_, hash)) in &heads {
+                qb.push(" WHEN ").push_bind(*p).push(" THEN ").push_bind(hash.to_string());
+            }
+            qb.push(" END WHERE pref_code IN (");
+            let mut sep = qb.separated(", ");
+            for p in heads.keys() {
+                sep.push_bind(*p);
+            }
+            qb.push(")");
+            if $writable_cte && entries.len() <= 1000 {
+                qb.push(") ");
+                push_audit_insert(&mut qb, entries);
+                qb.build().execute(&mut *conn).await?;
+            } else {
+                if $writable_cte {
+                    qb.push(") SELECT 1");
+                }
+                qb.build().execute(&mut *conn).await?;
+                insert_audit_rows(conn, entries).await?;
+            }
+            Ok(())
+        }
+
+        fn push_audit_insert(qb: &mut sqlx::QueryBuilder<'_, $db>, entries: &[AuditEntry]) {
+            qb.push("INSERT INTO audit_log (pref_code, seq, at, actor_user, actor_org, action, record_id, detail, prev_hash, hash) ");
+            qb.push_values(entries, |mut b, e| {
+                b.push_bind(e.pref_code)
+                    .push_bind(e.seq)
+                    .push_bind(e.at)
+                    .push_bind(e.actor_user)
+                    .push_bind(e.actor_org.clone())
+                    .push_bind(e.action.clone())
+                    .push_bind(e.record_id)
+                    .push_bind(e.detail.clone())
+                    .push_bind(e.prev_hash.clone())
+                    .push_bind(e.hash.clone());
+            });
         }
 
         async fn insert_audit_rows(conn: &mut Conn, entries: &[AuditEntry]) -> StoreResult<()> {
             for chunk in entries.chunks(1000) {
-                let mut qb = sqlx::QueryBuilder::<$db>::new(
-                    "INSERT INTO audit_log (pref_code, seq, at, actor_user, actor_org, action, record_id, detail, prev_hash, hash) ",
-                );
-                qb.push_values(chunk, |mut b, e| {
-                    b.push_bind(e.pref_code)
-                        .push_bind(e.seq)
-                        .push_bind(e.at)
-                        .push_bind(e.actor_user)
-                        .push_bind(e.actor_org.clone())
-                        .push_bind(e.action.clone())
-                        .push_bind(e.record_id)
-                        .push_bind(e.detail.clone())
-                        .push_bind(e.prev_hash.clone())
-                        .push_bind(e.hash.clone());
-                });
+                let mut qb = sqlx::QueryBuilder::<$db>::new("");
+                push_audit_insert(&mut qb, chunk);
                 qb.build().execute(&mut *conn).await?;
             }
             Ok(())
+        }
+
+        /// The table to name for one prefecture's records. On PostgreSQL that is the partition
+        /// itself: a statement on the partitioned parent is planned again at every execution
+        /// (pruning to one partition), one on the partition is planned once per connection.
+        /// `None` for a prefecture that has no partition (an id that cannot exist).
+        fn records_table(pref: i64) -> Option<std::borrow::Cow<'static, str>> {
+            if $engine == "postgres" {
+                (0..=47).contains(&pref).then(|| format!("records_p{pref:02}").into())
+            } else {
+                Some("records".into())
+            }
+        }
+
+        fn update_record_sql(table: &str) -> String {
+            format!(
+                "UPDATE {table} SET version = $1, status = $2, case_number = $3, municipality_code = $4, \
+                 serious = $5, missing = $6, risk_level = $7, next_review = $8, address_restricted = $9, \
+                 name_key = $10, kana_key = $11, birth_date = $12, updated_at = $13, updated_by = $14, \
+                 restrictions = $15, body = $16 WHERE pref_code = $17 AND id = $18"
+            )
+        }
+
+        fn bind_record_update<'q>(
+            q: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+            rec: &'q StoredRecord,
+            c: &'q RecordColumns,
+        ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
+            q.bind(rec.version)
+                .bind(&c.status)
+                .bind(&c.case_number)
+                .bind(&c.municipality_code)
+                .bind(c.serious)
+                .bind(c.missing)
+                .bind(&c.risk_level)
+                .bind(&c.next_review)
+                .bind(c.address_restricted)
+                .bind(&c.name_key)
+                .bind(&c.kana_key)
+                .bind(&c.birth_date)
+                .bind(rec.updated_at)
+                .bind(&rec.updated_by)
+                .bind(json(&rec.restrictions))
+                .bind(json(&rec.body))
+                .bind(rec.pref_code)
+                .bind(rec.id)
+        }
+
+        /// PostgreSQL: the record row, its version row, the notifications and the locked head
+        /// of the audit chain `audit_pref`, in one statement (data-modifying `WITH`): one round
+        /// trip instead of four or more. Returns the notifications and the head (seq, hash).
+        async fn update_row_version_notify(
+            conn: &mut Conn,
+            rec: &StoredRecord,
+            c: &RecordColumns,
+            notify: &[NewNotification],
+            audit_pref: i64,
+        ) -> StoreResult<(Vec<NotificationRow>, (i64, String))> {
+            use std::fmt::Write as _;
+            let table = records_table(rec.pref_code).ok_or(StoreError::NotFound)?;
+            let mut sql = format!(
+                "WITH updated AS ({} RETURNING pref_code, id, version, updated_at, updated_by, restrictions, body), \
+                 versioned AS (INSERT INTO record_versions (pref_code, record_id, version, at, author, restrictions, body) \
+                 SELECT pref_code, id, version, updated_at, updated_by, restrictions, body FROM updated)",
+                update_record_sql(&table)
+            );
+            if !notify.is_empty() {
+                // $13 is the time of the change and $18 the record id, as in update_record_sql.
+                sql.push_str(", notified AS (INSERT INTO notifications (org_id, kind, record_id, from_org_id, at, read) VALUES ");
+                for i in 0..notify.len() {
+                    let p = 19 + 3 * i;
+                    let sep = if i == 0 { "" } else { ", " };
+                    write!(sql, "{sep}(${p}, ${}, $18, ${}, $13, false)", p + 1, p + 2).expect("writing to a String");
+                }
+                sql.push_str(" RETURNING id, org_id)");
+            }
+            let head_param = 19 + 3 * notify.len();
+            write!(sql, ", head AS (SELECT seq, hash FROM audit_head WHERE pref_code = ${head_param} FOR UPDATE) ")
+                .expect("writing to a String");
+            sql.push_str(if notify.is_empty() {
+                "SELECT head.seq, head.hash FROM head"
+            } else {
+                "SELECT head.seq, head.hash, notified.id, notified.org_id FROM head CROSS JOIN notified"
+            });
+            let mut q = bind_record_update(sqlx::query(&sql), rec, c);
+            for n in notify {
+                q = q.bind(&n.org_id).bind(kind_code(n.kind)).bind(&n.from_org_id);
+            }
+            let rows = q.bind(audit_pref).fetch_all(&mut *conn).await?;
+            let first = rows
+                .first()
+                .ok_or_else(|| StoreError::Corrupt(format!("no audit head for prefecture {audit_pref}")))?;
+            let head = (first.try_get::<i64, _>("seq")?, first.try_get::<String, _>("hash")?);
+            let mut ids: Vec<(String, i64)> = if notify.is_empty() {
+                Vec::new()
+            } else {
+                rows.iter()
+                    .map(|r| Ok((r.try_get::<String, _>("org_id")?, r.try_get::<i64, _>("id")?)))
+                    .collect::<StoreResult<_>>()?
+            };
+            let notes = notify
+                .iter()
+                .map(|n| {
+                    let at = ids
+                        .iter()
+                        .position(|(org, _)| org == &n.org_id)
+                        .ok_or_else(|| StoreError::Corrupt("a notification was not inserted".into()))?;
+                    let (_, id) = ids.swap_remove(at);
+                    Ok(NotificationRow {
+                        id,
+                        org_id: n.org_id.clone(),
+                        kind: n.kind,
+                        record_id: rec.id,
+                        from_org_id: n.from_org_id.clone(),
+                        at: rec.updated_at,
+                        read: false,
+                    })
+                })
+                .collect::<StoreResult<_>>()?;
+            Ok((notes, head))
         }
 
         async fn insert_version(conn: &mut Conn, rec: &StoredRecord) -> StoreResult<()> {
@@ -195,17 +348,14 @@ macro_rules! impl_storage {
         }
 
         async fn fetch_record(conn: &mut Conn, id: i64, lock: bool) -> StoreResult<Option<StoredRecord>> {
-            let sql = if lock {
-                concat!(
-                    "SELECT pref_code, id, owner_org, version, created_at, created_by, updated_at, updated_by, restrictions, body \
-                     FROM records WHERE pref_code = $1 AND id = $2",
-                    $for_update
-                )
-            } else {
-                "SELECT pref_code, id, owner_org, version, created_at, created_by, updated_at, updated_by, restrictions, body \
-                 FROM records WHERE pref_code = $1 AND id = $2"
+            let Some(table) = records_table(pref_of(id)) else {
+                return Ok(None);
             };
-            let row = sqlx::query(sql)
+            let sql = format!(
+                "SELECT {RECORD_COLS} FROM {table} WHERE pref_code = $1 AND id = $2{}",
+                if lock { $for_update } else { "" }
+            );
+            let row = sqlx::query(&sql)
                 .bind(pref_of(id))
                 .bind(id)
                 .fetch_optional(&mut *conn)
@@ -587,11 +737,14 @@ macro_rules! impl_storage {
                 &self,
                 id: i64,
                 expected_version: i64,
-                w: RecordWrite,
+                prepare: PrepareWrite,
             ) -> StoreResult<Versioned<(StoredRecord, Vec<NotificationRow>)>> {
                 let mut tx = self.write.begin().await?;
                 let Some(current) = fetch_record(&mut tx, id, true).await? else {
                     return Err(StoreError::NotFound);
+                };
+                let Some(w) = prepare(&current) else {
+                    return Ok(Versioned::Refused(Box::new(current)));
                 };
                 if current.version != expected_version {
                     return Ok(Versioned::Conflict(Box::new(current)));
@@ -605,38 +758,24 @@ macro_rules! impl_storage {
                     ..current.clone()
                 };
                 update_index(&mut tx, &index_of(&current), &index_of(&rec)).await?;
-                let c = &w.columns;
-                sqlx::query(
-                    "UPDATE records SET version = $1, status = $2, case_number = $3, municipality_code = $4, \
-                     serious = $5, missing = $6, risk_level = $7, next_review = $8, address_restricted = $9, \
-                     name_key = $10, kana_key = $11, birth_date = $12, updated_at = $13, updated_by = $14, \
-                     restrictions = $15, body = $16 WHERE pref_code = $17 AND id = $18",
-                )
-                .bind(rec.version)
-                .bind(&c.status)
-                .bind(&c.case_number)
-                .bind(&c.municipality_code)
-                .bind(c.serious)
-                .bind(c.missing)
-                .bind(&c.risk_level)
-                .bind(&c.next_review)
-                .bind(c.address_restricted)
-                .bind(&c.name_key)
-                .bind(&c.kana_key)
-                .bind(&c.birth_date)
-                .bind(rec.updated_at)
-                .bind(&rec.updated_by)
-                .bind(json(&rec.restrictions))
-                .bind(json(&rec.body))
-                .bind(rec.pref_code)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-                insert_version(&mut tx, &rec).await?;
                 let mut audit = w.audit;
                 audit.record_id = Some(id);
-                append_audit_tx(&mut tx, audit).await?;
-                let notes = insert_notifications(&mut tx, id, w.at, &w.notify).await?;
+                let notes = if $writable_cte {
+                    let (notes, head) = update_row_version_notify(&mut tx, &rec, &w.columns, &w.notify, audit.pref_code).await?;
+                    let entry = AuditEntry::chain(audit, head.0, &head.1);
+                    write_chain(&mut tx, std::slice::from_ref(&entry)).await?;
+                    notes
+                } else {
+                    let sql = update_record_sql(&records_table(rec.pref_code).ok_or(StoreError::NotFound)?);
+                    bind_record_update(sqlx::query(&sql), &rec, &w.columns)
+                        .execute(&mut *tx)
+                        .await?;
+                    insert_version(&mut tx, &rec).await?;
+                    let notes = insert_notifications(&mut tx, id, w.at, &w.notify).await?;
+                    // The chain's head is locked last, so it is held only until the commit.
+                    append_audit_tx(&mut tx, audit).await?;
+                    notes
+                };
                 tx.commit().await?;
                 Ok(Versioned::Done((rec, notes)))
             }
@@ -793,35 +932,32 @@ macro_rules! impl_storage {
             }
 
             async fn append_audits(&self, audits: Vec<AuditDraft>) -> StoreResult<Vec<AuditEntry>> {
-                // Heads are locked in prefecture order, so two batches cannot deadlock.
                 let mut prefs: Vec<i64> = audits.iter().map(|a| a.pref_code).collect();
                 prefs.sort_unstable();
                 prefs.dedup();
                 let mut tx = self.write.begin().await?;
-                let mut heads = std::collections::HashMap::new();
-                for p in prefs {
-                    let head = sqlx::query(concat!("SELECT seq, hash FROM audit_head WHERE pref_code = $1", $for_update))
-                        .bind(p)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    heads.insert(p, (head.try_get::<i64, _>("seq")?, head.try_get::<String, _>("hash")?));
+                // Every head of the batch in one statement; locked in prefecture order
+                // (PostgreSQL locks rows as it returns them), so two batches cannot deadlock.
+                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT pref_code, seq, hash FROM audit_head WHERE pref_code IN (");
+                let mut sep = qb.separated(", ");
+                for p in &prefs {
+                    sep.push_bind(*p);
+                }
+                qb.push(") ORDER BY pref_code").push($for_update);
+                let mut heads = std::collections::BTreeMap::new();
+                for row in qb.build().fetch_all(&mut *tx).await? {
+                    heads.insert(row.try_get::<i64, _>("pref_code")?, (row.try_get::<i64, _>("seq")?, row.try_get::<String, _>("hash")?));
                 }
                 let mut entries = Vec::with_capacity(audits.len());
                 for a in audits {
-                    let head = heads.get_mut(&a.pref_code).expect("every prefecture's head was read");
+                    let head = heads
+                        .get_mut(&a.pref_code)
+                        .ok_or_else(|| StoreError::Corrupt(format!("no audit head for prefecture {}", a.pref_code)))?;
                     let e = AuditEntry::chain(a, head.0, &head.1);
                     *head = (e.seq, e.hash.clone());
                     entries.push(e);
                 }
-                insert_audit_rows(&mut tx, &entries).await?;
-                for (p, (seq, hash)) in heads {
-                    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE pref_code = $3")
-                        .bind(seq)
-                        .bind(&hash)
-                        .bind(p)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                write_chain(&mut tx, &entries).await?;
                 tx.commit().await?;
                 Ok(entries)
             }
@@ -901,7 +1037,11 @@ macro_rules! impl_storage {
             }
 
             async fn bare_read(&self, pref: i64, id: i64) -> StoreResult<Option<String>> {
-                let row = sqlx::query("SELECT body FROM records WHERE pref_code = $1 AND id = $2")
+                let Some(table) = records_table(pref) else {
+                    return Ok(None);
+                };
+                let sql = format!("SELECT body FROM {table} WHERE pref_code = $1 AND id = $2");
+                let row = sqlx::query(&sql)
                     .bind(pref)
                     .bind(id)
                     .fetch_optional(&self.read)
@@ -910,7 +1050,8 @@ macro_rules! impl_storage {
             }
 
             async fn bare_update(&self, pref: i64, id: i64, at: i64) -> StoreResult<()> {
-                sqlx::query("UPDATE records SET updated_at = $1 WHERE pref_code = $2 AND id = $3")
+                let table = records_table(pref).ok_or(StoreError::NotFound)?;
+                sqlx::query(&format!("UPDATE {table} SET updated_at = $1 WHERE pref_code = $2 AND id = $3"))
                     .bind(at)
                     .bind(pref)
                     .bind(id)

@@ -39,10 +39,15 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(opts.clone())
             .await?;
+        // Every commit makes each reader drop its whole page cache at its next read (SQLite's
+        // WAL rule), and dropping walks the cache: a large one makes every read after a write
+        // slow. Readers keep a small cache; the pages come back from the OS's file cache.
+        // (A memory map does not help: the same rule unmaps and maps it again.)
+        let read_opts = opts.pragma("cache_size", "-4096");
         let read = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(opts)
+            .connect_with(read_opts)
             .await?;
         Ok(SqliteStore { read, write })
     }
@@ -66,5 +71,7 @@ super::sql::impl_storage!(
     sqlx::Sqlite,
     "sqlite",
     "",
-    "DELETE FROM search_keys; DELETE FROM search_docs;"
+    "DELETE FROM search_keys; DELETE FROM search_docs;",
+    // Data-modifying WITH: several writes in one statement.
+    false
 );
