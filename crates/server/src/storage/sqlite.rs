@@ -34,10 +34,12 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", "-65536")
             .pragma("temp_store", "memory");
+        // The writer checkpoints by itself only as a backstop; `checkpoint_in_background` does
+        // it off the commit path, so a commit does not wait for the database file's fsync.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(opts.clone())
+            .connect_with(opts.clone().pragma("wal_autocheckpoint", "16384"))
             .await?;
         // Every commit makes each reader drop its whole page cache at its next read (SQLite's
         // WAL rule), and dropping walks the cache: a large one makes every read after a write
@@ -49,6 +51,7 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(read_opts)
             .await?;
+        checkpoint_in_background(read.clone());
         Ok(SqliteStore { read, write })
     }
 
@@ -66,6 +69,30 @@ impl SqliteStore {
     }
 }
 
+/// Copies committed WAL pages into the database file every few hundred milliseconds from a
+/// reader connection (PASSIVE: it never blocks the writer or readers). Ends when the pool closes.
+fn checkpoint_in_background(pool: SqlitePool) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if pool.is_closed() {
+                break;
+            }
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                if pool.is_closed() {
+                    break;
+                }
+                tracing::warn!(error = %e, "WAL checkpoint failed; the writer's own checkpoints remain");
+            }
+        }
+    });
+}
+
 super::sql::impl_storage!(
     SqliteStore,
     sqlx::Sqlite,
@@ -75,3 +102,40 @@ super::sql::impl_storage!(
     // Data-modifying WITH: several writes in one statement.
     false
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pages committed to the WAL reach the database file without the writer checkpointing
+    /// (its own threshold, 16,384 pages, is far above what this writes).
+    #[tokio::test]
+    async fn committed_pages_reach_the_file_in_the_background() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.sqlite");
+        let store = SqliteStore::open(&path).await.unwrap();
+        store.run_migrations().await.unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        sqlx::raw_sql(
+            "CREATE TABLE filler (x TEXT); \
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) \
+             INSERT INTO filler SELECT printf('%.1000c', 'x') FROM n;",
+        )
+        .execute(&store.write)
+        .await
+        .unwrap();
+        let mut grown = 0;
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            grown = std::fs::metadata(&path)
+                .unwrap()
+                .len()
+                .saturating_sub(before);
+            if grown >= 2_000_000 {
+                break;
+            }
+        }
+        assert!(grown >= 2_000_000, "the file grew by only {grown} bytes");
+        store.close().await;
+    }
+}
