@@ -262,7 +262,7 @@ impl AppState {
     /// store, so a session ended by another process ends the stream too.
     pub async fn session_is_live(&self, token_hash: &str) -> AppResult<bool> {
         let Some(s) = self.store.session(token_hash).await? else {
-            self.sessions.forget(token_hash);
+            self.sessions.forget(token_hash, self.clock.now());
             return Ok(false);
         };
         Ok(!self.session_expired(&s, self.clock.now()))
@@ -291,7 +291,7 @@ impl AppState {
         };
         if self.session_expired(&s, now) {
             self.store.end_session(&hash, None).await?;
-            self.sessions.forget(&hash);
+            self.sessions.forget(&hash, now);
             return Err(unauth(
                 "session_expired",
                 "セッションの有効期限が切れました。再度ログインしてください",
@@ -322,7 +322,7 @@ impl AppState {
             json!({}),
         );
         self.store.end_session(&v.token_hash, Some(audit)).await?;
-        self.sessions.forget(&v.token_hash);
+        self.sessions.forget(&v.token_hash, self.clock.now());
         Ok(())
     }
 
@@ -404,8 +404,8 @@ impl AppState {
         Ok(tier::project(Tier::Owner, &rec, &v.org).expect("owner sees everything"))
     }
 
-    /// Loads a record the caller owns, for a change.
-    /// What an update changes: the body (restrictions kept) or the restrictions (body kept).
+    /// The check and the write of an owner's change, run by the store on the locked current row:
+    /// anyone but the owner is refused.
     fn update_by_owner(
         &self,
         v: &Viewer,
@@ -426,8 +426,9 @@ impl AppState {
         })
     }
 
-    /// The owner's update of record `id` at `version`; anyone else is refused as `owned` did
-    /// before: not found if they may not see the record, forbidden if they may.
+    /// The owner's update of record `id` at `version`. Anyone else is refused: not found if they
+    /// may not see the record (the same answer as for an id that does not exist), forbidden if
+    /// they may.
     async fn versioned_write(
         &self,
         v: &Viewer,
@@ -435,7 +436,11 @@ impl AppState {
         version: i64,
         prepare: PrepareWrite,
     ) -> AppResult<StoredRecord> {
-        match self.store.update_record(id, version, prepare).await? {
+        let outcome = match self.store.update_record(id, version, prepare).await {
+            Err(crate::storage::StoreError::NotFound) => return Err(not_found()),
+            other => other?,
+        };
+        match outcome {
             Versioned::Done((rec, notes)) => {
                 self.hub.publish(&notes);
                 Ok(rec)

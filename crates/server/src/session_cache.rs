@@ -3,8 +3,10 @@
 //!
 //! What this trades: a session ended *outside this process* (the `reset-password` command,
 //! another server instance's logout) keeps working here for at most the configured seconds.
-//! Everything this process does itself (logout, expiry) forgets the entry at once, and the
-//! expiry rules are still checked on every request against the remembered times.
+//! Everything this process does itself (logout, expiry) forgets the entry at once and keeps a
+//! tombstone for one interval, so a request that read the session just before it ended cannot
+//! put it back. The expiry rules are still checked on every request against the remembered
+//! times. Password hashes and TOTP secrets are not kept.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,7 +25,8 @@ pub struct SessionCache {
 
 struct Entry {
     read_at: i64,
-    session: Arc<SessionRow>,
+    /// `None`: ended here at `read_at`; not to be remembered again until the interval passes.
+    session: Option<Arc<SessionRow>>,
 }
 
 impl SessionCache {
@@ -42,28 +45,30 @@ impl SessionCache {
         let map = self.entries.lock().expect("session cache poisoned");
         map.get(token_hash)
             .filter(|e| now - e.read_at < self.ttl_micros && now >= e.read_at)
-            .map(|e| e.session.clone())
+            .and_then(|e| e.session.clone())
     }
 
-    /// Remembers a session just read from the store.
-    pub fn put(&self, session: SessionRow, now: i64) -> Arc<SessionRow> {
+    /// Remembers a session just read from the store (unless it has just ended here).
+    pub fn put(&self, mut session: SessionRow, now: i64) -> Arc<SessionRow> {
+        session.user.password_hash.clear();
+        session.user.totp_secret.clear();
         let session = Arc::new(session);
         if self.ttl_micros == 0 {
             return session;
         }
         let mut map = self.entries.lock().expect("session cache poisoned");
-        if map.len() >= CAP {
-            let ttl = self.ttl_micros;
-            map.retain(|_, e| now - e.read_at < ttl);
-            if map.len() >= CAP {
-                map.clear();
-            }
+        let ended_recently = map.get(&session.token_hash).is_some_and(|e| {
+            e.session.is_none() && now - e.read_at < self.ttl_micros && now >= e.read_at
+        });
+        if ended_recently {
+            return session;
         }
-        map.insert(
+        self.insert(
+            &mut map,
             session.token_hash.clone(),
             Entry {
                 read_at: now,
-                session: session.clone(),
+                session: Some(session.clone()),
             },
         );
         session
@@ -73,19 +78,42 @@ impl SessionCache {
     /// rule sees what the store has.
     pub fn touched(&self, token_hash: &str, at: i64) {
         let mut map = self.entries.lock().expect("session cache poisoned");
-        if let Some(e) = map.get_mut(token_hash) {
-            let mut s = (*e.session).clone();
-            s.last_seen_at = at;
-            e.session = Arc::new(s);
+        if let Some(Entry {
+            session: Some(s), ..
+        }) = map.get_mut(token_hash)
+        {
+            let mut updated = (**s).clone();
+            updated.last_seen_at = at;
+            *s = Arc::new(updated);
         }
     }
 
     /// The session ended here (logout, expiry): never answer from memory for it again.
-    pub fn forget(&self, token_hash: &str) {
-        self.entries
-            .lock()
-            .expect("session cache poisoned")
-            .remove(token_hash);
+    pub fn forget(&self, token_hash: &str, now: i64) {
+        if self.ttl_micros == 0 {
+            return;
+        }
+        let mut map = self.entries.lock().expect("session cache poisoned");
+        self.insert(
+            &mut map,
+            token_hash.to_string(),
+            Entry {
+                read_at: now,
+                session: None,
+            },
+        );
+    }
+
+    /// Inserts, first dropping stale entries when full (a bound on memory, not a policy).
+    fn insert(&self, map: &mut HashMap<String, Entry>, key: String, entry: Entry) {
+        if map.len() >= CAP {
+            let (ttl, now) = (self.ttl_micros, entry.read_at);
+            map.retain(|_, e| now - e.read_at < ttl);
+            if map.len() >= CAP {
+                map.clear();
+            }
+        }
+        map.insert(key, entry);
     }
 }
 
@@ -116,6 +144,18 @@ mod tests {
     }
 
     #[test]
+    fn keeps_no_secrets() {
+        let c = SessionCache::new(2);
+        let mut s = session("a");
+        s.user.password_hash = "$argon2id$…".into();
+        s.user.totp_secret = "JBSWY3DPEHPK3PXP".into();
+        c.put(s, 0);
+        let kept = c.get("a", 0).unwrap();
+        assert!(kept.user.password_hash.is_empty() && kept.user.totp_secret.is_empty());
+        assert_eq!(kept.user.login, "u");
+    }
+
+    #[test]
     fn answers_only_within_the_ttl() {
         let c = SessionCache::new(2);
         c.put(session("a"), 10_000_000);
@@ -135,8 +175,14 @@ mod tests {
         c.put(session("a"), 0);
         c.touched("a", 7);
         assert_eq!(c.get("a", 1).unwrap().last_seen_at, 7);
-        c.forget("a");
-        assert!(c.get("a", 1).is_none());
+        c.forget("a", 2);
+        assert!(c.get("a", 2).is_none());
+        // A request that read the session before it ended cannot put it back.
+        c.put(session("a"), 3);
+        assert!(c.get("a", 3).is_none());
+        // After the interval the tombstone is gone (the store no longer has the session then).
+        c.put(session("a"), 5_000_002);
+        assert!(c.get("a", 5_000_002).is_some());
 
         let off = SessionCache::new(0);
         off.put(session("a"), 0);

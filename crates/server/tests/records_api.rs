@@ -93,8 +93,15 @@ both_engines! {
         // Only the owner writes; a partner is told so, others do not learn it exists.
         let (st, _) = s.login("muni2").await.put(&path, &json!({ "version": 2, "record": body })).await;
         assert_eq!(st, StatusCode::FORBIDDEN);
-        let (st, _) = s.login("muni-other").await.put(&path, &json!({ "version": 2, "record": body })).await;
+        let other = s.login("muni-other").await;
+        let (st, hidden) = other.put(&path, &json!({ "version": 2, "record": body })).await;
         assert_eq!(st, StatusCode::NOT_FOUND);
+        // The same answer as for an id that does not exist, in every prefecture's range.
+        for missing in ["/api/v1/records/13999999999999", "/api/v1/records/99000000000001"] {
+            let (st, absent) = other.put(missing, &json!({ "version": 2, "record": body })).await;
+            assert_eq!(st, StatusCode::NOT_FOUND);
+            assert_eq!((&absent["code"], &absent["message"]), (&hidden["code"], &hidden["message"]), "{missing}");
+        }
 
         // History: both versions, projected for the partner.
         let (st, h) = s.login("muni2").await.get(&format!("{path}/versions")).await;

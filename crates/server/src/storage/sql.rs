@@ -119,6 +119,9 @@ macro_rules! impl_storage {
         /// Writes chained entries and moves each chain's head to its last entry. Where the
         /// engine has data-modifying `WITH` (PostgreSQL) both are one statement, one round trip.
         async fn write_chain(conn: &mut Conn, entries: &[AuditEntry]) -> StoreResult<()> {
+            if entries.is_empty() {
+                return Ok(());
+            }
             let mut heads = std::collections::BTreeMap::new();
             for e in entries {
                 heads.insert(e.pref_code, (e.seq, e.hash.as_str()));
@@ -932,6 +935,9 @@ macro_rules! impl_storage {
             }
 
             async fn append_audits(&self, audits: Vec<AuditDraft>) -> StoreResult<Vec<AuditEntry>> {
+                if audits.is_empty() {
+                    return Ok(Vec::new());
+                }
                 let mut prefs: Vec<i64> = audits.iter().map(|a| a.pref_code).collect();
                 prefs.sort_unstable();
                 prefs.dedup();
