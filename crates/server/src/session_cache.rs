@@ -44,7 +44,7 @@ impl SessionCache {
         }
         let map = self.entries.lock().expect("session cache poisoned");
         map.get(token_hash)
-            .filter(|e| now - e.read_at < self.ttl_micros && now >= e.read_at)
+            .filter(|e| self.fresh(e, now))
             .and_then(|e| e.session.clone())
     }
 
@@ -57,9 +57,9 @@ impl SessionCache {
             return session;
         }
         let mut map = self.entries.lock().expect("session cache poisoned");
-        let ended_recently = map.get(&session.token_hash).is_some_and(|e| {
-            e.session.is_none() && now - e.read_at < self.ttl_micros && now >= e.read_at
-        });
+        let ended_recently = map
+            .get(&session.token_hash)
+            .is_some_and(|e| e.session.is_none() && self.fresh(e, now));
         if ended_recently {
             return session;
         }
@@ -104,11 +104,16 @@ impl SessionCache {
         );
     }
 
+    /// Written less than the TTL ago (a clock set back is not trusted).
+    fn fresh(&self, e: &Entry, now: i64) -> bool {
+        now >= e.read_at && now - e.read_at < self.ttl_micros
+    }
+
     /// Inserts, first dropping stale entries when full (a bound on memory, not a policy).
     fn insert(&self, map: &mut HashMap<String, Entry>, key: String, entry: Entry) {
         if map.len() >= CAP {
-            let (ttl, now) = (self.ttl_micros, entry.read_at);
-            map.retain(|_, e| now - e.read_at < ttl);
+            let now = entry.read_at;
+            map.retain(|_, e| self.fresh(e, now));
             if map.len() >= CAP {
                 map.clear();
             }

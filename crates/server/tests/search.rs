@@ -25,24 +25,11 @@ fn person(
     b
 }
 
-fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 async fn search(c: &Client, params: &[(&str, &str)]) -> (StatusCode, Value) {
-    let qs: Vec<String> = params
-        .iter()
-        .map(|(k, v)| format!("{k}={}", enc(v)))
-        .collect();
-    c.get(&format!("/api/v1/search?{}", qs.join("&"))).await
+    let url = reqwest::Url::parse_with_params("http://query.invalid/api/v1/search", params)
+        .expect("a valid query");
+    c.get(&format!("{}?{}", url.path(), url.query().unwrap_or("")))
+        .await
 }
 
 /// Record ids of all hits, in order.

@@ -49,7 +49,5 @@ super::sql::impl_storage!(
     " FOR UPDATE",
     // DELETE, not TRUNCATE: TRUNCATE would lock searches out for the whole rebuild; with
     // DELETE they keep reading the old keys until the rebuild commits.
-    "DELETE FROM search_keys; DELETE FROM search_docs",
-    // Data-modifying WITH: several writes in one statement.
-    true
+    "DELETE FROM search_keys; DELETE FROM search_docs"
 );

@@ -12,7 +12,7 @@ pub fn pref_of(id: i64) -> i64 {
 pub const RECORD_COLS: &str = "pref_code, id, owner_org, version, created_at, created_by, updated_at, updated_by, restrictions, body";
 
 macro_rules! impl_storage {
-    ($store:ty, $db:ty, $engine:literal, $for_update:literal, $clear_search:literal, $writable_cte:literal) => {
+    ($store:ty, $db:ty, $engine:literal, $for_update:literal, $clear_search:literal) => {
         use $crate::audit::{AuditDraft, AuditEntry};
         use $crate::search::{IndexEntry, IndexKey, KeyLookup, SearchDoc};
         use $crate::storage::sql::{pref_of, ID_BASE, RECORD_COLS};
@@ -22,6 +22,25 @@ macro_rules! impl_storage {
 
         type Conn = <$db as sqlx::Database>::Connection;
         type DbRow = <$db as sqlx::Database>::Row;
+
+        /// PostgreSQL has what the faster paths use: partitions to name and data-modifying
+        /// `WITH` (several writes in one statement, one round trip).
+        fn postgres() -> bool {
+            $engine == "postgres"
+        }
+
+        /// A notification just inserted with `id`: unread, as sent.
+        fn new_notification_row(n: &NewNotification, id: i64, record_id: i64, at: i64) -> NotificationRow {
+            NotificationRow {
+                id,
+                org_id: n.org_id.clone(),
+                kind: n.kind,
+                record_id,
+                from_org_id: n.from_org_id.clone(),
+                at,
+                read: false,
+            }
+        }
 
         fn kind_code(k: NotificationKind) -> &'static str {
             match k {
@@ -126,7 +145,7 @@ macro_rules! impl_storage {
             for e in entries {
                 heads.insert(e.pref_code, (e.seq, e.hash.as_str()));
             }
-            let mut qb = sqlx::QueryBuilder::<$db>::new(if $writable_cte { "WITH moved AS (" } else { "" });
+            let mut qb = sqlx::QueryBuilder::<$db>::new(if postgres() { "WITH moved AS (" } else { "" });
             qb.push("UPDATE audit_head SET seq = CASE pref_code");
             for (p, (seq, _)) in &heads {
                 qb.push(" WHEN ").push_bind(*p).push(" THEN ").push_bind(*seq);
@@ -141,12 +160,12 @@ macro_rules! impl_storage {
                 sep.push_bind(*p);
             }
             qb.push(")");
-            if $writable_cte && entries.len() <= 1000 {
+            if postgres() && entries.len() <= 1000 {
                 qb.push(") ");
                 push_audit_insert(&mut qb, entries);
                 qb.build().execute(&mut *conn).await?;
             } else {
-                if $writable_cte {
+                if postgres() {
                     qb.push(") SELECT 1");
                 }
                 qb.build().execute(&mut *conn).await?;
@@ -185,7 +204,7 @@ macro_rules! impl_storage {
         /// (pruning to one partition), one on the partition is planned once per connection.
         /// `None` for a prefecture that has no partition (an id that cannot exist).
         fn records_table(pref: i64) -> Option<std::borrow::Cow<'static, str>> {
-            if $engine == "postgres" {
+            if postgres() {
                 (0..=47).contains(&pref).then(|| format!("records_p{pref:02}").into())
             } else {
                 Some("records".into())
@@ -286,15 +305,7 @@ macro_rules! impl_storage {
                         .position(|(org, _)| org == &n.org_id)
                         .ok_or_else(|| StoreError::Corrupt("a notification was not inserted".into()))?;
                     let (_, id) = ids.swap_remove(at);
-                    Ok(NotificationRow {
-                        id,
-                        org_id: n.org_id.clone(),
-                        kind: n.kind,
-                        record_id: rec.id,
-                        from_org_id: n.from_org_id.clone(),
-                        at: rec.updated_at,
-                        read: false,
-                    })
+                    Ok(new_notification_row(n, id, rec.id, rec.updated_at))
                 })
                 .collect::<StoreResult<_>>()?;
             Ok((notes, head))
@@ -337,15 +348,7 @@ macro_rules! impl_storage {
                 .bind(false)
                 .fetch_one(&mut *conn)
                 .await?;
-                out.push(NotificationRow {
-                    id: row.try_get("id")?,
-                    org_id: n.org_id.clone(),
-                    kind: n.kind,
-                    record_id,
-                    from_org_id: n.from_org_id.clone(),
-                    at,
-                    read: false,
-                });
+                out.push(new_notification_row(n, row.try_get("id")?, record_id, at));
             }
             Ok(out)
         }
@@ -763,7 +766,7 @@ macro_rules! impl_storage {
                 update_index(&mut tx, &index_of(&current), &index_of(&rec)).await?;
                 let mut audit = w.audit;
                 audit.record_id = Some(id);
-                let notes = if $writable_cte {
+                let notes = if postgres() {
                     let (notes, head) = update_row_version_notify(&mut tx, &rec, &w.columns, &w.notify, audit.pref_code).await?;
                     let entry = AuditEntry::chain(audit, head.0, &head.1);
                     write_chain(&mut tx, std::slice::from_ref(&entry)).await?;

@@ -98,9 +98,7 @@ super::sql::impl_storage!(
     sqlx::Sqlite,
     "sqlite",
     "",
-    "DELETE FROM search_keys; DELETE FROM search_docs;",
-    // Data-modifying WITH: several writes in one statement.
-    false
+    "DELETE FROM search_keys; DELETE FROM search_docs;"
 );
 
 #[cfg(test)]
