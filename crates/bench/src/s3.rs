@@ -42,12 +42,79 @@ pub struct ScenarioResult {
     pub items: usize,
     /// Tiers seen in a sample of the items before measuring.
     pub tiers: BTreeMap<String, u64>,
+    /// Every path at every number of requests in flight, in the order measured.
+    pub levels: Vec<Level>,
+    /// Each path's throughput: its best rate at any level with p99 within the target.
+    pub peak: Peak,
+}
+
+/// The three paths with the same number of requests in flight.
+#[derive(Debug, Clone, Serialize)]
+pub struct Level {
+    pub workers: usize,
     pub bare: Measured,
     pub service: Measured,
     pub http: Measured,
-    /// Throughput of the service / HTTP path divided by the bare read's.
+}
+
+/// A path's best level: the highest rate whose p99 is within [`P99_TARGET_MS`] and which had
+/// no errors. `None` when no level qualified.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeakOf {
+    pub workers: usize,
+    pub per_sec: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Peak {
+    pub bare: Option<PeakOf>,
+    pub service: Option<PeakOf>,
+    pub http: Option<PeakOf>,
+    /// Peak service (HTTP) throughput divided by peak bare throughput; 0 without a peak.
     pub ratio_service: f64,
     pub ratio_http: f64,
+}
+
+/// S3's latency target; a level over it does not count towards a path's throughput.
+pub const P99_TARGET_MS: f64 = 10.0;
+
+/// The best qualifying level of one path (`get` picks the path out of a level).
+pub fn peak_of(levels: &[Level], get: impl Fn(&Level) -> &Measured) -> Option<PeakOf> {
+    levels
+        .iter()
+        .filter(|l| {
+            let m = get(l);
+            m.errors == 0 && m.ops > 0 && m.p99_ms <= P99_TARGET_MS
+        })
+        .max_by(|a, b| get(a).per_sec.total_cmp(&get(b).per_sec))
+        .map(|l| {
+            let m = get(l);
+            PeakOf {
+                workers: l.workers,
+                per_sec: m.per_sec,
+                p50_ms: m.p50_ms,
+                p99_ms: m.p99_ms,
+            }
+        })
+}
+
+fn peak(levels: &[Level]) -> Peak {
+    let bare = peak_of(levels, |l| &l.bare);
+    let service = peak_of(levels, |l| &l.service);
+    let http = peak_of(levels, |l| &l.http);
+    let ratio = |p: &Option<PeakOf>| match (p, &bare) {
+        (Some(p), Some(b)) if b.per_sec > 0.0 => p.per_sec / b.per_sec,
+        _ => 0.0,
+    };
+    Peak {
+        ratio_service: ratio(&service),
+        ratio_http: ratio(&http),
+        bare,
+        service,
+        http,
+    }
 }
 
 fn tier_name(v: &RecordView) -> &'static str {
@@ -150,11 +217,14 @@ async fn scenarios(ctx: &Ctx, counts: &[(i64, i64)], seed: u64) -> anyhow::Resul
     ])
 }
 
+/// Measures every scenario's three paths at each number of requests in flight in `levels`
+/// (the same levels for every path, so each path's peak is found the same way).
 pub async fn run(
     ctx: &Ctx,
     tokens: &HashMap<String, String>,
     counts: &[(i64, i64)],
     seed: u64,
+    levels: &[usize],
 ) -> anyhow::Result<Vec<ScenarioResult>> {
     let mut out = Vec::new();
     for sc in scenarios(ctx, counts, seed).await? {
@@ -184,75 +254,146 @@ pub async fn run(
             items.len(),
             sc.what
         );
-        let workers = ctx.shape.workers as u64;
-        let pick = move |items: &[Item], w: usize, n: u64| {
-            items[((n * workers + w as u64) % items.len() as u64) as usize]
-        };
-
-        let (store, its) = (ctx.state.store.clone(), items.clone());
-        let bare = load::run(ctx.shape, move |w, n| {
-            let (store, it) = (store.clone(), pick(&its, w, n));
-            async move {
-                store
-                    .bare_read(it.id / ID_BASE, it.id)
-                    .await?
-                    .ok_or_else(|| anyhow::anyhow!("record {} missing", it.id))?;
-                Ok(())
-            }
-        })
-        .await;
-        eprintln!("  bare_read  {}", crate::brief(&bare));
-
-        let (state, its, toks) = (ctx.state.clone(), items.clone(), viewer_tokens.clone());
-        let service = load::run(ctx.shape, move |w, n| {
-            let (state, it, toks) = (state.clone(), pick(&its, w, n), toks.clone());
-            async move {
-                let v = state
-                    .authenticate(&toks[it.viewer])
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-                state
-                    .get_record(&v, it.id)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-                Ok(())
-            }
-        })
-        .await;
-        eprintln!("  service    {}", crate::brief(&service));
-
-        let (client, base, its, toks) = (
-            ctx.client.clone(),
-            Arc::new(ctx.base.clone()),
-            items.clone(),
-            viewer_tokens.clone(),
-        );
-        let http = load::run(ctx.shape, move |w, n| {
-            let (client, base, it, toks) =
-                (client.clone(), base.clone(), pick(&its, w, n), toks.clone());
-            async move {
-                let res = client
-                    .get(format!("{base}/api/v1/records/{}", it.id))
-                    .bearer_auth(&toks[it.viewer])
-                    .send()
-                    .await?;
-                crate::load::expect_ok(res, || format!("GET {}", it.id)).await
-            }
-        })
-        .await;
-        eprintln!("  http       {}", crate::brief(&http));
-
+        let mut measured = Vec::new();
+        for &workers in levels {
+            eprintln!("  {workers} in flight");
+            let level = measure_level(ctx, workers, &items, &viewer_tokens).await;
+            measured.push(level);
+        }
         out.push(ScenarioResult {
             name: sc.name,
             what: sc.what,
             items: items.len(),
             tiers,
-            ratio_service: service.per_sec / bare.per_sec,
-            ratio_http: http.per_sec / bare.per_sec,
-            bare,
-            service,
-            http,
+            peak: peak(&measured),
+            levels: measured,
         });
     }
     Ok(out)
+}
+
+async fn measure_level(
+    ctx: &Ctx,
+    workers: usize,
+    items: &Arc<Vec<Item>>,
+    viewer_tokens: &Arc<Vec<String>>,
+) -> Level {
+    let shape = load::Shape {
+        workers,
+        ..ctx.shape
+    };
+    let w64 = workers as u64;
+    let pick = move |items: &[Item], w: usize, n: u64| {
+        items[((n * w64 + w as u64) % items.len() as u64) as usize]
+    };
+
+    let (store, its) = (ctx.state.store.clone(), items.clone());
+    let bare = load::run(shape, move |w, n| {
+        let (store, it) = (store.clone(), pick(&its, w, n));
+        async move {
+            store
+                .bare_read(it.id / ID_BASE, it.id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("record {} missing", it.id))?;
+            Ok(())
+        }
+    })
+    .await;
+    eprintln!("    bare_read  {}", crate::brief(&bare));
+
+    let (state, its, toks) = (ctx.state.clone(), items.clone(), viewer_tokens.clone());
+    let service = load::run(shape, move |w, n| {
+        let (state, it, toks) = (state.clone(), pick(&its, w, n), toks.clone());
+        async move {
+            let v = state
+                .authenticate(&toks[it.viewer])
+                .await
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            state
+                .get_record(&v, it.id)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            Ok(())
+        }
+    })
+    .await;
+    eprintln!("    service    {}", crate::brief(&service));
+
+    let (client, base, its, toks) = (
+        ctx.client.clone(),
+        Arc::new(ctx.base.clone()),
+        items.clone(),
+        viewer_tokens.clone(),
+    );
+    let http = load::run(shape, move |w, n| {
+        let (client, base, it, toks) =
+            (client.clone(), base.clone(), pick(&its, w, n), toks.clone());
+        async move {
+            let res = client
+                .get(format!("{base}/api/v1/records/{}", it.id))
+                .bearer_auth(&toks[it.viewer])
+                .send()
+                .await?;
+            crate::load::expect_ok(res, || format!("GET {}", it.id)).await
+        }
+    })
+    .await;
+    eprintln!("    http       {}", crate::brief(&http));
+
+    Level {
+        workers,
+        bare,
+        service,
+        http,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(per_sec: f64, p99_ms: f64, errors: u64) -> Measured {
+        Measured {
+            ops: 100,
+            errors,
+            first_error: None,
+            secs: 1.0,
+            per_sec,
+            p50_ms: p99_ms / 2.0,
+            p90_ms: p99_ms,
+            p99_ms,
+            max_ms: p99_ms,
+        }
+    }
+
+    fn level(workers: usize, bare: Measured, service: Measured) -> Level {
+        Level {
+            workers,
+            http: service.clone(),
+            bare,
+            service,
+        }
+    }
+
+    #[test]
+    fn the_peak_skips_levels_over_the_latency_target_or_with_errors() {
+        let levels = vec![
+            level(8, m(1000.0, 1.0, 0), m(300.0, 2.0, 0)),
+            level(32, m(1200.0, 3.0, 0), m(700.0, 9.0, 0)),
+            // Faster, but too slow at p99 (service) and failing (bare): neither counts.
+            level(64, m(1500.0, 4.0, 3), m(900.0, 12.0, 0)),
+        ];
+        let p = peak(&levels);
+        assert_eq!(p.bare.as_ref().map(|b| b.workers), Some(32));
+        assert_eq!(p.service.as_ref().map(|s| s.workers), Some(32));
+        assert!((p.ratio_service - 700.0 / 1200.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn no_qualifying_level_means_no_peak_and_a_zero_ratio() {
+        let levels = vec![level(8, m(1000.0, 1.0, 0), m(300.0, 11.0, 0))];
+        let p = peak(&levels);
+        assert!(p.service.is_none());
+        assert_eq!(p.ratio_service, 0.0);
+    }
 }

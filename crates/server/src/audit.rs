@@ -282,6 +282,12 @@ mod tests {
 /// arrive while one batch commits go together in the next transaction, so a busy prefecture
 /// chain costs one commit per batch instead of one per read. Each caller still waits until its
 /// own entry is durable: if the log cannot be written, the read fails and nothing leaves.
+///
+/// The writer remembers where it left each chain and chains the next batch in memory, so a
+/// batch is one statement (`Storage::append_chained`) that the database accepts only if each
+/// head is still there. Other writers (record updates, logins) move heads too; a chain found
+/// moved is appended the slower way, reading its head under lock (`Storage::append_audits`),
+/// and remembered again from there.
 #[derive(Clone)]
 pub struct AuditBatcher {
     tx: tokio::sync::mpsc::Sender<Pending>,
@@ -295,11 +301,15 @@ type Pending = (
 /// The most entries in one transaction.
 const BATCH_MAX: usize = 256;
 
+/// Where the writer last left each chain: (seq, hash) of its newest entry.
+type Heads = std::collections::HashMap<i64, (i64, String)>;
+
 impl AuditBatcher {
     /// Starts the writer task; it ends when the last `AuditBatcher` is dropped.
     pub fn start(store: std::sync::Arc<dyn Storage>) -> AuditBatcher {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Pending>(4 * BATCH_MAX);
         tokio::spawn(async move {
+            let mut heads = Heads::new();
             while let Some(first) = rx.recv().await {
                 let mut batch = vec![first];
                 while batch.len() < BATCH_MAX {
@@ -308,21 +318,7 @@ impl AuditBatcher {
                         Err(_) => break,
                     }
                 }
-                let drafts = batch.iter().map(|(d, _)| d.clone()).collect();
-                match store.append_audits(drafts).await {
-                    Ok(entries) => {
-                        for ((_, reply), e) in batch.into_iter().zip(entries) {
-                            let _ = reply.send(Ok(e));
-                        }
-                    }
-                    // The batch is all or nothing; each entry gets its own try and its own
-                    // answer, so one caller's failure is not everyone's.
-                    Err(_) => {
-                        for (draft, reply) in batch {
-                            let _ = reply.send(store.append_audit(draft).await);
-                        }
-                    }
-                }
+                write_batch(store.as_ref(), &mut heads, batch).await;
             }
         });
         AuditBatcher { tx }
@@ -333,5 +329,71 @@ impl AuditBatcher {
         let gone = || crate::storage::StoreError::Corrupt("the audit writer has stopped".into());
         self.tx.send((draft, reply)).await.map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
+    }
+}
+
+/// Chains a batch from the remembered heads, or `None` if a chain of the batch is not known.
+fn chain_from(heads: &Heads, drafts: &[AuditDraft]) -> Option<Vec<AuditEntry>> {
+    let mut at: std::collections::HashMap<i64, (i64, String)> = std::collections::HashMap::new();
+    drafts
+        .iter()
+        .map(|d| {
+            let (seq, hash) = match at.get(&d.pref_code) {
+                Some(h) => h.clone(),
+                None => heads.get(&d.pref_code)?.clone(),
+            };
+            let e = AuditEntry::chain(d.clone(), seq, &hash);
+            at.insert(e.pref_code, (e.seq, e.hash.clone()));
+            Some(e)
+        })
+        .collect()
+}
+
+fn remember(heads: &mut Heads, e: &AuditEntry) {
+    heads.insert(e.pref_code, (e.seq, e.hash.clone()));
+}
+
+async fn write_batch(store: &dyn Storage, heads: &mut Heads, batch: Vec<Pending>) {
+    let mut rest = batch;
+    if let Some(entries) = chain_from(
+        heads,
+        &rest.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>(),
+    ) {
+        let landed = store.append_chained(&entries).await.unwrap_or_default();
+        let mut missed = Vec::new();
+        for ((draft, reply), e) in rest.into_iter().zip(entries) {
+            if landed.contains(&e.pref_code) {
+                remember(heads, &e);
+                let _ = reply.send(Ok(e));
+            } else {
+                heads.remove(&e.pref_code);
+                missed.push((draft, reply));
+            }
+        }
+        rest = missed;
+    }
+    if rest.is_empty() {
+        return;
+    }
+    let drafts = rest.iter().map(|(d, _)| d.clone()).collect();
+    match store.append_audits(drafts).await {
+        Ok(entries) => {
+            for ((_, reply), e) in rest.into_iter().zip(entries) {
+                remember(heads, &e);
+                let _ = reply.send(Ok(e));
+            }
+        }
+        // The batch is all or nothing; each entry gets its own try and its own answer, so one
+        // caller's failure is not everyone's.
+        Err(_) => {
+            for (draft, reply) in rest {
+                let answer = store.append_audit(draft).await;
+                match &answer {
+                    Ok(e) => remember(heads, e),
+                    Err(_) => heads.clear(),
+                }
+                let _ = reply.send(answer);
+            }
+        }
     }
 }

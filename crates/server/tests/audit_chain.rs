@@ -7,10 +7,11 @@ mod support;
 use support::{record_json, Engine, TestDb, TestServer};
 use tsunagu_server::audit::verify;
 
-/// Drops the append-only triggers, as someone with full database access could.
+/// Drops the append-only triggers (and on SQLite the one that keeps each chain linear), as
+/// someone with full database access could.
 async fn disarm(db: &TestDb) {
     let sql = match db.engine {
-        Engine::Sqlite => "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;",
+        Engine::Sqlite => "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete; DROP TRIGGER audit_log_follows_head;",
         Engine::Postgres => "DROP TRIGGER audit_log_no_update ON audit_log; DROP TRIGGER audit_log_no_truncate ON audit_log;",
     };
     db.raw(sql).await.unwrap();
@@ -52,6 +53,50 @@ both_engines! {
         assert!(s.db.raw("UPDATE audit_log SET detail = '{}' WHERE pref_code = 13 AND seq = 1").await.is_err());
         assert!(s.db.raw("DELETE FROM audit_log WHERE pref_code = 13 AND seq = 1").await.is_err());
         assert!(verify(s.db.store.as_ref()).await.unwrap().is_ok());
+    }
+
+    async fn an_entry_that_does_not_follow_its_chain_head_is_not_written(db) {
+        let s = populated().await(db).await;
+        let head = s.db.scalar("SELECT seq FROM audit_head WHERE pref_code = 13").await;
+        let head_27 = s.db.scalar("SELECT seq FROM audit_head WHERE pref_code = 27").await;
+        let entries = s.db.store.audit_entries(13, head - 1, 1).await.unwrap();
+        let newest = entries[0].clone();
+        // Chained from the entry before the newest: a fork of the chain.
+        let before = s.db.store.audit_entries(13, head - 2, 1).await.unwrap()[0].clone();
+        let draft = |pref_code: i64, n: i64| tsunagu_server::audit::AuditDraft {
+            pref_code,
+            at: n,
+            actor_user: None,
+            actor_org: "cgc-13-01".into(),
+            action: tsunagu_server::audit::action::RECORD_VIEWED,
+            record_id: None,
+            detail: serde_json::json!({ "n": n }),
+        };
+        let fork = tsunagu_server::audit::AuditEntry::chain(draft(13, 1), before.seq, &before.hash);
+        assert_eq!(s.db.store.append_chained(&[fork]).await.unwrap(), Vec::<i64>::new());
+        // A chain that follows its head lands, in the same call as the fork or alone.
+        let next = tsunagu_server::audit::AuditEntry::chain(draft(13, 2), newest.seq, &newest.hash);
+        let stale_27 = tsunagu_server::audit::AuditEntry::chain(draft(27, 3), head_27 + 40, "not the head");
+        let landed = s.db.store.append_chained(&[next.clone(), stale_27]).await.unwrap();
+        assert!(!landed.contains(&27), "{landed:?}");
+        if landed.is_empty() {
+            // SQLite refuses the whole statement; PostgreSQL lands the chains that follow.
+            assert_eq!(s.db.engine, Engine::Sqlite);
+            assert_eq!(s.db.store.append_chained(std::slice::from_ref(&next)).await.unwrap(), vec![13]);
+        } else {
+            assert_eq!(landed, vec![13]);
+        }
+        assert_eq!(s.db.scalar("SELECT seq FROM audit_head WHERE pref_code = 13").await, head + 1);
+        assert_eq!(s.db.scalar("SELECT seq FROM audit_head WHERE pref_code = 27").await, head_27);
+        assert_eq!(s.db.scalar("SELECT COUNT(*) FROM audit_log WHERE pref_code = 27").await, head_27);
+        let report = verify(s.db.store.as_ref()).await.unwrap().expect("intact");
+        assert_eq!(s.db.store.audit_entries(13, head, 10).await.unwrap(), vec![next.clone()]);
+        assert!(report.entries > 0);
+        // Entries that are not chained to each other are refused whatever the heads say.
+        let after_next = tsunagu_server::audit::AuditEntry::chain(draft(13, 4), next.seq, &next.hash);
+        let gap = tsunagu_server::audit::AuditEntry::chain(draft(13, 5), after_next.seq + 1, &after_next.hash);
+        assert!(s.db.store.append_chained(&[after_next, gap]).await.is_err());
+        assert_eq!(s.db.scalar("SELECT seq FROM audit_head WHERE pref_code = 13").await, head + 1);
     }
 
     async fn a_changed_entry_is_found(db) {

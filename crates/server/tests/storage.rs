@@ -188,6 +188,15 @@ both_engines! {
         }
         let report = verify(store.as_ref()).await.unwrap().expect("chains intact after batched appends");
         assert_eq!(report.entries, 9 + 16 * 20);
+        // Another writer moves chain 13 behind the batcher's back: the batcher's next entry
+        // there still lands (after its one-statement try is refused), and so do later ones.
+        let moved = store.append_audit(draft(13, 900)).await.unwrap();
+        for n in 901..905 {
+            let e = batcher.append(draft(13, n)).await.unwrap();
+            assert_eq!(e.seq, moved.seq + (n - 900), "entry {n}");
+        }
+        let report = verify(store.as_ref()).await.unwrap().expect("chains intact after a head moved elsewhere");
+        assert_eq!(report.entries, 9 + 16 * 20 + 5);
     }
 
     async fn bulk_seed_assigns_ids_and_chains_entries(db) {

@@ -304,6 +304,12 @@ pub trait Storage: Send + Sync + 'static {
     /// Several entries in one transaction, each chained in the order given (per prefecture);
     /// the entries come back in the same order. All or none are written.
     async fn append_audits(&self, audits: Vec<AuditDraft>) -> StoreResult<Vec<AuditEntry>>;
+    /// Entries the caller has already chained, from heads it remembers, written in one
+    /// statement without reading the heads first. A chain lands only if its head is still
+    /// where its entries start; a chain whose head has moved gets none of its entries. Whether
+    /// the other chains land then depends on the engine (SQLite: none do; PostgreSQL: they
+    /// do), so the answer names the chains that landed. Committed before it returns.
+    async fn append_chained(&self, entries: &[AuditEntry]) -> StoreResult<Vec<i64>>;
     /// Entries of one chain in order, `limit` at a time after `after_seq`.
     async fn audit_entries(
         &self,

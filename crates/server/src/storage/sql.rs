@@ -135,18 +135,21 @@ macro_rules! impl_storage {
             Ok(entry)
         }
 
-        /// Writes chained entries and moves each chain's head to its last entry. Where the
-        /// engine has data-modifying `WITH` (PostgreSQL) both are one statement, one round trip.
+        /// Writes chained entries and moves each chain's head to its last entry. On PostgreSQL
+        /// both are one statement (data-modifying `WITH`), one round trip; on SQLite the
+        /// insert is all, as a trigger checks each entry against its head and moves it.
         async fn write_chain(conn: &mut Conn, entries: &[AuditEntry]) -> StoreResult<()> {
             if entries.is_empty() {
                 return Ok(());
+            }
+            if !postgres() {
+                return insert_audit_rows(conn, entries).await;
             }
             let mut heads = std::collections::BTreeMap::new();
             for e in entries {
                 heads.insert(e.pref_code, (e.seq, e.hash.as_str()));
             }
-            let mut qb = sqlx::QueryBuilder::<$db>::new(if postgres() { "WITH moved AS (" } else { "" });
-            qb.push("UPDATE audit_head SET seq = CASE pref_code");
+            let mut qb = sqlx::QueryBuilder::<$db>::new("WITH moved AS (UPDATE audit_head SET seq = CASE pref_code");
             for (p, (seq, _)) in &heads {
                 qb.push(" WHEN ").push_bind(*p).push(" THEN ").push_bind(*seq);
             }
@@ -159,23 +162,50 @@ macro_rules! impl_storage {
             for p in heads.keys() {
                 sep.push_bind(*p);
             }
-            qb.push(")");
-            if postgres() && entries.len() <= 1000 {
-                qb.push(") ");
+            qb.push("))");
+            if entries.len() <= 1000 {
+                qb.push(" ");
                 push_audit_insert(&mut qb, entries);
                 qb.build().execute(&mut *conn).await?;
             } else {
-                if postgres() {
-                    qb.push(") SELECT 1");
-                }
+                qb.push(" SELECT 1");
                 qb.build().execute(&mut *conn).await?;
                 insert_audit_rows(conn, entries).await?;
             }
             Ok(())
         }
 
+        /// For each chain in `entries`: where its head must stand for them to follow it, and
+        /// where they leave it. Refuses entries of one chain that are not chained to each other,
+        /// since only the first of a chain is checked against the head.
+        fn chain_spans(entries: &[AuditEntry]) -> StoreResult<std::collections::BTreeMap<i64, ((i64, &str), (i64, &str))>> {
+            let mut spans: std::collections::BTreeMap<i64, ((i64, &str), (i64, &str))> = Default::default();
+            for e in entries {
+                let start = (e.seq - 1, e.prev_hash.as_str());
+                let end = (e.seq, e.hash.as_str());
+                match spans.get_mut(&e.pref_code) {
+                    Some(span) if span.1 == start => span.1 = end,
+                    Some(_) => {
+                        return Err(StoreError::Corrupt(format!(
+                            "audit entry {} of chain {} does not follow the entry before it in its batch",
+                            e.seq, e.pref_code
+                        )))
+                    }
+                    None => {
+                        spans.insert(e.pref_code, (start, end));
+                    }
+                }
+            }
+            Ok(spans)
+        }
+
         fn push_audit_insert(qb: &mut sqlx::QueryBuilder<'_, $db>, entries: &[AuditEntry]) {
             qb.push("INSERT INTO audit_log (pref_code, seq, at, actor_user, actor_org, action, record_id, detail, prev_hash, hash) ");
+            push_audit_values(qb, entries);
+        }
+
+        /// `VALUES (…), (…)` of entries, in `audit_log`'s column order.
+        fn push_audit_values(qb: &mut sqlx::QueryBuilder<'_, $db>, entries: &[AuditEntry]) {
             qb.push_values(entries, |mut b, e| {
                 b.push_bind(e.pref_code)
                     .push_bind(e.seq)
@@ -918,7 +948,8 @@ macro_rules! impl_storage {
                     insert_index(&mut tx, &entries).await?;
                 }
                 insert_audit_rows(&mut tx, &audits).await?;
-                for (pref, (seq, hash)) in heads {
+                // On SQLite the insert has moved the heads (trigger).
+                for (pref, (seq, hash)) in heads.into_iter().filter(|_| postgres()) {
                     sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE pref_code = $3")
                         .bind(seq)
                         .bind(hash)
@@ -969,6 +1000,66 @@ macro_rules! impl_storage {
                 write_chain(&mut tx, &entries).await?;
                 tx.commit().await?;
                 Ok(entries)
+            }
+
+            async fn append_chained(&self, entries: &[AuditEntry]) -> StoreResult<Vec<i64>> {
+                let spans = chain_spans(entries)?;
+                if entries.is_empty() {
+                    return Ok(Vec::new());
+                }
+                if entries.len() > 1000 {
+                    return Err(StoreError::Corrupt("append_chained takes at most 1000 entries".into()));
+                }
+                if !postgres() {
+                    // One statement is one transaction: the trigger refuses the whole insert
+                    // if any entry does not follow its head.
+                    let mut qb = sqlx::QueryBuilder::<$db>::new("");
+                    push_audit_insert(&mut qb, entries);
+                    return match qb.build().execute(&self.write).await {
+                        Ok(_) => Ok(spans.keys().copied().collect()),
+                        // The trigger's refusal, or a sequence number already taken: a head moved.
+                        Err(e)
+                            if e.to_string().contains("does not follow its chain head")
+                                || e.to_string().contains("UNIQUE constraint failed: audit_log.") =>
+                        {
+                            Ok(Vec::new())
+                        }
+                        Err(e) => Err(e.into()),
+                    };
+                }
+                // Each chain's head moves only from where its entries start; the entries of a
+                // chain whose head did not move are not inserted. One statement, one round trip,
+                // committed on its own.
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "WITH expected (pref_code, old_seq, old_hash, new_seq, new_hash) AS (",
+                );
+                qb.push_values(&spans, |mut b, (pref, ((old_seq, old_hash), (new_seq, new_hash)))| {
+                    b.push_bind(*pref)
+                        .push_bind(*old_seq)
+                        .push_bind(old_hash.to_string())
+                        .push_bind(*new_seq)
+                        .push_bind(new_hash.to_string());
+                });
+                qb.push(
+                    "), moved AS (UPDATE audit_head h SET seq = e.new_seq, hash = e.new_hash FROM expected e \
+                     WHERE h.pref_code = e.pref_code AND h.seq = e.old_seq AND h.hash = e.old_hash \
+                     RETURNING h.pref_code) \
+                     INSERT INTO audit_log (pref_code, seq, at, actor_user, actor_org, action, record_id, detail, prev_hash, hash) \
+                     SELECT * FROM (",
+                );
+                push_audit_values(&mut qb, entries);
+                qb.push(
+                    ") AS v (pref_code, seq, at, actor_user, actor_org, action, record_id, detail, prev_hash, hash) \
+                     WHERE v.pref_code IN (SELECT pref_code FROM moved) RETURNING pref_code",
+                );
+                let rows = qb.build().fetch_all(&self.write).await?;
+                let mut landed: Vec<i64> = rows
+                    .iter()
+                    .map(|r| r.try_get::<i64, _>("pref_code"))
+                    .collect::<Result<_, _>>()?;
+                landed.sort_unstable();
+                landed.dedup();
+                Ok(landed)
             }
 
             async fn audit_entries(&self, pref: i64, after_seq: i64, limit: i64) -> StoreResult<Vec<AuditEntry>> {
