@@ -125,7 +125,7 @@ struct ServerArgs {
     /// Requests in flight at which S3 measures each path, comma-separated. Each path's
     /// throughput is its best rate among these with p99 within 10 ms: a read that waits for
     /// its audit commit needs more requests in flight to keep the cores busy than a bare read.
-    #[arg(long, default_value = "8,32,64", value_delimiter = ',')]
+    #[arg(long, default_value = "8,16,32,48", value_delimiter = ',')]
     s3_workers: Vec<usize>,
     /// Which targets to run, comma-separated.
     #[arg(long, default_value = "s3,s4,s7", value_delimiter = ',')]

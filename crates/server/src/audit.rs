@@ -285,12 +285,14 @@ mod tests {
 ///
 /// The writer remembers where it left each chain and chains the next batch in memory, so a
 /// batch is one statement (`Storage::append_chained`) that the database accepts only if each
-/// head is still there. Other writers (record updates, logins) move heads too; a chain found
-/// moved is appended the slower way, reading its head under lock (`Storage::append_audits`),
-/// and remembered again from there.
+/// head is still there. Other writers (record updates, logins) move heads too. Entries the
+/// statement did not write (those of a moved chain; on SQLite the whole batch) are appended
+/// the slower way, which reads the heads in its own transaction (`Storage::append_audits`),
+/// and their chains are remembered again from there.
 #[derive(Clone)]
 pub struct AuditBatcher {
     tx: tokio::sync::mpsc::Sender<Pending>,
+    slow_batches: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 type Pending = (
@@ -308,6 +310,8 @@ impl AuditBatcher {
     /// Starts the writer task; it ends when the last `AuditBatcher` is dropped.
     pub fn start(store: std::sync::Arc<dyn Storage>) -> AuditBatcher {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Pending>(4 * BATCH_MAX);
+        let slow_batches = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let slow = slow_batches.clone();
         tokio::spawn(async move {
             let mut heads = Heads::new();
             while let Some(first) = rx.recv().await {
@@ -318,10 +322,18 @@ impl AuditBatcher {
                         Err(_) => break,
                     }
                 }
-                write_batch(store.as_ref(), &mut heads, batch).await;
+                if !write_batch(store.as_ref(), &mut heads, batch).await {
+                    slow.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
             }
         });
-        AuditBatcher { tx }
+        AuditBatcher { tx, slow_batches }
+    }
+
+    /// Batches so far that were not written whole by the one-statement path: a chain was new
+    /// to the writer, had moved, or the statement failed.
+    pub fn slow_batches(&self) -> u64 {
+        self.slow_batches.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub async fn append(&self, draft: AuditDraft) -> StoreResult<AuditEntry> {
@@ -334,16 +346,16 @@ impl AuditBatcher {
 
 /// Chains a batch from the remembered heads, or `None` if a chain of the batch is not known.
 fn chain_from(heads: &Heads, drafts: &[AuditDraft]) -> Option<Vec<AuditEntry>> {
-    let mut at: std::collections::HashMap<i64, (i64, String)> = std::collections::HashMap::new();
+    let mut ahead = Heads::new();
     drafts
         .iter()
         .map(|d| {
-            let (seq, hash) = match at.get(&d.pref_code) {
+            let (seq, hash) = match ahead.get(&d.pref_code) {
                 Some(h) => h.clone(),
                 None => heads.get(&d.pref_code)?.clone(),
             };
             let e = AuditEntry::chain(d.clone(), seq, &hash);
-            at.insert(e.pref_code, (e.seq, e.hash.clone()));
+            ahead.insert(e.pref_code, (e.seq, e.hash.clone()));
             Some(e)
         })
         .collect()
@@ -353,13 +365,21 @@ fn remember(heads: &mut Heads, e: &AuditEntry) {
     heads.insert(e.pref_code, (e.seq, e.hash.clone()));
 }
 
-async fn write_batch(store: &dyn Storage, heads: &mut Heads, batch: Vec<Pending>) {
+/// Writes a batch and answers each caller; true if the one statement wrote all of it.
+async fn write_batch(store: &dyn Storage, heads: &mut Heads, batch: Vec<Pending>) -> bool {
     let mut rest = batch;
     if let Some(entries) = chain_from(
         heads,
         &rest.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>(),
     ) {
-        let landed = store.append_chained(&entries).await.unwrap_or_default();
+        let landed = match store.append_chained(&entries).await {
+            Ok(landed) => landed,
+            // Not the callers' failure yet: the slower way below may still write them.
+            Err(e) => {
+                tracing::warn!(error = %e, "one-statement audit append failed; appending the slower way");
+                Vec::new()
+            }
+        };
         let mut missed = Vec::new();
         for ((draft, reply), e) in rest.into_iter().zip(entries) {
             if landed.contains(&e.pref_code) {
@@ -373,7 +393,7 @@ async fn write_batch(store: &dyn Storage, heads: &mut Heads, batch: Vec<Pending>
         rest = missed;
     }
     if rest.is_empty() {
-        return;
+        return true;
     }
     let drafts = rest.iter().map(|(d, _)| d.clone()).collect();
     match store.append_audits(drafts).await {
@@ -396,4 +416,5 @@ async fn write_batch(store: &dyn Storage, heads: &mut Heads, batch: Vec<Pending>
             }
         }
     }
+    false
 }

@@ -188,13 +188,18 @@ both_engines! {
         }
         let report = verify(store.as_ref()).await.unwrap().expect("chains intact after batched appends");
         assert_eq!(report.entries, 9 + 16 * 20);
+        // Only batches with a chain the writer had not seen yet (13, then 27) went the slow way.
+        let slow = batcher.slow_batches();
+        assert!(slow <= 2, "{slow} slow batches");
         // Another writer moves chain 13 behind the batcher's back: the batcher's next entry
-        // there still lands (after its one-statement try is refused), and so do later ones.
+        // there still lands (after its one-statement try is refused), and later ones land in
+        // one statement again.
         let moved = store.append_audit(draft(13, 900)).await.unwrap();
         for n in 901..905 {
             let e = batcher.append(draft(13, n)).await.unwrap();
             assert_eq!(e.seq, moved.seq + (n - 900), "entry {n}");
         }
+        assert_eq!(batcher.slow_batches(), slow + 1);
         let report = verify(store.as_ref()).await.unwrap().expect("chains intact after a head moved elsewhere");
         assert_eq!(report.entries, 9 + 16 * 20 + 5);
     }

@@ -949,13 +949,15 @@ macro_rules! impl_storage {
                 }
                 insert_audit_rows(&mut tx, &audits).await?;
                 // On SQLite the insert has moved the heads (trigger).
-                for (pref, (seq, hash)) in heads.into_iter().filter(|_| postgres()) {
-                    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE pref_code = $3")
-                        .bind(seq)
-                        .bind(hash)
-                        .bind(pref)
-                        .execute(&mut *tx)
-                        .await?;
+                if postgres() {
+                    for (pref, (seq, hash)) in heads {
+                        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE pref_code = $3")
+                            .bind(seq)
+                            .bind(hash)
+                            .bind(pref)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                 }
                 tx.commit().await?;
                 Ok(())
@@ -1018,9 +1020,8 @@ macro_rules! impl_storage {
                     return match qb.build().execute(&self.write).await {
                         Ok(_) => Ok(spans.keys().copied().collect()),
                         // The trigger's refusal, or a sequence number already taken: a head moved.
-                        Err(e)
-                            if e.to_string().contains("does not follow its chain head")
-                                || e.to_string().contains("UNIQUE constraint failed: audit_log.") =>
+                        Err(sqlx::Error::Database(d))
+                            if d.is_unique_violation() || d.message().contains("does not follow its chain head") =>
                         {
                             Ok(Vec::new())
                         }
@@ -1028,8 +1029,10 @@ macro_rules! impl_storage {
                     };
                 }
                 // Each chain's head moves only from where its entries start; the entries of a
-                // chain whose head did not move are not inserted. One statement, one round trip,
-                // committed on its own.
+                // chain whose head did not move are not inserted. One statement, committed on its
+                // own. (Heads are locked in the plan's order, not by prefecture as in
+                // `append_audits`: with another process's multi-chain batch this can deadlock,
+                // which PostgreSQL breaks by failing one side; the batcher then retries.)
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
                     "WITH expected (pref_code, old_seq, old_hash, new_seq, new_hash) AS (",
                 );
