@@ -345,10 +345,13 @@ impl AuditBatcher {
 }
 
 /// Chains a batch from the remembered heads, or `None` if a chain of the batch is not known.
-fn chain_from(heads: &Heads, drafts: &[AuditDraft]) -> Option<Vec<AuditEntry>> {
+fn chain_from<'a>(
+    heads: &Heads,
+    drafts: impl IntoIterator<Item = &'a AuditDraft>,
+) -> Option<Vec<AuditEntry>> {
     let mut ahead = Heads::new();
     drafts
-        .iter()
+        .into_iter()
         .map(|d| {
             let (seq, hash) = match ahead.get(&d.pref_code) {
                 Some(h) => h.clone(),
@@ -368,10 +371,7 @@ fn remember(heads: &mut Heads, e: &AuditEntry) {
 /// Writes a batch and answers each caller; true if the one statement wrote all of it.
 async fn write_batch(store: &dyn Storage, heads: &mut Heads, batch: Vec<Pending>) -> bool {
     let mut rest = batch;
-    if let Some(entries) = chain_from(
-        heads,
-        &rest.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>(),
-    ) {
+    if let Some(entries) = chain_from(heads, rest.iter().map(|(d, _)| d)) {
         let landed = match store.append_chained(&entries).await {
             Ok(landed) => landed,
             // Not the callers' failure yet: the slower way below may still write them.

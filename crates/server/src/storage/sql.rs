@@ -11,11 +11,18 @@ pub fn pref_of(id: i64) -> i64 {
 
 pub const RECORD_COLS: &str = "pref_code, id, owner_org, version, created_at, created_by, updated_at, updated_by, restrictions, body";
 
+/// The most audit rows one INSERT carries (10 parameters each, within both engines' limits).
+pub const AUDIT_ROWS_PER_STATEMENT: usize = 1000;
+
+/// For each chain of a batch: where its head must stand for the entries to follow it, and where
+/// they leave it, as ((seq, hash), (seq, hash)).
+pub type ChainSpans<'a> = std::collections::BTreeMap<i64, ((i64, &'a str), (i64, &'a str))>;
+
 macro_rules! impl_storage {
     ($store:ty, $db:ty, $engine:literal, $for_update:literal, $clear_search:literal) => {
         use $crate::audit::{AuditDraft, AuditEntry};
         use $crate::search::{IndexEntry, IndexKey, KeyLookup, SearchDoc};
-        use $crate::storage::sql::{pref_of, ID_BASE, RECORD_COLS};
+        use $crate::storage::sql::{pref_of, ChainSpans, AUDIT_ROWS_PER_STATEMENT, ID_BASE, RECORD_COLS};
         use $crate::storage::*;
         use sqlx::Row;
         use tsunagu_record::api::NotificationKind;
@@ -163,7 +170,7 @@ macro_rules! impl_storage {
                 sep.push_bind(*p);
             }
             qb.push("))");
-            if entries.len() <= 1000 {
+            if entries.len() <= AUDIT_ROWS_PER_STATEMENT {
                 qb.push(" ");
                 push_audit_insert(&mut qb, entries);
                 qb.build().execute(&mut *conn).await?;
@@ -178,8 +185,8 @@ macro_rules! impl_storage {
         /// For each chain in `entries`: where its head must stand for them to follow it, and
         /// where they leave it. Refuses entries of one chain that are not chained to each other,
         /// since only the first of a chain is checked against the head.
-        fn chain_spans(entries: &[AuditEntry]) -> StoreResult<std::collections::BTreeMap<i64, ((i64, &str), (i64, &str))>> {
-            let mut spans: std::collections::BTreeMap<i64, ((i64, &str), (i64, &str))> = Default::default();
+        fn chain_spans(entries: &[AuditEntry]) -> StoreResult<ChainSpans<'_>> {
+            let mut spans = ChainSpans::new();
             for e in entries {
                 let start = (e.seq - 1, e.prev_hash.as_str());
                 let end = (e.seq, e.hash.as_str());
@@ -221,7 +228,7 @@ macro_rules! impl_storage {
         }
 
         async fn insert_audit_rows(conn: &mut Conn, entries: &[AuditEntry]) -> StoreResult<()> {
-            for chunk in entries.chunks(1000) {
+            for chunk in entries.chunks(AUDIT_ROWS_PER_STATEMENT) {
                 let mut qb = sqlx::QueryBuilder::<$db>::new("");
                 push_audit_insert(&mut qb, chunk);
                 qb.build().execute(&mut *conn).await?;
@@ -947,18 +954,7 @@ macro_rules! impl_storage {
                     let entries: Vec<IndexEntry> = chunk.iter().map(|(r, _)| index_of(r)).collect();
                     insert_index(&mut tx, &entries).await?;
                 }
-                insert_audit_rows(&mut tx, &audits).await?;
-                // On SQLite the insert has moved the heads (trigger).
-                if postgres() {
-                    for (pref, (seq, hash)) in heads {
-                        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE pref_code = $3")
-                            .bind(seq)
-                            .bind(hash)
-                            .bind(pref)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
+                write_chain(&mut tx, &audits).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -1009,8 +1005,10 @@ macro_rules! impl_storage {
                 if entries.is_empty() {
                     return Ok(Vec::new());
                 }
-                if entries.len() > 1000 {
-                    return Err(StoreError::Corrupt("append_chained takes at most 1000 entries".into()));
+                if entries.len() > AUDIT_ROWS_PER_STATEMENT {
+                    return Err(StoreError::Corrupt(format!(
+                        "append_chained takes at most {AUDIT_ROWS_PER_STATEMENT} entries"
+                    )));
                 }
                 if !postgres() {
                     // One statement is one transaction: the trigger refuses the whole insert
