@@ -204,6 +204,70 @@ both_engines! {
         assert_eq!(report.entries, 9 + 16 * 20 + 5);
     }
 
+    async fn read_audits_do_not_queue_behind_reads_for_a_connection(db) {
+        // PostgreSQL only: there reads and writes share one pool, and another session's lock
+        // can hold a read (and its pooled connection) indefinitely. SQLite's readers have a pool
+        // of their own, and no other connection can make a WAL reader wait.
+        if db.engine != support::Engine::Postgres {
+            return;
+        }
+        let store = db.store.clone();
+        let dir = with_orgs(&store).await;
+        let (rec, _) = store.create_record(write(&dir, "cgc-13-01", "HELD", 10)).await.unwrap();
+        let draft = |n: i64| AuditDraft {
+            pref_code: 13,
+            at: 100 + n,
+            actor_user: None,
+            actor_org: "cgc-14-01".into(),
+            action: action::RECORD_VIEWED,
+            record_id: Some(rec.id),
+            detail: json!({ "n": n }),
+        };
+        let batcher = tsunagu_server::audit::AuditBatcher::start(store.clone());
+        // The writer learns chain 13's head, so the next entry takes the one-statement path.
+        let first = batcher.append(draft(0)).await.unwrap();
+
+        // Another session locks the records; reads pile up until every pooled connection
+        // (the test store has 8) is stuck in one.
+        let other = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&db.url).await.unwrap();
+        let mut lock = other.begin().await.unwrap();
+        sqlx::query("LOCK TABLE records IN ACCESS EXCLUSIVE MODE").execute(&mut *lock).await.unwrap();
+        let reads: Vec<_> = (0..10)
+            .map(|_| {
+                let s = store.clone();
+                tokio::spawn(async move { s.get_record(rec.id).await })
+            })
+            .collect();
+        let waiting = || async {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&other)
+            .await
+            .unwrap()
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while waiting().await < 8 {
+            assert!(std::time::Instant::now() < deadline, "the reads never filled the pool");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+
+        // The read audit still lands at once: it has a connection of its own.
+        let next = tokio::time::timeout(std::time::Duration::from_secs(5), batcher.append(draft(1)))
+            .await
+            .expect("the read audit waited for a pooled connection behind blocked reads")
+            .unwrap();
+        assert_eq!(next.seq, first.seq + 1);
+        assert_eq!(next.prev_hash, first.hash);
+
+        lock.rollback().await.unwrap();
+        for r in reads {
+            assert_eq!(r.await.unwrap().unwrap().expect("record").id, rec.id);
+        }
+        assert_eq!(batcher.slow_batches(), 1, "only the first entry went the slow way");
+        verify(store.as_ref()).await.unwrap().expect("chain intact");
+    }
+
     async fn bulk_seed_assigns_ids_and_chains_entries(db) {
         let store = db.store.clone();
         let dir = with_orgs(&store).await;

@@ -12,6 +12,8 @@ use super::StoreResult;
 pub struct PgStore {
     pub(crate) read: PgPool,
     pub(crate) write: PgPool,
+    /// The read-audit batcher's own connection (see `Storage::append_chained`).
+    pub(crate) audit: PgPool,
 }
 
 impl PgStore {
@@ -22,11 +24,21 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts.clone())
+            .await?;
+        // The read-audit batcher's connection, apart from the pool: under full load every pooled
+        // connection is taken by reads, and a batch queued behind them would hold up every read
+        // waiting for its entry. (Pooled connections keep sqlx's ping before use: a server
+        // restart leaves broken connections behind, and the ping replaces them.)
+        let audit = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts)
             .await?;
         Ok(PgStore {
             read: pool.clone(),
             write: pool,
+            audit,
         })
     }
 
@@ -39,6 +51,7 @@ impl PgStore {
 
     pub async fn close(&self) {
         self.write.close().await;
+        self.audit.close().await;
     }
 }
 

@@ -1015,7 +1015,7 @@ macro_rules! impl_storage {
                     // if any entry does not follow its head.
                     let mut qb = sqlx::QueryBuilder::<$db>::new("");
                     push_audit_insert(&mut qb, entries);
-                    return match qb.build().execute(&self.write).await {
+                    return match qb.build().execute(&self.audit).await {
                         Ok(_) => Ok(spans.keys().copied().collect()),
                         // The trigger's refusal, or a sequence number already taken: a head moved.
                         Err(sqlx::Error::Database(d))
@@ -1053,7 +1053,7 @@ macro_rules! impl_storage {
                     ") AS v (pref_code, seq, at, actor_user, actor_org, action, record_id, detail, prev_hash, hash) \
                      WHERE v.pref_code IN (SELECT pref_code FROM moved) RETURNING pref_code",
                 );
-                let rows = qb.build().fetch_all(&self.write).await?;
+                let rows = qb.build().fetch_all(&self.audit).await?;
                 let mut landed: Vec<i64> = rows
                     .iter()
                     .map(|r| r.try_get::<i64, _>("pref_code"))

@@ -15,6 +15,8 @@ use super::StoreResult;
 pub struct SqliteStore {
     pub(crate) read: SqlitePool,
     pub(crate) write: SqlitePool,
+    /// The read-audit batcher's pool: the writer (SQLite has one).
+    pub(crate) audit: SqlitePool,
 }
 
 impl SqliteStore {
@@ -36,8 +38,11 @@ impl SqliteStore {
             .pragma("temp_store", "memory");
         // The writer checkpoints by itself only as a backstop; `checkpoint_in_background` does
         // it off the commit path, so a commit does not wait for the database file's fsync.
+        // No ping before each use (sqlx's default): an in-process connection cannot have been
+        // dropped by a server, and the ping is one more round trip to the connection's thread.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(opts.clone().pragma("wal_autocheckpoint", "16384"))
             .await?;
@@ -48,11 +53,16 @@ impl SqliteStore {
         let read_opts = opts.pragma("cache_size", "-4096");
         let read = SqlitePoolOptions::new()
             .max_connections(8)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(read_opts)
             .await?;
         checkpoint_in_background(read.clone());
-        Ok(SqliteStore { read, write })
+        Ok(SqliteStore {
+            read,
+            audit: write.clone(),
+            write,
+        })
     }
 
     async fn run_migrations(&self) -> StoreResult<()> {
