@@ -48,7 +48,8 @@ pub async fn build_state(store: Arc<dyn Storage>, config: Config) -> anyhow::Res
         &crate::auth::random_password(),
         config.auth.password_cost(),
     ));
-    let read_audit = crate::audit::AuditBatcher::start(store.clone());
+    let read_audit = crate::audit::AuditBatcher::start(store.clone())
+        .context("starting the audit writer's thread")?;
     let sessions = crate::session_cache::SessionCache::new(config.auth.session_cache_secs);
     Ok(AppState {
         store,

@@ -307,12 +307,20 @@ const BATCH_MAX: usize = 256;
 type Heads = std::collections::HashMap<i64, (i64, String)>;
 
 impl AuditBatcher {
-    /// Starts the writer task; it ends when the last `AuditBatcher` is dropped.
-    pub fn start(store: std::sync::Arc<dyn Storage>) -> AuditBatcher {
+    /// Starts the writer on a thread of its own, with a runtime of its own; it ends when the
+    /// last `AuditBatcher` is dropped.
+    ///
+    /// Every audited read waits for its batch, and the next batch starts only when the last one
+    /// is answered. On the request runtime the writer's wake-up waited its turn behind every
+    /// request task ready to run, and the database sat idle meanwhile (docs/benchmarks.md,
+    /// run 9). A thread of its own is woken by the OS at once. The PostgreSQL store opens the
+    /// writer's connection lazily, so that the connection's socket is served by this runtime
+    /// too, not by the busy one.
+    pub fn start(store: std::sync::Arc<dyn Storage>) -> std::io::Result<AuditBatcher> {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Pending>(4 * BATCH_MAX);
         let slow_batches = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let slow = slow_batches.clone();
-        tokio::spawn(async move {
+        let writer = async move {
             let mut heads = Heads::new();
             while let Some(first) = rx.recv().await {
                 let mut batch = vec![first];
@@ -326,8 +334,14 @@ impl AuditBatcher {
                     slow.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }
-        });
-        AuditBatcher { tx, slow_batches }
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("audit-writer".into())
+            .spawn(move || runtime.block_on(writer))?;
+        Ok(AuditBatcher { tx, slow_batches })
     }
 
     /// Batches so far that were not written whole by the one-statement path: a chain was new

@@ -173,7 +173,7 @@ both_engines! {
         let seqs: Vec<i64> = entries.iter().filter(|e| e.pref_code == 27).map(|e| e.seq).collect();
         assert_eq!(seqs, vec![1, 2, 3]);
         // Through the batcher, from many tasks at once: every entry lands, the chains hold.
-        let batcher = tsunagu_server::audit::AuditBatcher::start(store.clone());
+        let batcher = tsunagu_server::audit::AuditBatcher::start(store.clone()).unwrap();
         let mut tasks = Vec::new();
         for t in 0..16 {
             let b = batcher.clone();
@@ -223,7 +223,7 @@ both_engines! {
             record_id: Some(rec.id),
             detail: json!({ "n": n }),
         };
-        let batcher = tsunagu_server::audit::AuditBatcher::start(store.clone());
+        let batcher = tsunagu_server::audit::AuditBatcher::start(store.clone()).unwrap();
         // The writer learns chain 13's head, so the next entry takes the one-statement path.
         let first = batcher.append(draft(0)).await.unwrap();
 
@@ -263,6 +263,63 @@ both_engines! {
         lock.rollback().await.unwrap();
         for r in reads {
             assert_eq!(r.await.unwrap().unwrap().expect("record").id, rec.id);
+        }
+        assert_eq!(batcher.slow_batches(), 1, "only the first entry went the slow way");
+        verify(store.as_ref()).await.unwrap().expect("chain intact");
+    }
+
+    async fn read_audits_land_while_every_runtime_worker_is_busy(db) {
+        // Both workers of the request runtime (these tests run with 2) are stuck in work that
+        // does not yield. An audited read must still get its entry at once: the writer has a
+        // thread and a runtime of its own, and on PostgreSQL a connection served by that
+        // runtime, not by the stuck one.
+        let store = db.store.clone();
+        let dir = with_orgs(&store).await;
+        let (rec, _) = store.create_record(write(&dir, "cgc-13-01", "BUSY", 10)).await.unwrap();
+        let draft = |n: i64| AuditDraft {
+            pref_code: 13,
+            at: 100 + n,
+            actor_user: None,
+            actor_org: "cgc-14-01".into(),
+            action: action::RECORD_VIEWED,
+            record_id: Some(rec.id),
+            detail: json!({ "n": n }),
+        };
+        let batcher = tsunagu_server::audit::AuditBatcher::start(store.clone()).unwrap();
+        let first = batcher.append(draft(0)).await.unwrap();
+
+        // Each task waits for the other at the barrier, so the two hold both workers at once.
+        let both = Arc::new(std::sync::Barrier::new(2));
+        let stuck = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let hold = std::time::Duration::from_secs(3);
+        let blockers: Vec<_> = (0..2)
+            .map(|_| {
+                let (both, stuck) = (both.clone(), stuck.clone());
+                tokio::spawn(async move {
+                    both.wait();
+                    stuck.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    std::thread::sleep(hold);
+                })
+            })
+            .collect();
+        // The test body runs on the thread that started the runtime, not on a worker.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while stuck.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+            assert!(std::time::Instant::now() < deadline, "the workers were never both stuck");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+
+        let started = std::time::Instant::now();
+        let next = batcher.append(draft(1)).await.unwrap();
+        let took = started.elapsed();
+        assert!(
+            took < std::time::Duration::from_secs(1),
+            "the read audit took {took:?}: it waited for the request runtime's workers"
+        );
+        assert_eq!(next.seq, first.seq + 1);
+        assert_eq!(next.prev_hash, first.hash);
+        for b in blockers {
+            b.await.unwrap();
         }
         assert_eq!(batcher.slow_batches(), 1, "only the first entry went the slow way");
         verify(store.as_ref()).await.unwrap().expect("chain intact");

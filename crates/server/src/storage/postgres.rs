@@ -30,11 +30,13 @@ impl PgStore {
         // connection is taken by reads, and a batch queued behind them would hold up every read
         // waiting for its entry. (Pooled connections keep sqlx's ping before use: a server
         // restart leaves broken connections behind, and the ping replaces them.)
+        // Opened lazily: the batcher's first batch opens it from the batcher's own runtime,
+        // which then serves its socket (see `AuditBatcher::start`). The pool above has already
+        // shown that the database answers.
         let audit = PgPoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(opts)
-            .await?;
+            .connect_lazy_with(opts);
         Ok(PgStore {
             read: pool.clone(),
             write: pool,
