@@ -50,6 +50,19 @@ fn write(dir: &OrgDirectory, owner: &str, case: &str, at: i64) -> RecordWrite {
     }
 }
 
+/// The `n`th read audit of record `record_id` (prefecture 13) by a centre of another prefecture.
+fn viewed(record_id: i64, n: i64) -> AuditDraft {
+    AuditDraft {
+        pref_code: 13,
+        at: 100 + n,
+        actor_user: None,
+        actor_org: "cgc-14-01".into(),
+        action: action::RECORD_VIEWED,
+        record_id: Some(record_id),
+        detail: json!({ "n": n }),
+    }
+}
+
 both_engines! {
     async fn ids_name_their_prefecture_and_versions_are_checked(db) {
         let store = db.store.clone();
@@ -214,15 +227,7 @@ both_engines! {
         let store = db.store.clone();
         let dir = with_orgs(&store).await;
         let (rec, _) = store.create_record(write(&dir, "cgc-13-01", "HELD", 10)).await.unwrap();
-        let draft = |n: i64| AuditDraft {
-            pref_code: 13,
-            at: 100 + n,
-            actor_user: None,
-            actor_org: "cgc-14-01".into(),
-            action: action::RECORD_VIEWED,
-            record_id: Some(rec.id),
-            detail: json!({ "n": n }),
-        };
+        let draft = |n: i64| viewed(rec.id, n);
         let batcher = tsunagu_server::audit::AuditBatcher::start(store.clone()).unwrap();
         // The writer learns chain 13's head, so the next entry takes the one-statement path.
         let first = batcher.append(draft(0)).await.unwrap();
@@ -276,15 +281,7 @@ both_engines! {
         let store = db.store.clone();
         let dir = with_orgs(&store).await;
         let (rec, _) = store.create_record(write(&dir, "cgc-13-01", "BUSY", 10)).await.unwrap();
-        let draft = |n: i64| AuditDraft {
-            pref_code: 13,
-            at: 100 + n,
-            actor_user: None,
-            actor_org: "cgc-14-01".into(),
-            action: action::RECORD_VIEWED,
-            record_id: Some(rec.id),
-            detail: json!({ "n": n }),
-        };
+        let draft = |n: i64| viewed(rec.id, n);
         let batcher = tsunagu_server::audit::AuditBatcher::start(store.clone()).unwrap();
         let first = batcher.append(draft(0)).await.unwrap();
 
