@@ -14,6 +14,8 @@ pub struct PgStore {
     pub(crate) write: PgPool,
     /// The read-audit batcher's own connection (see `Storage::append_chained`).
     pub(crate) audit: PgPool,
+    /// The who-viewed index's tables (`audit_views`) are in the same database.
+    pub(crate) views: PgPool,
 }
 
 impl PgStore {
@@ -39,6 +41,7 @@ impl PgStore {
             .connect_lazy_with(opts);
         Ok(PgStore {
             read: pool.clone(),
+            views: pool.clone(),
             write: pool,
             audit,
         })
