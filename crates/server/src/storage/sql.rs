@@ -211,6 +211,16 @@ macro_rules! impl_storage {
             push_audit_values(qb, entries);
         }
 
+        /// `action IN (…)` of the actions the who-viewed index holds (`action::VIEWS`).
+        fn push_view_actions(qb: &mut sqlx::QueryBuilder<'_, $db>) {
+            qb.push("action IN (");
+            let mut sep = qb.separated(", ");
+            for a in $crate::audit::action::VIEWS {
+                sep.push_bind(a);
+            }
+            qb.push(")");
+        }
+
         /// `VALUES (…), (…)` of entries, in `audit_log`'s column order.
         fn push_audit_values(qb: &mut sqlx::QueryBuilder<'_, $db>, entries: &[AuditEntry]) {
             qb.push_values(entries, |mut b, e| {
@@ -1126,12 +1136,9 @@ macro_rules! impl_storage {
                 for chunk in seqs.chunks(500) {
                     let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT * FROM audit_log WHERE pref_code = ");
                     qb.push_bind(pref).push(" AND record_id = ").push_bind(record_id);
-                    qb.push(" AND action IN (");
-                    let mut sep = qb.separated(", ");
-                    for a in $crate::audit::action::VIEWS {
-                        sep.push_bind(a);
-                    }
-                    qb.push(") AND seq IN (");
+                    qb.push(" AND ");
+                    push_view_actions(&mut qb);
+                    qb.push(" AND seq IN (");
                     let mut sep = qb.separated(", ");
                     for seq in chunk {
                         sep.push_bind(*seq);
@@ -1144,12 +1151,8 @@ macro_rules! impl_storage {
                 // The log after the watermark: what the indexer has not reached yet.
                 let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT * FROM audit_log WHERE pref_code = ");
                 qb.push_bind(pref).push(" AND seq > ").push_bind(done);
-                qb.push(" AND record_id = ").push_bind(record_id).push(" AND action IN (");
-                let mut sep = qb.separated(", ");
-                for a in $crate::audit::action::VIEWS {
-                    sep.push_bind(a);
-                }
-                qb.push(")");
+                qb.push(" AND record_id = ").push_bind(record_id).push(" AND ");
+                push_view_actions(&mut qb);
                 for r in qb.build().fetch_all(&self.read).await? {
                     out.push(audit_from_row(&r)?);
                 }
@@ -1190,12 +1193,9 @@ macro_rules! impl_storage {
                             let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT seq, record_id, action, hash FROM audit_log WHERE pref_code = ");
                             qb.push_bind(pref).push(" AND seq >= ").push_bind(from).push(" AND seq <= ").push_bind(upto);
                             qb.push(" AND (seq = ").push_bind(from).push(" OR seq = ").push_bind(upto);
-                            qb.push(" OR (record_id IS NOT NULL AND action IN (");
-                            let mut sep = qb.separated(", ");
-                            for a in $crate::audit::action::VIEWS {
-                                sep.push_bind(a);
-                            }
-                            qb.push("))) ORDER BY seq");
+                            qb.push(" OR (record_id IS NOT NULL AND ");
+                            push_view_actions(&mut qb);
+                            qb.push(")) ORDER BY seq");
                             let found = qb.build().fetch_all(&self.read).await?;
                             let mut upto_hash = None;
                             let mut from_ok = from == 0;
