@@ -101,17 +101,13 @@ pub async fn prepare(engine: Engine, o: &DataOpts) -> anyhow::Result<Dataset> {
     }
 }
 
-/// The database file and the files SQLite and the store keep beside it (WAL, shared memory,
-/// the who-viewed index and its own WAL and shared memory).
-fn sidecars(p: &Path) -> Vec<PathBuf> {
-    let views = tsunagu_server::storage::sqlite::views_path(p);
-    [p.to_path_buf(), views]
-        .into_iter()
-        .flat_map(|f| {
-            let s = f.display().to_string();
-            [f, format!("{s}-wal").into(), format!("{s}-shm").into()]
-        })
-        .collect()
+fn sidecars(p: &Path) -> [PathBuf; 3] {
+    let s = p.display().to_string();
+    [
+        p.to_path_buf(),
+        format!("{s}-wal").into(),
+        format!("{s}-shm").into(),
+    ]
 }
 
 async fn prepare_sqlite(o: &DataOpts) -> anyhow::Result<Dataset> {

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -311,15 +311,6 @@ async fn run_engine(
         ..Config::default()
     };
     let state = app::build_state(store.clone(), config).await?;
-    // Measure in the steady state: the who-viewed index caught up with the log (the first
-    // start after migration 0004, or after other runs' reads, has a backlog to index).
-    let started = Instant::now();
-    let indexed = tsunagu_server::view_index::catch_up(store.as_ref()).await?;
-    eprintln!(
-        "{}: who-viewed index caught up ({indexed} log entries read in {:.1} s)",
-        store.engine(),
-        started.elapsed().as_secs_f64()
-    );
     let want = |t: &str| a.only.iter().any(|o| o == t);
     if want("s4") {
         data::ensure_bench_users(store.as_ref(), &state.orgs).await?;

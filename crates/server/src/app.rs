@@ -51,7 +51,6 @@ pub async fn build_state(store: Arc<dyn Storage>, config: Config) -> anyhow::Res
     let read_audit = crate::audit::AuditBatcher::start(store.clone())
         .context("starting the audit writer's thread")?;
     let sessions = crate::session_cache::SessionCache::new(config.auth.session_cache_secs);
-    crate::view_index::start(&store);
     Ok(AppState {
         store,
         orgs: Arc::new(orgs),

@@ -28,8 +28,6 @@ pub mod action {
     /// A person search: the query's shape and the hit count, never the names searched for.
     pub const SEARCHED: &str = "search.performed";
     pub const SEARCH_INDEX_REBUILT: &str = "search.index_rebuilt";
-    /// The reads an owner sees in its list of who viewed a record (the who-viewed index).
-    pub const VIEWS: [&str; 2] = [RECORD_VIEWED, HISTORY_VIEWED];
 }
 
 /// An entry before it is placed in its chain. `detail` holds no personal data: ids, versions,

@@ -20,4 +20,3 @@ pub mod service;
 pub mod session_cache;
 pub mod storage;
 pub mod tier;
-pub mod view_index;

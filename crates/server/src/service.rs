@@ -592,19 +592,21 @@ impl AppState {
             });
         }
         let mut out = Vec::new();
-        for e in self.store.record_view_entries(id).await? {
-            let org = self.orgs.get(&e.actor_org);
-            let tier = serde_json::from_str::<serde_json::Value>(&e.detail)
-                .ok()
-                .and_then(|d| d.get("tier").and_then(|t| t.as_str()).map(str::to_string))
-                .unwrap_or_default();
-            out.push(RecordViewEntry {
-                at: time(e.at),
-                org_id: e.actor_org.clone(),
-                org_name: org.map(|o| o.name.clone()).unwrap_or_default(),
-                user: format!("利用者#{}", e.actor_user.unwrap_or_default()),
-                tier,
-            });
+        for a in [action::RECORD_VIEWED, action::HISTORY_VIEWED] {
+            for e in self.store.audit_for_record(id, a).await? {
+                let org = self.orgs.get(&e.actor_org);
+                let tier = serde_json::from_str::<serde_json::Value>(&e.detail)
+                    .ok()
+                    .and_then(|d| d.get("tier").and_then(|t| t.as_str()).map(str::to_string))
+                    .unwrap_or_default();
+                out.push(RecordViewEntry {
+                    at: time(e.at),
+                    org_id: e.actor_org.clone(),
+                    org_name: org.map(|o| o.name.clone()).unwrap_or_default(),
+                    user: format!("利用者#{}", e.actor_user.unwrap_or_default()),
+                    tier,
+                });
+            }
         }
         out.sort_by_key(|e| e.at);
         Ok(out)

@@ -318,16 +318,7 @@ pub trait Storage: Send + Sync + 'static {
         limit: i64,
     ) -> StoreResult<Vec<AuditEntry>>;
     async fn audit_heads(&self) -> StoreResult<Vec<(i64, i64, String)>>;
-    /// The entries that record a read of `record_id` by another organisation
-    /// (`action::VIEWS`), in chain order. Complete whether or not the who-viewed index has
-    /// caught up: the index is read up to its watermark, the log after it, and the index is
-    /// not trusted unless the log still holds the entry its watermark names.
-    async fn record_view_entries(&self, record_id: i64) -> StoreResult<Vec<AuditEntry>>;
-    /// One pass of the who-viewed indexer (`view_index.rs`): moves each chain's watermark on by
-    /// at most `max_entries` log entries, indexing the views among them, and first resets the
-    /// index of a chain whose watermark no longer names an entry of the log. Returns the log
-    /// entries passed (0: caught up).
-    async fn index_views(&self, max_entries: i64) -> StoreResult<u64>;
+    async fn audit_for_record(&self, record_id: i64, action: &str) -> StoreResult<Vec<AuditEntry>>;
 
     // Notifications.
     async fn notifications(

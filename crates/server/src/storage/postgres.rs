@@ -14,8 +14,6 @@ pub struct PgStore {
     pub(crate) write: PgPool,
     /// The read-audit batcher's own connection (see `Storage::append_chained`).
     pub(crate) audit: PgPool,
-    /// The who-viewed index's tables (`audit_views`) are in the same database.
-    pub(crate) views: PgPool,
 }
 
 impl PgStore {
@@ -41,7 +39,6 @@ impl PgStore {
             .connect_lazy_with(opts);
         Ok(PgStore {
             read: pool.clone(),
-            views: pool.clone(),
             write: pool,
             audit,
         })

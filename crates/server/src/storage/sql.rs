@@ -211,16 +211,6 @@ macro_rules! impl_storage {
             push_audit_values(qb, entries);
         }
 
-        /// `action IN (…)` of the actions the who-viewed index holds (`action::VIEWS`).
-        fn push_view_actions(qb: &mut sqlx::QueryBuilder<'_, $db>) {
-            qb.push("action IN (");
-            let mut sep = qb.separated(", ");
-            for a in $crate::audit::action::VIEWS {
-                sep.push_bind(a);
-            }
-            qb.push(")");
-        }
-
         /// `VALUES (…), (…)` of entries, in `audit_log`'s column order.
         fn push_audit_values(qb: &mut sqlx::QueryBuilder<'_, $db>, entries: &[AuditEntry]) {
             qb.push_values(entries, |mut b, e| {
@@ -1094,195 +1084,16 @@ macro_rules! impl_storage {
                     .collect()
             }
 
-            async fn record_view_entries(&self, record_id: i64) -> StoreResult<Vec<AuditEntry>> {
-                let pref = pref_of(record_id);
-                // One statement, so the watermark and the rows it covers come from one snapshot.
-                let indexed = sqlx::query(
-                    "SELECT d.seq AS done, d.hash AS done_hash, v.seq AS seq FROM audit_views_done d \
-                     LEFT JOIN audit_views v ON v.pref_code = d.pref_code AND v.record_id = $2 AND v.seq <= d.seq \
-                     WHERE d.pref_code = $1 ORDER BY v.seq",
+            async fn audit_for_record(&self, record_id: i64, action: &str) -> StoreResult<Vec<AuditEntry>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM audit_log WHERE pref_code = $1 AND record_id = $2 AND action = $3 ORDER BY seq",
                 )
-                .bind(pref)
+                .bind(pref_of(record_id))
                 .bind(record_id)
-                .fetch_all(&self.views)
+                .bind(action)
+                .fetch_all(&self.read)
                 .await?;
-                let mut done = 0i64;
-                let mut seqs = Vec::with_capacity(indexed.len());
-                if let Some(first) = indexed.first() {
-                    let done_hash: String = first.try_get("done_hash")?;
-                    done = first.try_get("done")?;
-                    // The index is trusted only while the log still holds the entry its
-                    // watermark names (a restored log may not); otherwise the log alone answers.
-                    let at_done = sqlx::query("SELECT hash FROM audit_log WHERE pref_code = $1 AND seq = $2")
-                        .bind(pref)
-                        .bind(done)
-                        .fetch_optional(&self.read)
-                        .await?;
-                    let intact = done == 0
-                        || at_done.map(|r| r.try_get::<String, _>("hash")).transpose()?.as_deref() == Some(done_hash.as_str());
-                    if intact {
-                        for r in &indexed {
-                            if let Some(seq) = r.try_get::<Option<i64>, _>("seq")? {
-                                seqs.push(seq);
-                            }
-                        }
-                    } else {
-                        done = 0;
-                    }
-                }
-                let mut out = Vec::new();
-                // The indexed entries, checked again against the log: a stale index row can
-                // name an entry, never make one up.
-                for chunk in seqs.chunks(500) {
-                    let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT * FROM audit_log WHERE pref_code = ");
-                    qb.push_bind(pref).push(" AND record_id = ").push_bind(record_id);
-                    qb.push(" AND ");
-                    push_view_actions(&mut qb);
-                    qb.push(" AND seq IN (");
-                    let mut sep = qb.separated(", ");
-                    for seq in chunk {
-                        sep.push_bind(*seq);
-                    }
-                    qb.push(")");
-                    for r in qb.build().fetch_all(&self.read).await? {
-                        out.push(audit_from_row(&r)?);
-                    }
-                }
-                // The log after the watermark: what the indexer has not reached yet.
-                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT * FROM audit_log WHERE pref_code = ");
-                qb.push_bind(pref).push(" AND seq > ").push_bind(done);
-                qb.push(" AND record_id = ").push_bind(record_id).push(" AND ");
-                push_view_actions(&mut qb);
-                for r in qb.build().fetch_all(&self.read).await? {
-                    out.push(audit_from_row(&r)?);
-                }
-                out.sort_by_key(|e| e.seq);
-                out.dedup_by_key(|e| e.seq);
-                Ok(out)
-            }
-
-            async fn index_views(&self, max_entries: i64) -> StoreResult<u64> {
-                let genesis = $crate::audit::GENESIS;
-                let heads = self.audit_heads().await?;
-                let mut done = std::collections::HashMap::new();
-                for r in sqlx::query("SELECT pref_code, seq, hash FROM audit_views_done")
-                    .fetch_all(&self.views)
-                    .await?
-                {
-                    done.insert(r.try_get::<i64, _>("pref_code")?, (r.try_get::<i64, _>("seq")?, r.try_get::<String, _>("hash")?));
-                }
-                // Per chain that moved: (chain, from, from's hash, to, to's hash).
-                let mut moves: Vec<(i64, i64, String, i64, String)> = Vec::new();
-                let mut rows: Vec<(i64, i64, i64)> = Vec::new();
-                let mut new_chains = Vec::new();
-                for (pref, head_seq, head_hash) in heads {
-                    let (mut from, mut from_hash) = match done.remove(&pref) {
-                        Some(d) => d,
-                        None => {
-                            new_chains.push(pref);
-                            (0, genesis.to_string())
-                        }
-                    };
-                    // Twice at most: a watermark that does not match the log is reset, and the
-                    // chain is indexed again from its start.
-                    for attempt in 0..2 {
-                        let mut stale = head_seq < from || (head_seq == from && head_hash != from_hash);
-                        if !stale && head_seq > from {
-                            let upto = head_seq.min(from + max_entries.max(1));
-                            // The views in (from, upto], and the entries at both ends for their hashes.
-                            let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT seq, record_id, action, hash FROM audit_log WHERE pref_code = ");
-                            qb.push_bind(pref).push(" AND seq >= ").push_bind(from).push(" AND seq <= ").push_bind(upto);
-                            qb.push(" AND (seq = ").push_bind(from).push(" OR seq = ").push_bind(upto);
-                            qb.push(" OR (record_id IS NOT NULL AND ");
-                            push_view_actions(&mut qb);
-                            qb.push(")) ORDER BY seq");
-                            let found = qb.build().fetch_all(&self.read).await?;
-                            let mut upto_hash = None;
-                            let mut from_ok = from == 0;
-                            let mut views = Vec::new();
-                            for r in &found {
-                                let seq: i64 = r.try_get("seq")?;
-                                if seq == from {
-                                    from_ok = r.try_get::<&str, _>("hash")? == from_hash;
-                                    continue;
-                                }
-                                if seq == upto {
-                                    upto_hash = Some(r.try_get::<String, _>("hash")?);
-                                }
-                                let action: &str = r.try_get("action")?;
-                                if let (Some(record_id), true) = (r.try_get::<Option<i64>, _>("record_id")?, $crate::audit::action::VIEWS.contains(&action)) {
-                                    views.push((pref, record_id, seq));
-                                }
-                            }
-                            match upto_hash {
-                                Some(h) if from_ok => {
-                                    rows.extend(views);
-                                    moves.push((pref, from, from_hash.clone(), upto, h));
-                                }
-                                // The log no longer holds the entry the watermark names.
-                                _ => stale = true,
-                            }
-                        }
-                        if !stale || attempt == 1 {
-                            break;
-                        }
-                        // A watermark the log does not match (a restored database, an index
-                        // file of another database): the chain's index starts again.
-                        tracing::warn!(chain = pref, "the who-viewed index does not match the audit log; rebuilding it for this chain");
-                        let mut tx = self.views.begin().await?;
-                        sqlx::query("DELETE FROM audit_views WHERE pref_code = $1").bind(pref).execute(&mut *tx).await?;
-                        sqlx::query("UPDATE audit_views_done SET seq = 0, hash = $2 WHERE pref_code = $1")
-                            .bind(pref)
-                            .bind(genesis)
-                            .execute(&mut *tx)
-                            .await?;
-                        tx.commit().await?;
-                        from = 0;
-                        from_hash = genesis.to_string();
-                    }
-                }
-                if moves.is_empty() {
-                    return Ok(0);
-                }
-                let mut tx = self.views.begin().await?;
-                if !new_chains.is_empty() {
-                    let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO audit_views_done (pref_code, seq, hash) ");
-                    qb.push_values(&new_chains, |mut b, pref| {
-                        b.push_bind(*pref).push_bind(0i64).push_bind(genesis);
-                    });
-                    qb.push(" ON CONFLICT (pref_code) DO NOTHING");
-                    qb.build().execute(&mut *tx).await?;
-                }
-                for chunk in rows.chunks(AUDIT_ROWS_PER_STATEMENT) {
-                    let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO audit_views (pref_code, record_id, seq) ");
-                    qb.push_values(chunk, |mut b, (pref, record_id, seq)| {
-                        b.push_bind(*pref).push_bind(*record_id).push_bind(*seq);
-                    });
-                    qb.push(" ON CONFLICT DO NOTHING");
-                    qb.build().execute(&mut *tx).await?;
-                }
-                // Each watermark moves only from where this pass found it: if another indexer (a
-                // second server on the same database) got there first, this pass is undone.
-                let mut qb = sqlx::QueryBuilder::<$db>::new("WITH m (pref_code, old_seq, old_hash, new_seq, new_hash) AS (");
-                qb.push_values(&moves, |mut b, (pref, from, from_hash, upto, upto_hash)| {
-                    b.push_bind(*pref)
-                        .push_bind(*from)
-                        .push_bind(from_hash.clone())
-                        .push_bind(*upto)
-                        .push_bind(upto_hash.clone());
-                });
-                qb.push(
-                    ") UPDATE audit_views_done SET seq = m.new_seq, hash = m.new_hash FROM m \
-                     WHERE audit_views_done.pref_code = m.pref_code AND audit_views_done.seq = m.old_seq \
-                     AND audit_views_done.hash = m.old_hash",
-                );
-                let moved = qb.build().execute(&mut *tx).await?;
-                if moved.rows_affected() != moves.len() as u64 {
-                    tx.rollback().await?;
-                    return Ok(0);
-                }
-                tx.commit().await?;
-                Ok(moves.iter().map(|m| (m.3 - m.1) as u64).sum())
+                rows.iter().map(audit_from_row).collect()
             }
 
             async fn notifications(

@@ -1,10 +1,8 @@
 //! SQLite: the embedded default. One file in WAL mode; one writer connection (SQLite allows one
 //! writer at a time, and queueing in the pool beats retrying on SQLITE_BUSY) and a small pool of
-//! readers that see committed snapshots. The who-viewed index lives in a second file beside it
-//! (`views_path`): derived from the audit log, with a write lock of its own, so that filling it
-//! never holds up the log's commits.
+//! readers that see committed snapshots.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -19,33 +17,7 @@ pub struct SqliteStore {
     pub(crate) write: SqlitePool,
     /// The read-audit batcher's pool: the writer (SQLite has one).
     pub(crate) audit: SqlitePool,
-    /// The who-viewed index file (see `views_path`).
-    pub(crate) views: SqlitePool,
 }
-
-/// The who-viewed index's file: the database's name with `.views` added. It holds only what
-/// can be rebuilt from the audit log, so backups may leave it out (docs/operations.md).
-pub fn views_path(database: &Path) -> PathBuf {
-    let mut name = database.as_os_str().to_owned();
-    name.push(".views");
-    PathBuf::from(name)
-}
-
-/// The who-viewed index's schema; created when the file is opened (it is derived data, so it
-/// has no migrations: a new layout would be a new file rebuilt from the log).
-const VIEWS_SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS audit_views (
-    pref_code INTEGER NOT NULL,
-    record_id INTEGER NOT NULL,
-    seq       INTEGER NOT NULL,
-    PRIMARY KEY (pref_code, record_id, seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS audit_views_done (
-    pref_code INTEGER PRIMARY KEY,
-    seq       INTEGER NOT NULL,
-    hash      TEXT NOT NULL
-);
-";
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file.
@@ -78,7 +50,6 @@ impl SqliteStore {
         // WAL rule), and dropping walks the cache: a large one makes every read after a write
         // slow. Readers keep a small cache; the pages come back from the OS's file cache.
         // (A memory map does not help: the same rule unmaps and maps it again.)
-        let filename = opts.get_filename().to_path_buf();
         let read_opts = opts.pragma("cache_size", "-4096");
         let read = SqlitePoolOptions::new()
             .max_connections(8)
@@ -87,27 +58,10 @@ impl SqliteStore {
             .connect_with(read_opts)
             .await?;
         checkpoint_in_background(read.clone());
-        // Derived data: NORMAL is enough (a power cut may lose the newest index rows together
-        // with their watermark, and the indexer writes them again). Two connections: the
-        // indexer writes while an owner's list of viewers reads.
-        let views_opts = SqliteConnectOptions::new()
-            .filename(views_path(&filename))
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10));
-        let views = SqlitePoolOptions::new()
-            .max_connections(2)
-            .test_before_acquire(false)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(views_opts)
-            .await?;
-        sqlx::raw_sql(VIEWS_SCHEMA).execute(&views).await?;
         Ok(SqliteStore {
             read,
             audit: write.clone(),
             write,
-            views,
         })
     }
 
@@ -118,11 +72,10 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Closes the pools, flushing the WAL.
+    /// Closes both pools, flushing the WAL.
     pub async fn close(&self) {
         self.read.close().await;
         self.write.close().await;
-        self.views.close().await;
     }
 }
 

@@ -115,59 +115,6 @@ impl TestDb {
         }
     }
 
-    /// The URL of the who-viewed index: on SQLite its own file beside the database, on
-    /// PostgreSQL the same database.
-    pub fn views_url(&self) -> String {
-        match self.engine {
-            Engine::Sqlite => {
-                let path = std::path::Path::new(self.url.trim_start_matches("sqlite://"));
-                format!(
-                    "sqlite://{}",
-                    tsunagu_server::storage::sqlite::views_path(path).display()
-                )
-            }
-            Engine::Postgres => self.url.clone(),
-        }
-    }
-
-    /// Runs raw SQL on the who-viewed index.
-    pub async fn views_raw(&self, sql: &str) -> u64 {
-        let url = self.views_url();
-        match self.engine {
-            Engine::Sqlite => {
-                let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-                let r = sqlx::raw_sql(sql).execute(&pool).await.unwrap();
-                pool.close().await;
-                r.rows_affected()
-            }
-            Engine::Postgres => {
-                let pool = sqlx::PgPool::connect(&url).await.unwrap();
-                let r = sqlx::raw_sql(sql).execute(&pool).await.unwrap();
-                pool.close().await;
-                r.rows_affected()
-            }
-        }
-    }
-
-    /// One number from the who-viewed index.
-    pub async fn views_scalar(&self, sql: &str) -> i64 {
-        let url = self.views_url();
-        match self.engine {
-            Engine::Sqlite => {
-                let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-                let v: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
-                pool.close().await;
-                v
-            }
-            Engine::Postgres => {
-                let pool = sqlx::PgPool::connect(&url).await.unwrap();
-                let v: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
-                pool.close().await;
-                v
-            }
-        }
-    }
-
     pub async fn scalar(&self, sql: &str) -> i64 {
         match self.engine {
             Engine::Sqlite => {
