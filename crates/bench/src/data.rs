@@ -145,7 +145,7 @@ async fn prepare_sqlite(o: &DataOpts) -> anyhow::Result<Dataset> {
     store.migrate().await?;
     generate(&store, o.records, o.seed).await?;
     // Closing the last connection checkpoints the WAL into the main file.
-    store.close().await;
+    store.close_pools().await;
     for (from, to) in sidecars(&partial).into_iter().zip(sidecars(&path)) {
         if from.exists() {
             std::fs::rename(&from, &to)?;
@@ -221,7 +221,7 @@ async fn prepare_pg(o: &DataOpts) -> anyhow::Result<Dataset> {
     sqlx::query("ANALYZE")
         .execute(&mut sqlx::PgConnection::connect(&pg_db_url(&o.pg_url, &building)?).await?)
         .await?;
-    store.close().await;
+    store.close_pools().await;
     sqlx::query(&format!("ALTER DATABASE {building} RENAME TO {db}"))
         .execute(&mut admin)
         .await?;

@@ -28,6 +28,8 @@ pub mod action {
     /// A person search: the query's shape and the hit count, never the names searched for.
     pub const SEARCHED: &str = "search.performed";
     pub const SEARCH_INDEX_REBUILT: &str = "search.index_rebuilt";
+    /// A notification marked read or unread by its organisation.
+    pub const NOTIFICATION_MARKED: &str = "notification.marked";
 }
 
 /// An entry before it is placed in its chain. `detail` holds no personal data: ids, versions,

@@ -154,6 +154,8 @@ async fn main() -> anyhow::Result<()> {
         _ => {}
     }
     let store = app::open_store(&config.database_url, config.pg_max_connections).await?;
+    // Every command ends by closing the store, so SQLite folds its WAL back into the file.
+    let outcome: anyhow::Result<()> = async {
     match cli.command {
         Command::Demo { .. } => unreachable!("handled above"),
         Command::Serve { listen } => {
@@ -162,7 +164,7 @@ async fn main() -> anyhow::Result<()> {
             }
             let addr = config.listen;
             let tls = config.tls.clone();
-            let state = app::build_state(store, config).await?;
+            let state = app::build_state(store.clone(), config).await?;
             tracing::info!(%addr, engine = state.store.engine(), orgs = state.orgs.len(), "serving");
             match tls {
                 #[cfg(feature = "tls")]
@@ -344,6 +346,10 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+    }
+    .await;
+    store.close().await;
+    outcome
 }
 
 async fn seed_demo(
@@ -392,10 +398,12 @@ async fn demo(
     config.listen = listen;
     let store = app::open_store(&config.database_url, config.pg_max_connections).await?;
     seed_demo(store.as_ref(), &config, records, 20261125, clock).await?;
-    let state = app::build_state(store, config).await?;
+    let state = app::build_state(store.clone(), config).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
     println!("サーバーを起動しました: http://{listen}  （API文書: http://{listen}/api/v1/openapi.json, 停止: Ctrl+C）");
-    app::serve(state, listener, app::shutdown_signal()).await
+    let served = app::serve(state, listener, app::shutdown_signal()).await;
+    store.close().await;
+    served
 }

@@ -837,7 +837,18 @@ impl AppState {
     }
 
     pub async fn mark_notification(&self, v: &Viewer, id: i64, read: bool) -> AppResult<()> {
-        if self.store.mark_notification(&v.org.id, id, read).await? {
+        let audit = v.audit(
+            self.clock.now(),
+            v.org.pref_code,
+            action::NOTIFICATION_MARKED,
+            None,
+            json!({ "notification_id": id, "read": read }),
+        );
+        if self
+            .store
+            .mark_notification(&v.org.id, id, read, audit)
+            .await?
+        {
             Ok(())
         } else {
             Err(AppError::NotFound("通知が見つかりません".into()))

@@ -28,6 +28,13 @@ fn seed_verify_tamper_and_refuse_to_seed_twice() {
     let out = server(&db, &["seed-demo", "--records", "50"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("demo-cgc"));
+    // The command closed the store as it ended: SQLite folded the WAL back into the file.
+    let wal = dir.path().join("ops.sqlite-wal");
+    assert!(
+        !wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0,
+        "{} bytes left in the WAL",
+        std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0)
+    );
 
     let out = server(&db, &["verify-audit"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

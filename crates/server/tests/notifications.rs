@@ -98,6 +98,18 @@ both_engines! {
         assert_eq!(muni.call(reqwest::Method::POST, &format!("/api/v1/notifications/{nid}/unread"), None).await.0, StatusCode::NOT_FOUND);
         assert_eq!(muni2.call(reqwest::Method::POST, &format!("/api/v1/notifications/{nid}/unread"), None).await.0, StatusCode::NO_CONTENT);
         assert_eq!(muni2.get("/api/v1/notifications").await.1["unread"], 2);
+
+        // Each mark is in the audit log, in the marking organisation's chain; the refused one
+        // is not.
+        let marks: Vec<(String, serde_json::Value)> = s.db.store.audit_entries(13, 0, 10_000).await.unwrap().into_iter()
+            .filter(|e| e.action == tsunagu_server::audit::action::NOTIFICATION_MARKED)
+            .map(|e| (e.actor_org, serde_json::from_str(&e.detail).unwrap()))
+            .collect();
+        assert_eq!(marks, vec![
+            ("muni-131024".to_string(), json!({ "notification_id": nid, "read": true })),
+            ("muni-131024".to_string(), json!({ "notification_id": nid, "read": false })),
+        ]);
+        assert!(tsunagu_server::audit::verify(s.db.store.as_ref()).await.unwrap().is_ok());
     }
 
     async fn the_stream_delivers_at_once_and_replays_what_was_missed(db) {

@@ -254,6 +254,9 @@ pub struct Counts {
 pub trait Storage: Send + Sync + 'static {
     /// Which engine, for logs and benchmark tables.
     fn engine(&self) -> &'static str;
+    /// Closes the connections; SQLite checkpoints its WAL into the database file as the last
+    /// one closes. Called once the server has drained, and when a command ends.
+    async fn close(&self);
     async fn migrate(&self) -> StoreResult<()>;
     async fn counts(&self) -> StoreResult<Counts>;
 
@@ -329,7 +332,15 @@ pub trait Storage: Send + Sync + 'static {
         limit: i64,
     ) -> StoreResult<Vec<NotificationRow>>;
     async fn unread_count(&self, org_id: &str) -> StoreResult<i64>;
-    async fn mark_notification(&self, org_id: &str, id: i64, read: bool) -> StoreResult<bool>;
+    /// Marks one of `org_id`'s notifications read or unread, with its audit entry; false (and
+    /// nothing written) if the organisation has no such notification.
+    async fn mark_notification(
+        &self,
+        org_id: &str,
+        id: i64,
+        read: bool,
+        audit: AuditDraft,
+    ) -> StoreResult<bool>;
     /// The audit-free primary-key read used as the S3 benchmark baseline.
     async fn bare_read(&self, pref_code: i64, id: i64) -> StoreResult<Option<String>>;
     /// The bare single-row UPDATE used as the S4 benchmark baseline.

@@ -51,7 +51,7 @@ impl PgStore {
         Ok(())
     }
 
-    pub async fn close(&self) {
+    pub async fn close_pools(&self) {
         self.write.close().await;
         self.audit.close().await;
     }

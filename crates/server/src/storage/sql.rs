@@ -567,6 +567,10 @@ macro_rules! impl_storage {
                 self.run_migrations().await
             }
 
+            async fn close(&self) {
+                self.close_pools().await
+            }
+
             async fn counts(&self) -> StoreResult<Counts> {
                 let mut c = Counts::default();
                 for (slot, table) in [
@@ -1126,15 +1130,23 @@ macro_rules! impl_storage {
                 Ok(row.try_get("n")?)
             }
 
-            async fn mark_notification(&self, org_id: &str, id: i64, read: bool) -> StoreResult<bool> {
+            async fn mark_notification(&self, org_id: &str, id: i64, read: bool, audit: AuditDraft) -> StoreResult<bool> {
+                let mut tx = self.write.begin().await?;
                 let n = sqlx::query("UPDATE notifications SET read = $1 WHERE org_id = $2 AND id = $3")
                     .bind(read)
                     .bind(org_id)
                     .bind(id)
-                    .execute(&self.write)
+                    .execute(&mut *tx)
                     .await?
                     .rows_affected();
-                Ok(n > 0)
+                if n == 0 {
+                    // Not this organisation's notification: nothing changed, nothing logged.
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                append_audit_tx(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn bare_read(&self, pref: i64, id: i64) -> StoreResult<Option<String>> {

@@ -73,7 +73,7 @@ impl SqliteStore {
     }
 
     /// Closes both pools, flushing the WAL.
-    pub async fn close(&self) {
+    pub async fn close_pools(&self) {
         self.read.close().await;
         self.write.close().await;
     }
@@ -144,6 +144,6 @@ mod tests {
             }
         }
         assert!(grown >= 2_000_000, "the file grew by only {grown} bytes");
-        store.close().await;
+        store.close_pools().await;
     }
 }
