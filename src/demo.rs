@@ -23,12 +23,14 @@ pub async fn start(records: usize) -> anyhow::Result<Demo> {
     };
     let store = app::open_store(&config.database_url, 4).await?;
     let clock = Clock::default();
+    let key = app::totp_key(&config, store.as_ref()).await?;
     let accounts = seed::seed_demo_database(
         store.as_ref(),
         config.auth.password_cost(),
         records,
         20261125,
         &clock,
+        &key,
         |_| {},
     )
     .await?;

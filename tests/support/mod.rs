@@ -44,6 +44,9 @@ pub async fn start_server(records: usize) -> Server {
         records,
         20261125,
         &Clock::default(),
+        &app::totp_key(&config, store.as_ref())
+            .await
+            .expect("TOTP key"),
         |_| {},
     )
     .await

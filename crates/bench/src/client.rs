@@ -224,6 +224,7 @@ pub async fn run(a: ClientArgs) -> anyhow::Result<()> {
         300,
         20261125,
         &clock,
+        &app::totp_key(&config, store.as_ref()).await?,
         |_| {},
     )
     .await?;

@@ -143,7 +143,7 @@ async fn prepare_sqlite(o: &DataOpts) -> anyhow::Result<Dataset> {
     let started = Instant::now();
     let store = SqliteStore::open(&partial).await?;
     store.migrate().await?;
-    generate(&store, o.records, o.seed).await?;
+    generate(&store, &url, o.records, o.seed).await?;
     // Closing the last connection checkpoints the WAL into the main file.
     store.close_pools().await;
     for (from, to) in sidecars(&partial).into_iter().zip(sidecars(&path)) {
@@ -216,7 +216,7 @@ async fn prepare_pg(o: &DataOpts) -> anyhow::Result<Dataset> {
     let started = Instant::now();
     let store = PgStore::connect(&pg_db_url(&o.pg_url, &building)?, 4).await?;
     store.migrate().await?;
-    generate(&store, o.records, o.seed).await?;
+    generate(&store, &url, o.records, o.seed).await?;
     // Planner statistics as a database that has been running would have them.
     sqlx::query("ANALYZE")
         .execute(&mut sqlx::PgConnection::connect(&pg_db_url(&o.pg_url, &building)?).await?)
@@ -237,11 +237,18 @@ async fn prepare_pg(o: &DataOpts) -> anyhow::Result<Dataset> {
 
 /// The organisations, the demo accounts and `records` synthetic records spread over every
 /// centre and municipality of the country, with a fixed seed.
-async fn generate(store: &dyn Storage, records: usize, seed: u64) -> anyhow::Result<()> {
+///
+/// The TOTP key goes where the server will look for it for `url`, the finished database.
+async fn generate(store: &dyn Storage, url: &str, records: usize, seed: u64) -> anyhow::Result<()> {
     let clock = Clock::default();
     let m = master::synthetic();
+    let config = tsunagu_server::config::Config {
+        database_url: url.to_string(),
+        ..Default::default()
+    };
+    let key = tsunagu_server::app::totp_key(&config, store).await?;
     seed::load_orgs(store, &m, clock.now()).await?;
-    seed::create_demo_users(store, &m, PasswordCost::default(), clock.now()).await?;
+    seed::create_demo_users(store, &m, PasswordCost::default(), clock.now(), &key).await?;
     let dir = OrgDirectory::from_rows(store.list_orgs().await?)?;
     let started = Instant::now();
     seed::seed_bulk_records(
@@ -303,7 +310,11 @@ pub fn bench_login(pref: i64) -> String {
 /// Creates the per-prefecture benchmark users that are not there yet. They share the demo
 /// password and derive their TOTP secret from the login like the demo accounts, so a later run
 /// on the cached database can log them in again.
-pub async fn ensure_bench_users(store: &dyn Storage, dir: &OrgDirectory) -> anyhow::Result<()> {
+pub async fn ensure_bench_users(
+    store: &dyn Storage,
+    dir: &OrgDirectory,
+    key: &tsunagu_server::totp_key::TotpKey,
+) -> anyhow::Result<()> {
     let clock = Clock::default();
     let mut hash = None;
     for pref in 1..=47 {
@@ -327,7 +338,7 @@ pub async fn ensure_bench_users(store: &dyn Storage, dir: &OrgDirectory) -> anyh
                     display_name: format!("ベンチ 職員{pref:02}（架空）"),
                     role: tsunagu_record::Role::Staff.code().into(),
                     password_hash: hash,
-                    totp_secret: seed::demo_totp_secret(&login),
+                    totp_secret: key.seal(&login, &seed::demo_totp_secret(&login)),
                 },
                 AuditDraft {
                     pref_code: pref,

@@ -313,7 +313,7 @@ async fn run_engine(
     let state = app::build_state(store.clone(), config).await?;
     let want = |t: &str| a.only.iter().any(|o| o == t);
     if want("s4") {
-        data::ensure_bench_users(store.as_ref(), &state.orgs).await?;
+        data::ensure_bench_users(store.as_ref(), &state.orgs, &state.totp_key).await?;
     }
     let running = app::Running::start(state.clone()).await?;
     let ctx = Ctx {

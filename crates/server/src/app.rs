@@ -51,6 +51,26 @@ pub async fn build_state(store: Arc<dyn Storage>, config: Config) -> anyhow::Res
     let read_audit = crate::audit::AuditBatcher::start(store.clone())
         .context("starting the audit writer's thread")?;
     let sessions = crate::session_cache::SessionCache::new(config.auth.session_cache_secs);
+    let totp_key = Arc::new(totp_key(&config, store.as_ref()).await?);
+    let key = totp_key.clone();
+    let sealed = store
+        .seal_plain_totp(
+            &move |login, secret| key.seal(login, secret),
+            crate::audit::AuditDraft {
+                pref_code: 0,
+                at: Clock::default().now(),
+                actor_user: None,
+                actor_org: "operator".into(),
+                action: crate::audit::action::TOTP_SEALED,
+                record_id: None,
+                detail: serde_json::Value::Null,
+            },
+        )
+        .await
+        .context("sealing TOTP secrets stored before sealing")?;
+    if sealed > 0 {
+        tracing::info!(users = sealed, "sealed TOTP secrets stored in the clear");
+    }
     Ok(AppState {
         store,
         orgs: Arc::new(orgs),
@@ -61,7 +81,45 @@ pub async fn build_state(store: Arc<dyn Storage>, config: Config) -> anyhow::Res
         phantom_failures: Default::default(),
         read_audit,
         sessions,
+        totp_key,
     })
+}
+
+/// The key that seals this database's TOTP secrets: the configured file (or the default one,
+/// see `totp_key::default_path`), which must open the secrets already sealed. Created only for
+/// a database that holds no sealed secret: a missing key is never silently replaced.
+pub async fn totp_key(
+    config: &Config,
+    store: &dyn Storage,
+) -> anyhow::Result<crate::totp_key::TotpKey> {
+    use crate::totp_key::{default_path, TotpKey};
+    let path = config
+        .auth
+        .totp_key_file
+        .clone()
+        .unwrap_or_else(|| default_path(&config.database_url));
+    let sample = store.sealed_totp_sample().await?;
+    if !path.exists() {
+        if sample.is_some() {
+            anyhow::bail!(
+                "the TOTP key file {} is missing, but this database holds TOTP secrets sealed with a key: restore the key file (see docs/operations.md, Keys and secrets)",
+                path.display()
+            );
+        }
+        let key = TotpKey::create(&path)?;
+        tracing::warn!(path = %path.display(), "created a new TOTP key file: back it up apart from the database");
+        return Ok(key);
+    }
+    let key = TotpKey::read(&path)?;
+    if let Some((login, sealed)) = sample {
+        key.open(&login, &sealed).map_err(|_| {
+            anyhow::anyhow!(
+                "the TOTP key file {} does not open this database's TOTP secrets (a key from another database?)",
+                path.display()
+            )
+        })?;
+    }
+    Ok(key)
 }
 
 /// Serves on an already bound listener until `shutdown` resolves, then drains: open event

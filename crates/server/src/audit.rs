@@ -16,6 +16,8 @@ pub mod action {
     pub const LOGOUT: &str = "auth.logout";
     pub const USER_CREATED: &str = "user.created";
     pub const PASSWORD_RESET: &str = "user.password_reset";
+    /// TOTP secrets stored before sealing, sealed at start (detail: how many).
+    pub const TOTP_SEALED: &str = "user.totp_sealed";
     pub const RECORD_CREATED: &str = "record.created";
     pub const RECORD_UPDATED: &str = "record.updated";
     pub const RESTRICTIONS_SET: &str = "record.restrictions_set";

@@ -38,6 +38,10 @@ pub struct AuthConfig {
     /// ended outside this process (the `reset-password` command, another instance's logout)
     /// stops working within this many seconds; 0 reads the store on every request.
     pub session_cache_secs: u64,
+    /// The key that seals TOTP secrets at rest (`totp_key.rs`). Unset: beside a SQLite
+    /// database (`<file>.totp-key`), else `tsunagu-totp.key` in the working directory. Created
+    /// if missing while the database holds no sealed secret.
+    pub totp_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -79,6 +83,7 @@ impl Default for AuthConfig {
             argon2_iterations: PasswordCost::default().iterations,
             stream_recheck_secs: 60,
             session_cache_secs: 2,
+            totp_key_file: None,
         }
     }
 }
@@ -130,6 +135,9 @@ impl Config {
         }
         if let Some(v) = get("TSUNAGU_DATABASE_URL") {
             self.database_url = v;
+        }
+        if let Some(v) = get("TSUNAGU_TOTP_KEY_FILE") {
+            self.auth.totp_key_file = Some(PathBuf::from(v));
         }
         if let Some(v) = get("TSUNAGU_PG_MAX_CONNECTIONS") {
             self.pg_max_connections = v

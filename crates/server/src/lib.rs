@@ -20,3 +20,4 @@ pub mod service;
 pub mod session_cache;
 pub mod storage;
 pub mod tier;
+pub mod totp_key;

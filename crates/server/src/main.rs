@@ -233,11 +233,13 @@ async fn main() -> anyhow::Result<()> {
             let started = std::time::Instant::now();
             let m = master::synthetic();
             seed::load_orgs(store.as_ref(), &m, clock.now()).await?;
+            let key = app::totp_key(&config, store.as_ref()).await?;
             let accounts = seed::create_demo_users(
                 store.as_ref(),
                 &m,
                 config.auth.password_cost(),
                 clock.now(),
+                &key,
             )
             .await?;
             let dir = OrgDirectory::from_rows(store.list_orgs().await?)?;
@@ -285,6 +287,7 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("no organisation with id {org}"))?;
             let password = auth::random_password();
             let secret = auth::new_totp_secret();
+            let key = app::totp_key(&config, store.as_ref()).await?;
             let id = store
                 .create_user(
                     &NewUser {
@@ -293,7 +296,7 @@ async fn main() -> anyhow::Result<()> {
                         display_name: name,
                         role: Role::OrgAdmin.code().into(),
                         password_hash: auth::hash_password(&password, config.auth.password_cost()),
-                        totp_secret: secret.clone(),
+                        totp_secret: key.seal(&login, &secret),
                     },
                     AuditDraft {
                         pref_code: o.pref_code,
@@ -360,13 +363,20 @@ async fn seed_demo(
     clock: &Clock,
 ) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let accounts =
-        seed::seed_demo_database(store, config.auth.password_cost(), records, s, clock, |n| {
+    let accounts = seed::seed_demo_database(
+        store,
+        config.auth.password_cost(),
+        records,
+        s,
+        clock,
+        &app::totp_key(config, store).await?,
+        |n| {
             if n % 100_000 == 0 {
                 eprintln!("  {n} records");
             }
-        })
-        .await?;
+        },
+    )
+    .await?;
     println!(
         "デモデータを作成しました（{records}件, {:.1}秒）。すべて架空のデータです。",
         started.elapsed().as_secs_f64()

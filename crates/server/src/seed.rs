@@ -128,6 +128,7 @@ pub async fn create_demo_users(
     m: &master::OrgMaster,
     cost: PasswordCost,
     at: i64,
+    key: &crate::totp_key::TotpKey,
 ) -> anyhow::Result<Vec<DemoAccount>> {
     let accounts = demo_accounts(m);
     let hash = auth::hash_password(DEMO_PASSWORD, cost);
@@ -144,7 +145,7 @@ pub async fn create_demo_users(
                     display_name: a.display_name.into(),
                     role: a.role.code().into(),
                     password_hash: hash.clone(),
-                    totp_secret: demo_totp_secret(a.login),
+                    totp_secret: key.seal(a.login, &demo_totp_secret(a.login)),
                 },
                 AuditDraft {
                     pref_code: pref,
@@ -531,6 +532,7 @@ pub async fn seed_demo_database(
     records: usize,
     seed: u64,
     clock: &crate::clock::Clock,
+    key: &crate::totp_key::TotpKey,
     progress: impl FnMut(usize),
 ) -> anyhow::Result<Vec<DemoAccount>> {
     anyhow::ensure!(records <= 1_000_000, "--records is at most 1,000,000");
@@ -543,7 +545,7 @@ pub async fn seed_demo_database(
     );
     let m = master::synthetic();
     load_orgs(store, &m, clock.now()).await?;
-    let accounts = create_demo_users(store, &m, cost, clock.now()).await?;
+    let accounts = create_demo_users(store, &m, cost, clock.now(), key).await?;
     let dir = OrgDirectory::from_rows(store.list_orgs().await?)?;
     if records <= 5_000 {
         seed_demo_records(store, &dir, records, seed, clock.today(), clock.now()).await?;

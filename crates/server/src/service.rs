@@ -46,6 +46,8 @@ pub struct AppState {
     /// and a lockout cannot be used to learn which logins exist. Memory only: a restart
     /// forgets them (and real accounts' counters are in the database).
     pub phantom_failures: Arc<std::sync::Mutex<std::collections::HashMap<String, auth::Failures>>>,
+    /// Opens the TOTP secrets sealed in the users table (see `totp_key`).
+    pub totp_key: Arc<crate::totp_key::TotpKey>,
 }
 
 /// More unknown names than this and the ones not locked are forgotten.
@@ -192,8 +194,17 @@ impl AppState {
                 .await
                 .map_err(|e| AppError::Internal(e.into()))?;
         let step = if password_ok {
+            // A secret the key does not open is the server's fault, not the user's: no failure
+            // is counted, and the operator finds the reason in the log (never the secret).
+            let secret = self
+                .totp_key
+                .open(&user.login, &user.totp_secret)
+                .map_err(|e| {
+                    tracing::error!(user_id = user.id, error = %e, "cannot open a TOTP secret");
+                    AppError::Internal(anyhow::anyhow!("TOTP secret of user {}: {e}", user.id))
+                })?;
             auth::check_totp(
-                &user.totp_secret,
+                &secret,
                 &req.otp,
                 (now / 1_000_000) as u64,
                 user.totp_last_step,

@@ -6,6 +6,39 @@ use reqwest::StatusCode;
 use support::{TestServer, PASSWORD};
 
 both_engines! {
+    async fn totp_secrets_are_sealed_at_rest_and_bound_to_their_user(db) {
+        // The support creates its users with secrets in the clear, as a database from before
+        // sealing holds them; the server seals them as it starts, with one audit entry.
+        let s = TestServer::start(db).await;
+        assert_eq!(s.db.scalar("SELECT COUNT(*) FROM users WHERE totp_secret NOT LIKE 'v1:%'").await, 0);
+        for (login, _, _) in support::USERS {
+            let plain = support::totp_secret(login);
+            let n = s.db.scalar(&format!("SELECT COUNT(*) FROM users WHERE totp_secret LIKE '%{plain}%'")).await;
+            assert_eq!(n, 0, "{login}'s secret is in the clear");
+        }
+        assert_eq!(s.db.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'user.totp_sealed'").await, 1);
+        s.login("cgc").await;
+
+        // Sealed with another user's login as associated data, a secret copied onto this
+        // user's row does not open: the login fails, whichever user's code is given.
+        s.db.raw("UPDATE users SET totp_secret = (SELECT totp_secret FROM (SELECT totp_secret FROM users WHERE login = 'cgc2') AS t) WHERE login = 'muni'").await.unwrap();
+        assert_ne!(s.try_login("muni", PASSWORD, &s.code("muni")).await.0, StatusCode::OK);
+        assert_ne!(s.try_login("muni", PASSWORD, &s.code("cgc2")).await.0, StatusCode::OK);
+
+        // Another key does not open this database's secrets, and a missing key is not
+        // replaced: the server refuses to start either way, naming the key file.
+        let mut other = support::test_config();
+        let other_key = s.key_dir.path().join("other.key");
+        tsunagu_server::totp_key::TotpKey::create(&other_key).unwrap();
+        other.auth.totp_key_file = Some(other_key);
+        let Err(e) = tsunagu_server::app::build_state(s.db.store.clone(), other.clone()).await else { panic!("started with another key") };
+        assert!(e.to_string().contains("does not open"), "{e}");
+        other.auth.totp_key_file = Some(s.key_dir.path().join("missing.key"));
+        let Err(e) = tsunagu_server::app::build_state(s.db.store.clone(), other).await else { panic!("started without its key") };
+        assert!(e.to_string().contains("is missing"), "{e}");
+        assert!(!s.key_dir.path().join("missing.key").exists());
+    }
+
     async fn login_needs_password_and_a_fresh_code(db) {
         let s = TestServer::start(db).await;
         let (st, e) = s.try_login("cgc", "wrong-password", &s.code("cgc")).await;

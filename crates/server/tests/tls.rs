@@ -17,7 +17,9 @@ async fn serves_https_with_the_configured_certificate() {
     std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
 
     let db = TestDb::new(Engine::Sqlite).await.unwrap();
-    let state = tsunagu_server::app::build_state(db.store.clone(), support::test_config())
+    let mut config = support::test_config();
+    config.auth.totp_key_file = Some(dir.path().join("totp.key"));
+    let state = tsunagu_server::app::build_state(db.store.clone(), config)
         .await
         .unwrap();
     // Find a free port, then serve TLS on it.

@@ -267,6 +267,16 @@ pub trait Storage: Send + Sync + 'static {
     // Users and sessions.
     async fn create_user(&self, user: &NewUser, audit: AuditDraft) -> StoreResult<i64>;
     async fn user_by_login(&self, login: &str) -> StoreResult<Option<UserRow>>;
+    /// The login and stored secret of one user whose TOTP secret is sealed, if any: what the
+    /// server tries its key on before it starts.
+    async fn sealed_totp_sample(&self) -> StoreResult<Option<(String, String)>>;
+    /// Seals every TOTP secret still stored as it was entered (databases from before sealing),
+    /// with `audit`, in one transaction; returns how many.
+    async fn seal_plain_totp(
+        &self,
+        seal: &(dyn for<'a, 'b> Fn(&'a str, &'b str) -> String + Send + Sync),
+        audit: AuditDraft,
+    ) -> StoreResult<u64>;
     async fn set_password(
         &self,
         user_id: i64,

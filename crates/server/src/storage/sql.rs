@@ -666,6 +666,39 @@ macro_rules! impl_storage {
                 row.as_ref().map(user_from_row).transpose()
             }
 
+            async fn sealed_totp_sample(&self) -> StoreResult<Option<(String, String)>> {
+                let row = sqlx::query("SELECT login, totp_secret FROM users WHERE totp_secret LIKE 'v1:%' ORDER BY id LIMIT 1")
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.map(|r| Ok((r.try_get("login")?, r.try_get("totp_secret")?))).transpose()
+            }
+
+            async fn seal_plain_totp(
+                &self,
+                seal: &(dyn for<'a, 'b> Fn(&'a str, &'b str) -> String + Send + Sync),
+                mut audit: AuditDraft,
+            ) -> StoreResult<u64> {
+                let mut tx = self.write.begin().await?;
+                let rows = sqlx::query("SELECT id, login, totp_secret FROM users WHERE totp_secret NOT LIKE 'v1:%' ORDER BY id")
+                    .fetch_all(&mut *tx)
+                    .await?;
+                if rows.is_empty() {
+                    return Ok(0);
+                }
+                for r in &rows {
+                    let (id, login, secret): (i64, String, String) = (r.try_get("id")?, r.try_get("login")?, r.try_get("totp_secret")?);
+                    sqlx::query("UPDATE users SET totp_secret = $1 WHERE id = $2")
+                        .bind(seal(&login, &secret))
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                audit.detail = serde_json::json!({ "users": rows.len() });
+                append_audit_tx(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(rows.len() as u64)
+            }
+
             async fn set_password(&self, user_id: i64, hash: &str, audit: AuditDraft) -> StoreResult<()> {
                 let mut tx = self.write.begin().await?;
                 let n = sqlx::query("UPDATE users SET password_hash = $1, failed_count = 0, locked_until = 0 WHERE id = $2")

@@ -212,6 +212,8 @@ pub struct TestServer {
     pub db: TestDb,
     pub running: Running,
     pub http: reqwest::Client,
+    /// Holds the TOTP key file unless the test's configuration names one.
+    pub key_dir: tempfile::TempDir,
 }
 
 /// Test users: login → (organisation, role).
@@ -243,7 +245,11 @@ impl TestServer {
         Self::start_with(db, test_config()).await
     }
 
-    pub async fn start_with(db: TestDb, config: Config) -> TestServer {
+    pub async fn start_with(db: TestDb, mut config: Config) -> TestServer {
+        let key_dir = tempfile::tempdir().expect("temp dir");
+        if config.auth.totp_key_file.is_none() {
+            config.auth.totp_key_file = Some(key_dir.path().join("totp.key"));
+        }
         let m = master::synthetic();
         db.store.upsert_orgs(&rows_from_master(&m)).await.unwrap();
         let hash = auth::hash_password(PASSWORD, CHEAP);
@@ -277,7 +283,12 @@ impl TestServer {
         let state = app::build_state(db.store.clone(), config).await.unwrap();
         let running = Running::start(state).await.unwrap();
         let http = reqwest::Client::builder().gzip(true).build().unwrap();
-        TestServer { db, running, http }
+        TestServer {
+            db,
+            running,
+            http,
+            key_dir,
+        }
     }
 
     pub fn state(&self) -> &AppState {
