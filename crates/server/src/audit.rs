@@ -16,6 +16,8 @@ pub mod action {
     pub const LOGOUT: &str = "auth.logout";
     pub const USER_CREATED: &str = "user.created";
     pub const PASSWORD_RESET: &str = "user.password_reset";
+    /// A user's TOTP secret replaced by the operator (a lost or replaced phone).
+    pub const TOTP_RESET: &str = "user.totp_reset";
     /// TOTP secrets stored before sealing, sealed at start (detail: how many).
     pub const TOTP_SEALED: &str = "user.totp_sealed";
     pub const RECORD_CREATED: &str = "record.created";

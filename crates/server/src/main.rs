@@ -92,6 +92,12 @@ enum UserCommand {
         #[arg(long)]
         login: String,
     },
+    /// Give a user a new TOTP secret (a lost or replaced phone): prints its enrolment URL,
+    /// clears the lockout and ends the user's sessions.
+    ResetTotp {
+        #[arg(long)]
+        login: String,
+    },
 }
 
 #[tokio::main]
@@ -346,6 +352,35 @@ async fn main() -> anyhow::Result<()> {
                 )
                 .await?;
             println!("new password for {login} (shown once): {password}");
+        }
+        Command::User(UserCommand::ResetTotp { login }) => {
+            let user = store
+                .user_by_login(&login)
+                .await?
+                .with_context(|| format!("no user {login}"))?;
+            let dir = OrgDirectory::from_rows(store.list_orgs().await?)?;
+            let pref = dir.get(&user.org_id).map(|o| o.pref_code).unwrap_or(0);
+            let key = app::totp_key(&config, store.as_ref()).await?;
+            let secret = auth::new_totp_secret();
+            store
+                .set_totp_secret(
+                    user.id,
+                    &key.seal(&login, &secret),
+                    AuditDraft {
+                        pref_code: pref,
+                        at: clock.now(),
+                        actor_user: None,
+                        actor_org: "operator".into(),
+                        action: action::TOTP_RESET,
+                        record_id: None,
+                        detail: json!({ "user_id": user.id }),
+                    },
+                )
+                .await?;
+            println!(
+                "new TOTP enrolment for {login} (shown once): {}",
+                auth::totp_url(&secret, &login).unwrap_or_default()
+            );
         }
     }
     Ok(())

@@ -135,6 +135,34 @@ fn users_are_created_and_reset_by_command() {
     let out = server(&db, &["user", "reset-password", "--login", "admin01"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("new password"));
+
+    // A lost phone: a new secret, stored sealed under the database's key file.
+    let secret_in = |t: &str| {
+        let start = t.find("secret=").expect("a secret in the enrolment URL") + "secret=".len();
+        t[start..].split(['&', '\n']).next().unwrap().to_string()
+    };
+    let first = secret_in(&t);
+    let out = server(&db, &["user", "reset-totp", "--login", "admin01"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let second = secret_in(&text(&out));
+    assert_ne!(first, second);
+    let stored: String = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        let v = sqlx::query_scalar("SELECT totp_secret FROM users WHERE login = 'admin01'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        v
+    });
+    let key =
+        tsunagu_server::totp_key::TotpKey::read(&dir.path().join("users.sqlite.totp-key")).unwrap();
+    assert_eq!(key.open("admin01", &stored).unwrap(), second);
+    assert!(!server(&db, &["user", "reset-totp", "--login", "nobody"])
+        .status
+        .success());
     let out = server(&db, &["verify-audit"]);
     assert!(text(&out).contains("intact"), "{}", text(&out));
 }

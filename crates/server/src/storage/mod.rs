@@ -267,6 +267,14 @@ pub trait Storage: Send + Sync + 'static {
     // Users and sessions.
     async fn create_user(&self, user: &NewUser, audit: AuditDraft) -> StoreResult<i64>;
     async fn user_by_login(&self, login: &str) -> StoreResult<Option<UserRow>>;
+    /// Replaces a user's (sealed) TOTP secret, forgets the last step used, clears the lockout and
+    /// ends the user's sessions, with `audit`, in one transaction.
+    async fn set_totp_secret(
+        &self,
+        user_id: i64,
+        sealed: &str,
+        audit: AuditDraft,
+    ) -> StoreResult<()>;
     /// The login and stored secret of one user whose TOTP secret is sealed, if any: what the
     /// server tries its key on before it starts.
     async fn sealed_totp_sample(&self) -> StoreResult<Option<(String, String)>>;

@@ -666,6 +666,26 @@ macro_rules! impl_storage {
                 row.as_ref().map(user_from_row).transpose()
             }
 
+            async fn set_totp_secret(&self, user_id: i64, sealed: &str, audit: AuditDraft) -> StoreResult<()> {
+                let mut tx = self.write.begin().await?;
+                let n = sqlx::query("UPDATE users SET totp_secret = $1, totp_last_step = 0, failed_count = 0, locked_until = 0 WHERE id = $2")
+                    .bind(sealed)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if n == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                append_audit_tx(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn sealed_totp_sample(&self) -> StoreResult<Option<(String, String)>> {
                 let row = sqlx::query("SELECT login, totp_secret FROM users WHERE totp_secret LIKE 'v1:%' ORDER BY id LIMIT 1")
                     .fetch_optional(&self.read)
