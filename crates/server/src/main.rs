@@ -329,12 +329,7 @@ async fn main() -> anyhow::Result<()> {
             );
         }
         Command::User(UserCommand::ResetPassword { login }) => {
-            let user = store
-                .user_by_login(&login)
-                .await?
-                .with_context(|| format!("no user {login}"))?;
-            let dir = OrgDirectory::from_rows(store.list_orgs().await?)?;
-            let pref = dir.get(&user.org_id).map(|o| o.pref_code).unwrap_or(0);
+            let (user, pref) = user_and_chain(store.as_ref(), &login).await?;
             let password = auth::random_password();
             store
                 .set_password(
@@ -354,12 +349,7 @@ async fn main() -> anyhow::Result<()> {
             println!("new password for {login} (shown once): {password}");
         }
         Command::User(UserCommand::ResetTotp { login }) => {
-            let user = store
-                .user_by_login(&login)
-                .await?
-                .with_context(|| format!("no user {login}"))?;
-            let dir = OrgDirectory::from_rows(store.list_orgs().await?)?;
-            let pref = dir.get(&user.org_id).map(|o| o.pref_code).unwrap_or(0);
+            let (user, pref) = user_and_chain(store.as_ref(), &login).await?;
             let key = app::totp_key(&config, store.as_ref()).await?;
             let secret = auth::new_totp_secret();
             store
@@ -388,6 +378,21 @@ async fn main() -> anyhow::Result<()> {
     .await;
     store.close().await;
     outcome
+}
+
+/// A user by login, and the audit chain of the user's organisation (0 if it is not in the
+/// directory).
+async fn user_and_chain(
+    store: &dyn tsunagu_server::storage::Storage,
+    login: &str,
+) -> anyhow::Result<(tsunagu_server::storage::UserRow, i64)> {
+    let user = store
+        .user_by_login(login)
+        .await?
+        .with_context(|| format!("no user {login}"))?;
+    let dir = OrgDirectory::from_rows(store.list_orgs().await?)?;
+    let pref = dir.get(&user.org_id).map(|o| o.pref_code).unwrap_or(0);
+    Ok((user, pref))
 }
 
 async fn seed_demo(

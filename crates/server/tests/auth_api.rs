@@ -6,6 +6,39 @@ use reqwest::StatusCode;
 use support::{TestServer, PASSWORD};
 
 both_engines! {
+    async fn a_new_totp_secret_replaces_the_old_and_ends_sessions(db) {
+        let s = TestServer::start(db).await;
+        let before = s.login("cgc").await;
+        assert_eq!(before.get("/api/v1/me").await.0, StatusCode::OK);
+        let user = s.db.store.user_by_login("cgc").await.unwrap().unwrap();
+        let fresh = tsunagu_server::auth::new_totp_secret();
+        let audit = tsunagu_server::audit::AuditDraft {
+            pref_code: 13,
+            at: 0,
+            actor_user: None,
+            actor_org: "operator".into(),
+            action: tsunagu_server::audit::action::TOTP_RESET,
+            record_id: None,
+            detail: serde_json::json!({ "user_id": user.id }),
+        };
+        s.db.store.set_totp_secret(user.id, &s.state().totp_key.seal("cgc", &fresh), audit).await.unwrap();
+        // The session is gone (after the session cache's few seconds at most).
+        s.state().clock.advance_secs(30);
+        let started = std::time::Instant::now();
+        while before.get("/api/v1/me").await.0 == StatusCode::OK {
+            assert!(started.elapsed() < std::time::Duration::from_secs(5), "the session outlived the reset");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let secs = (s.state().clock.now() / 1_000_000) as u64;
+        let old_code = s.code("cgc");
+        let new_code = tsunagu_server::auth::totp_code(&fresh, secs).unwrap();
+        if old_code != new_code {
+            assert_eq!(s.try_login("cgc", PASSWORD, &old_code).await.0, StatusCode::UNAUTHORIZED);
+        }
+        assert_eq!(s.try_login("cgc", PASSWORD, &new_code).await.0, StatusCode::OK);
+        assert!(tsunagu_server::audit::verify(s.db.store.as_ref()).await.unwrap().is_ok());
+    }
+
     async fn totp_secrets_are_sealed_at_rest_and_bound_to_their_user(db) {
         // The support creates its users with secrets in the clear, as a database from before
         // sealing holds them; the server seals them as it starts, with one audit entry.

@@ -127,6 +127,23 @@ macro_rules! impl_storage {
             serde_json::to_string(v).expect("serialising plain data cannot fail")
         }
 
+        /// Sets one of a user's credentials (`set`, whose `$1` is `value`), clears the failure
+        /// count and any lockout, ends the user's sessions and appends `audit`, inside the
+        /// caller's transaction.
+        async fn reset_credential(conn: &mut Conn, set: &str, value: &str, user_id: i64, audit: AuditDraft) -> StoreResult<()> {
+            let sql = format!("UPDATE users SET {set}, failed_count = 0, locked_until = 0 WHERE id = $2");
+            let n = sqlx::query(&sql).bind(value).bind(user_id).execute(&mut *conn).await?.rows_affected();
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *conn)
+                .await?;
+            append_audit_tx(conn, audit).await?;
+            Ok(())
+        }
+
         /// Appends one entry to its chain inside the caller's transaction; the head row lock
         /// (PostgreSQL) or the single writer (SQLite) keeps the chain linear.
         async fn append_audit_tx(conn: &mut Conn, draft: AuditDraft) -> StoreResult<AuditEntry> {
@@ -668,20 +685,7 @@ macro_rules! impl_storage {
 
             async fn set_totp_secret(&self, user_id: i64, sealed: &str, audit: AuditDraft) -> StoreResult<()> {
                 let mut tx = self.write.begin().await?;
-                let n = sqlx::query("UPDATE users SET totp_secret = $1, totp_last_step = 0, failed_count = 0, locked_until = 0 WHERE id = $2")
-                    .bind(sealed)
-                    .bind(user_id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if n == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                    .bind(user_id)
-                    .execute(&mut *tx)
-                    .await?;
-                append_audit_tx(&mut tx, audit).await?;
+                reset_credential(&mut tx, "totp_secret = $1, totp_last_step = 0", sealed, user_id, audit).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -721,20 +725,7 @@ macro_rules! impl_storage {
 
             async fn set_password(&self, user_id: i64, hash: &str, audit: AuditDraft) -> StoreResult<()> {
                 let mut tx = self.write.begin().await?;
-                let n = sqlx::query("UPDATE users SET password_hash = $1, failed_count = 0, locked_until = 0 WHERE id = $2")
-                    .bind(hash)
-                    .bind(user_id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if n == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                    .bind(user_id)
-                    .execute(&mut *tx)
-                    .await?;
-                append_audit_tx(&mut tx, audit).await?;
+                reset_credential(&mut tx, "password_hash = $1", hash, user_id, audit).await?;
                 tx.commit().await?;
                 Ok(())
             }
