@@ -72,8 +72,16 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Closes both pools, flushing the WAL.
+    /// Copies the WAL into the database file and empties it, then closes both pools. The
+    /// checkpoint is explicit: a closed pool may leave its connections' final close (which
+    /// would checkpoint too) to their threads after the process has gone.
     pub async fn close_pools(&self) {
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.write)
+            .await
+        {
+            tracing::warn!(error = %e, "final WAL checkpoint failed; the next start recovers the WAL");
+        }
         self.read.close().await;
         self.write.close().await;
     }
