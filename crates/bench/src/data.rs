@@ -144,7 +144,7 @@ async fn prepare_sqlite(o: &DataOpts) -> anyhow::Result<Dataset> {
     let store = SqliteStore::open(&partial).await?;
     store.migrate().await?;
     generate(&store, &url, o.records, o.seed).await?;
-    // Closing the last connection checkpoints the WAL into the main file.
+    // Closing checkpoints the WAL into the main file first.
     store.close_pools().await;
     for (from, to) in sidecars(&partial).into_iter().zip(sidecars(&path)) {
         if from.exists() {

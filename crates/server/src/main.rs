@@ -161,8 +161,19 @@ async fn main() -> anyhow::Result<()> {
     }
     let store = app::open_store(&config.database_url, config.pg_max_connections).await?;
     // Every command ends by closing the store, so SQLite folds its WAL back into the file.
-    let outcome: anyhow::Result<()> = async {
-    match cli.command {
+    let outcome = run(cli.command, store.clone(), config, &clock).await;
+    store.close().await;
+    outcome
+}
+
+/// The commands that work on an open store.
+async fn run(
+    command: Command,
+    store: std::sync::Arc<dyn tsunagu_server::storage::Storage>,
+    mut config: Config,
+    clock: &Clock,
+) -> anyhow::Result<()> {
+    match command {
         Command::Demo { .. } => unreachable!("handled above"),
         Command::Serve { listen } => {
             if let Some(l) = listen {
@@ -374,10 +385,6 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
-    }
-    .await;
-    store.close().await;
-    outcome
 }
 
 /// A user by login, and the audit chain of the user's organisation (0 if it is not in the

@@ -37,10 +37,6 @@ pub enum OpenError {
     Refused,
 }
 
-pub fn is_sealed(stored: &str) -> bool {
-    stored.starts_with(SEALED_PREFIX)
-}
-
 impl TotpKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> TotpKey {
         TotpKey {
@@ -156,7 +152,7 @@ mod tests {
     fn a_sealed_secret_opens_only_with_its_key_and_login() {
         let k = key(1);
         let sealed = k.seal("tanaka", "JBSWY3DPEHPK3PXP");
-        assert!(is_sealed(&sealed));
+        assert!(sealed.starts_with(SEALED_PREFIX));
         assert!(!sealed.contains("JBSWY3DPEHPK3PXP"));
         assert_eq!(k.open("tanaka", &sealed).as_deref(), Ok("JBSWY3DPEHPK3PXP"));
         assert_ne!(

@@ -254,8 +254,8 @@ pub struct Counts {
 pub trait Storage: Send + Sync + 'static {
     /// Which engine, for logs and benchmark tables.
     fn engine(&self) -> &'static str;
-    /// Closes the connections; SQLite checkpoints its WAL into the database file as the last
-    /// one closes. Called once the server has drained, and when a command ends.
+    /// Closes the connections; SQLite first checkpoints its WAL into the database file and
+    /// empties it. Called once the server has drained, and when a command ends.
     async fn close(&self);
     async fn migrate(&self) -> StoreResult<()>;
     async fn counts(&self) -> StoreResult<Counts>;
