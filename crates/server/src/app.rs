@@ -54,17 +54,15 @@ pub async fn build_state(store: Arc<dyn Storage>, config: Config) -> anyhow::Res
     let totp_key = Arc::new(totp_key(&config, store.as_ref()).await?);
     let key = totp_key.clone();
     let sealed = store
-        .seal_plain_totp(
-            &move |login, secret| key.seal(login, secret),
-            crate::audit::AuditDraft {
-                pref_code: 0,
-                at: Clock::default().now(),
-                actor_user: None,
-                actor_org: "operator".into(),
-                action: crate::audit::action::TOTP_SEALED,
-                record_id: None,
-                detail: serde_json::Value::Null,
-            },
+        .rewrite_totp_secrets(
+            crate::storage::TotpSecrets::Plain,
+            &move |login, secret| Ok(key.seal(login, secret)),
+            crate::audit::AuditDraft::by_operator(
+                0,
+                Clock::default().now(),
+                crate::audit::action::TOTP_SEALED,
+                serde_json::Value::Null,
+            ),
         )
         .await
         .context("sealing TOTP secrets stored before sealing")?;
@@ -85,19 +83,25 @@ pub async fn build_state(store: Arc<dyn Storage>, config: Config) -> anyhow::Res
     })
 }
 
-/// The key that seals this database's TOTP secrets: the configured file (or the default one,
-/// see `totp_key::default_path`), which must open the secrets already sealed. Created only for
-/// a database that holds no sealed secret: a missing key is never silently replaced.
+/// The TOTP key file: the configured one, or the default beside the database
+/// (`totp_key::default_path`).
+pub fn totp_key_path(config: &Config) -> std::path::PathBuf {
+    config
+        .auth
+        .totp_key_file
+        .clone()
+        .unwrap_or_else(|| crate::totp_key::default_path(&config.database_url))
+}
+
+/// The key that seals this database's TOTP secrets: the key file, which must open the secrets
+/// already sealed. Created only for a database that holds no sealed secret: a missing key is
+/// never silently replaced.
 pub async fn totp_key(
     config: &Config,
     store: &dyn Storage,
 ) -> anyhow::Result<crate::totp_key::TotpKey> {
-    use crate::totp_key::{default_path, TotpKey};
-    let path = config
-        .auth
-        .totp_key_file
-        .clone()
-        .unwrap_or_else(|| default_path(&config.database_url));
+    use crate::totp_key::{pending_path, TotpKey};
+    let path = totp_key_path(config);
     let sample = store.sealed_totp_sample().await?;
     if !path.exists() {
         if sample.is_some() {
@@ -113,13 +117,135 @@ pub async fn totp_key(
     let key = TotpKey::read(&path)?;
     if let Some((login, sealed)) = sample {
         key.open(&login, &sealed).map_err(|_| {
-            anyhow::anyhow!(
-                "the TOTP key file {} does not open this database's TOTP secrets (a key from another database?)",
-                path.display()
-            )
+            if pending_path(&path).exists() {
+                anyhow::anyhow!(
+                    "the TOTP key file {} does not open this database's TOTP secrets, and {} is there: a key rotation stopped before it finished; run `tsunagu-server rotate-totp-key` again",
+                    path.display(),
+                    pending_path(&path).display()
+                )
+            } else {
+                anyhow::anyhow!(
+                    "the TOTP key file {} does not open this database's TOTP secrets (a key from another database?)",
+                    path.display()
+                )
+            }
         })?;
     }
     Ok(key)
+}
+
+/// What `rotate_totp_key` did.
+#[derive(Debug)]
+pub struct Rotation {
+    /// Secrets sealed again (0 when an interrupted rotation was only finished).
+    pub users: u64,
+    pub key_file: std::path::PathBuf,
+    /// The replaced key: backups taken before the rotation need it.
+    pub retired: std::path::PathBuf,
+}
+
+/// Seals every TOTP secret under a new key and makes that key the key file. Run it with the
+/// server stopped: a running server keeps the old key until it restarts.
+///
+/// The new key is written to `<key file>.new` first, the secrets are sealed again in one
+/// transaction (with a `user.totp_key_rotated` entry), and only then does the new key replace
+/// the file, the old one kept as `<key file>.retired-<unix seconds>`. Stopped between the
+/// commit and the replacement, it is run again: it sees that the `.new` key opens the secrets
+/// and finishes. Stopped before the commit, the `.new` key opens nothing and is discarded.
+pub async fn rotate_totp_key(
+    config: &Config,
+    store: &dyn Storage,
+    now: i64,
+) -> anyhow::Result<Rotation> {
+    use crate::totp_key::{pending_path, TotpKey};
+    let path = totp_key_path(config);
+    let pending = pending_path(&path);
+    if pending.exists() {
+        let new = TotpKey::read(&pending)?;
+        let committed = store
+            .sealed_totp_sample()
+            .await?
+            .is_some_and(|(login, sealed)| new.open(&login, &sealed).is_ok());
+        if committed {
+            let retired = install_key(&path, &pending, now)?;
+            return Ok(Rotation {
+                users: 0,
+                key_file: path,
+                retired,
+            });
+        }
+        std::fs::remove_file(&pending)
+            .with_context(|| format!("removing {}", pending.display()))?;
+    }
+    anyhow::ensure!(
+        path.exists(),
+        "there is no TOTP key file {} to rotate",
+        path.display()
+    );
+    let old = totp_key(config, store).await?;
+    let new = TotpKey::create(&pending)?;
+    let rewritten = store
+        .rewrite_totp_secrets(
+            crate::storage::TotpSecrets::Sealed,
+            &|login, stored| {
+                let secret = old.open(login, stored).map_err(|e| e.to_string())?;
+                Ok(new.seal(login, &secret))
+            },
+            crate::audit::AuditDraft::by_operator(
+                0,
+                now,
+                crate::audit::action::TOTP_KEY_ROTATED,
+                serde_json::Value::Null,
+            ),
+        )
+        .await;
+    let users = match rewritten {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_file(&pending);
+            return Err(e).context("sealing the TOTP secrets under the new key; nothing changed");
+        }
+    };
+    let retired = install_key(&path, &pending, now)?;
+    Ok(Rotation {
+        users,
+        key_file: path,
+        retired,
+    })
+}
+
+/// Keeps the key at `path` aside and moves the `pending` one in its place.
+fn install_key(
+    path: &std::path::Path,
+    pending: &std::path::Path,
+    now: i64,
+) -> anyhow::Result<std::path::PathBuf> {
+    let unfinished = || {
+        format!(
+            "the secrets are sealed under {}; run `tsunagu-server rotate-totp-key` again to finish",
+            pending.display()
+        )
+    };
+    // A retired key is never overwritten: a second rotation within the second gets a suffix.
+    let mut n = 1;
+    let retired = loop {
+        let base = crate::totp_key::retired_path(path, now / 1_000_000);
+        let candidate = match n {
+            1 => base,
+            _ => std::path::PathBuf::from(format!("{}-{n}", base.display())),
+        };
+        match std::fs::hard_link(path, &candidate) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+            linked => break linked.map(|()| candidate).with_context(unfinished)?,
+        }
+    };
+    std::fs::rename(pending, path).with_context(unfinished)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("syncing {}", dir.display()))?;
+    }
+    Ok(retired)
 }
 
 /// Serves on an already bound listener until `shutdown` resolves, then drains: open event

@@ -20,6 +20,8 @@ pub mod action {
     pub const TOTP_RESET: &str = "user.totp_reset";
     /// TOTP secrets stored before sealing, sealed at start (detail: how many).
     pub const TOTP_SEALED: &str = "user.totp_sealed";
+    /// Every sealed TOTP secret sealed again under a new key (detail: how many).
+    pub const TOTP_KEY_ROTATED: &str = "user.totp_key_rotated";
     pub const RECORD_CREATED: &str = "record.created";
     pub const RECORD_UPDATED: &str = "record.updated";
     pub const RESTRICTIONS_SET: &str = "record.restrictions_set";
@@ -47,6 +49,26 @@ pub struct AuditDraft {
     pub action: &'static str,
     pub record_id: Option<i64>,
     pub detail: serde_json::Value,
+}
+
+impl AuditDraft {
+    /// An action of the operator at the server's command line (no user, no record).
+    pub fn by_operator(
+        pref_code: i64,
+        at: i64,
+        action: &'static str,
+        detail: serde_json::Value,
+    ) -> AuditDraft {
+        AuditDraft {
+            pref_code,
+            at,
+            actor_user: None,
+            actor_org: "operator".into(),
+            action,
+            record_id: None,
+            detail,
+        }
+    }
 }
 
 /// An entry in its chain.

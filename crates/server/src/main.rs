@@ -69,6 +69,9 @@ enum Command {
     /// Recompute the person-search index from the records (after an upgrade that changes
     /// normalisation, or to repair it). One transaction: searches see the old or the new index.
     RebuildSearchIndex,
+    /// Seal every TOTP secret under a new key file (stop the server first): the old key is kept
+    /// as `<key file>.retired-<unix seconds>` for backups taken before.
+    RotateTotpKey,
     /// Print the current one-time code of a demo account.
     DemoCode { login: String },
     /// User administration.
@@ -201,15 +204,12 @@ async fn run(
             let started = std::time::Instant::now();
             let n = store.rebuild_search_index().await?;
             store
-                .append_audit(AuditDraft {
-                    pref_code: 0,
-                    at: clock.now(),
-                    actor_user: None,
-                    actor_org: "operator".into(),
-                    action: action::SEARCH_INDEX_REBUILT,
-                    record_id: None,
-                    detail: json!({ "records": n }),
-                })
+                .append_audit(AuditDraft::by_operator(
+                    0,
+                    clock.now(),
+                    action::SEARCH_INDEX_REBUILT,
+                    json!({ "records": n }),
+                ))
                 .await?;
             println!(
                 "検索索引を再構築しました（{n}件, {:.1}秒）",
@@ -238,63 +238,19 @@ async fn run(
             }
         }
         Command::SeedDemo { records, seed: s } => {
-            anyhow::ensure!(records <= 1_000_000, "--records is at most 1,000,000");
-            // Demo accounts have a published password: never add them to a database in use.
-            let existing = store.counts().await?;
-            anyhow::ensure!(
-        existing.records == 0 && existing.users == 0,
-        "this database already holds {} records and {} users: seed-demo only runs on an empty database",
-        existing.records,
-        existing.users
-    );
-            let started = std::time::Instant::now();
-            let m = master::synthetic();
-            seed::load_orgs(store.as_ref(), &m, clock.now()).await?;
-            let key = app::totp_key(&config, store.as_ref()).await?;
-            let accounts = seed::create_demo_users(
-                store.as_ref(),
-                &m,
-                config.auth.password_cost(),
-                clock.now(),
-                &key,
-            )
-            .await?;
-            let dir = OrgDirectory::from_rows(store.list_orgs().await?)?;
-            if records <= 5_000 {
-                seed::seed_demo_records(
-                    store.as_ref(),
-                    &dir,
-                    records,
-                    s,
-                    clock.today(),
-                    clock.now(),
-                )
-                .await?;
-            } else {
-                seed::seed_bulk_records(
-                    store.as_ref(),
-                    &dir,
-                    records,
-                    s,
-                    clock.today(),
-                    clock.now(),
-                    |n| {
-                        if n % 100_000 == 0 {
-                            eprintln!("  {n} records");
-                        }
-                    },
-                )
-                .await?;
-            }
+            seed_demo(store.as_ref(), &config, records, s, clock).await?;
+        }
+        Command::RotateTotpKey => {
+            let r = app::rotate_totp_key(&config, store.as_ref(), clock.now()).await?;
             println!(
-                "デモデータを作成しました（{records}件, {:.1}秒）。すべて架空のデータです。",
-                started.elapsed().as_secs_f64()
+                "TOTP secrets of {} users sealed under the new key {}",
+                r.users,
+                r.key_file.display()
             );
-            println!("パスワード（全アカウント共通）: {}", seed::DEMO_PASSWORD);
-            println!("ワンタイムコード: tsunagu-server demo-code <ログインID>");
-            for a in accounts {
-                println!("  {:<16} {}  [{}]", a.login, a.purpose, a.org_id);
-            }
+            println!(
+                "the previous key is kept as {}: backups from before now need it; restart the server",
+                r.retired.display()
+            );
         }
         Command::VerifyAudit | Command::DemoCode { .. } => unreachable!("handled above"),
         Command::User(UserCommand::CreateAdmin { org, login, name }) => {
@@ -315,15 +271,12 @@ async fn run(
                         password_hash: auth::hash_password(&password, config.auth.password_cost()),
                         totp_secret: key.seal(&login, &secret),
                     },
-                    AuditDraft {
-                        pref_code: o.pref_code,
-                        at: clock.now(),
-                        actor_user: None,
-                        actor_org: "operator".into(),
-                        action: action::USER_CREATED,
-                        record_id: None,
-                        detail: json!({}),
-                    },
+                    AuditDraft::by_operator(
+                        o.pref_code,
+                        clock.now(),
+                        action::USER_CREATED,
+                        json!({}),
+                    ),
                 )
                 .await
                 .map_err(|e| match e {
@@ -346,15 +299,12 @@ async fn run(
                 .set_password(
                     user.id,
                     &auth::hash_password(&password, config.auth.password_cost()),
-                    AuditDraft {
-                        pref_code: pref,
-                        at: clock.now(),
-                        actor_user: None,
-                        actor_org: "operator".into(),
-                        action: action::PASSWORD_RESET,
-                        record_id: None,
-                        detail: json!({ "user_id": user.id }),
-                    },
+                    AuditDraft::by_operator(
+                        pref,
+                        clock.now(),
+                        action::PASSWORD_RESET,
+                        json!({ "user_id": user.id }),
+                    ),
                 )
                 .await?;
             println!("new password for {login} (shown once): {password}");
@@ -367,15 +317,12 @@ async fn run(
                 .set_totp_secret(
                     user.id,
                     &key.seal(&login, &secret),
-                    AuditDraft {
-                        pref_code: pref,
-                        at: clock.now(),
-                        actor_user: None,
-                        actor_org: "operator".into(),
-                        action: action::TOTP_RESET,
-                        record_id: None,
-                        detail: json!({ "user_id": user.id }),
-                    },
+                    AuditDraft::by_operator(
+                        pref,
+                        clock.now(),
+                        action::TOTP_RESET,
+                        json!({ "user_id": user.id }),
+                    ),
                 )
                 .await?;
             println!(
@@ -409,6 +356,8 @@ async fn seed_demo(
     s: u64,
     clock: &Clock,
 ) -> anyhow::Result<()> {
+    // Refused before the key file is made: a refused seeding leaves nothing behind.
+    seed::ensure_empty(store).await?;
     let started = std::time::Instant::now();
     let accounts = seed::seed_demo_database(
         store,

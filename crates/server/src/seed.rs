@@ -110,15 +110,12 @@ pub async fn load_orgs(
 ) -> Result<(), StoreError> {
     store.upsert_orgs(&rows_from_master(m)).await?;
     store
-        .append_audit(AuditDraft {
-            pref_code: 0,
+        .append_audit(AuditDraft::by_operator(
+            0,
             at,
-            actor_user: None,
-            actor_org: "operator".into(),
-            action: action::ORGS_LOADED,
-            record_id: None,
-            detail: json!({ "orgs": m.orgs.len() }),
-        })
+            action::ORGS_LOADED,
+            json!({ "orgs": m.orgs.len() }),
+        ))
         .await?;
     Ok(())
 }
@@ -147,15 +144,7 @@ pub async fn create_demo_users(
                     password_hash: hash.clone(),
                     totp_secret: key.seal(a.login, &demo_totp_secret(a.login)),
                 },
-                AuditDraft {
-                    pref_code: pref,
-                    at,
-                    actor_user: None,
-                    actor_org: "operator".into(),
-                    action: action::USER_CREATED,
-                    record_id: None,
-                    detail: json!({}),
-                },
+                AuditDraft::by_operator(pref, at, action::USER_CREATED, json!({})),
             )
             .await?;
     }
@@ -523,6 +512,18 @@ pub async fn seed_org_records(
     Ok(())
 }
 
+/// Demo accounts have a published password: they are never added to a database in use.
+pub async fn ensure_empty(store: &dyn Storage) -> anyhow::Result<()> {
+    let existing = store.counts().await?;
+    anyhow::ensure!(
+        existing.records == 0 && existing.users == 0,
+        "this database already holds {} records and {} users: seed-demo only runs on an empty database",
+        existing.records,
+        existing.users
+    );
+    Ok(())
+}
+
 /// Everything `seed-demo` loads into an empty database: the synthetic master, the demo accounts
 /// and `records` synthetic records. Refuses a database that already holds records or users, as
 /// the demo accounts have a published password.
@@ -536,13 +537,7 @@ pub async fn seed_demo_database(
     progress: impl FnMut(usize),
 ) -> anyhow::Result<Vec<DemoAccount>> {
     anyhow::ensure!(records <= 1_000_000, "--records is at most 1,000,000");
-    let existing = store.counts().await?;
-    anyhow::ensure!(
-        existing.records == 0 && existing.users == 0,
-        "this database already holds {} records and {} users: seed-demo only runs on an empty database",
-        existing.records,
-        existing.users
-    );
+    ensure_empty(store).await?;
     let m = master::synthetic();
     load_orgs(store, &m, clock.now()).await?;
     let accounts = create_demo_users(store, &m, cost, clock.now(), key).await?;

@@ -128,16 +128,28 @@ impl TotpKey {
     }
 }
 
-/// Where the key file is when the configuration names none: beside a SQLite database
+/// Where the key file is when the configuration names none: beside a SQLite database file
 /// (`tsunagu.sqlite.totp-key`), else `tsunagu-totp.key` in the working directory.
 pub fn default_path(database_url: &str) -> PathBuf {
-    match database_url.strip_prefix("sqlite://") {
-        Some(rest) => PathBuf::from(format!(
-            "{}.totp-key",
-            rest.split('?').next().unwrap_or(rest)
-        )),
+    let file = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+        .map(|rest| rest.split('?').next().unwrap_or(rest))
+        .filter(|f| !f.is_empty() && !f.starts_with(":memory:"));
+    match file {
+        Some(f) => PathBuf::from(format!("{f}.totp-key")),
         None => PathBuf::from("tsunagu-totp.key"),
     }
+}
+
+/// Where `tsunagu-server rotate-totp-key` writes the new key before it replaces `path`.
+pub fn pending_path(path: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.new", path.display()))
+}
+
+/// Where the rotation keeps the key it replaced (backups from before it need that key).
+pub fn retired_path(path: &Path, unix_secs: i64) -> PathBuf {
+    PathBuf::from(format!("{}.retired-{unix_secs}", path.display()))
 }
 
 #[cfg(test)]
@@ -210,7 +222,15 @@ mod tests {
             PathBuf::from("t.sqlite.totp-key")
         );
         assert_eq!(
+            default_path("sqlite:data/t.sqlite"),
+            PathBuf::from("data/t.sqlite.totp-key")
+        );
+        assert_eq!(
             default_path("postgres://db/t"),
+            PathBuf::from("tsunagu-totp.key")
+        );
+        assert_eq!(
+            default_path("sqlite::memory:"),
             PathBuf::from("tsunagu-totp.key")
         );
     }

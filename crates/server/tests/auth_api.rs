@@ -72,6 +72,41 @@ both_engines! {
         assert!(!s.key_dir.path().join("missing.key").exists());
     }
 
+    async fn totp_secrets_are_rewritten_all_or_nothing(db) {
+        use tsunagu_server::audit::{action, AuditDraft};
+        use tsunagu_server::storage::TotpSecrets;
+        let s = TestServer::start(db).await;
+        let users = s.db.scalar("SELECT COUNT(*) FROM users").await;
+        let entries = s.db.scalar("SELECT COUNT(*) FROM audit_log").await;
+        let draft = || AuditDraft::by_operator(0, 0, action::TOTP_KEY_ROTATED, serde_json::Value::Null);
+        // The second secret cannot be rewritten: the first is not rewritten either.
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let failing = |_: &str, _: &str| match calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 => Ok("rewritten".to_string()),
+            _ => Err("does not open".to_string()),
+        };
+        let e = s.db.store.rewrite_totp_secrets(TotpSecrets::Sealed, &failing, draft()).await.unwrap_err();
+        assert!(e.to_string().contains("does not open"), "{e}");
+        assert_eq!(s.db.scalar("SELECT COUNT(*) FROM users WHERE totp_secret = 'rewritten'").await, 0);
+        assert_eq!(s.db.scalar("SELECT COUNT(*) FROM audit_log").await, entries);
+        // None stored in the clear after start: nothing to do, nothing logged.
+        let plain = |_: &str, _: &str| -> Result<String, String> { panic!("no plain secret is left") };
+        assert_eq!(s.db.store.rewrite_totp_secrets(TotpSecrets::Plain, &plain, draft()).await.unwrap(), 0);
+        assert_eq!(s.db.scalar("SELECT COUNT(*) FROM audit_log").await, entries);
+        // Sealed again (under the same key, new nonces): every user, one entry, logins work.
+        let key = s.state().totp_key.clone();
+        let reseal = move |login: &str, stored: &str| {
+            let secret = key.open(login, stored).map_err(|e| e.to_string())?;
+            Ok(key.seal(login, &secret))
+        };
+        let n = s.db.store.rewrite_totp_secrets(TotpSecrets::Sealed, &reseal, draft()).await.unwrap();
+        assert_eq!(n as i64, users);
+        assert_eq!(s.db.scalar("SELECT COUNT(*) FROM audit_log").await, entries + 1);
+        assert_eq!(s.db.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'user.totp_key_rotated'").await, 1);
+        s.login("cgc").await;
+        assert!(tsunagu_server::audit::verify(s.db.store.as_ref()).await.unwrap().is_ok());
+    }
+
     async fn login_needs_password_and_a_fresh_code(db) {
         let s = TestServer::start(db).await;
         let (st, e) = s.try_login("cgc", "wrong-password", &s.code("cgc")).await;

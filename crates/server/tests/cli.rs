@@ -200,3 +200,130 @@ fn demo_code_needs_no_database() {
     );
     assert!(!db.exists());
 }
+
+/// Every user's (login, stored TOTP secret), by login.
+fn stored_secrets(db: &std::path::Path) -> Vec<(String, String)> {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        let rows = sqlx::query_as("SELECT login, totp_secret FROM users ORDER BY login")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        rows
+    })
+}
+
+fn sql(db: &std::path::Path, statement: &str) -> i64 {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        let n = sqlx::query(statement)
+            .execute(&pool)
+            .await
+            .unwrap()
+            .rows_affected() as i64;
+        pool.close().await;
+        n
+    })
+}
+
+fn count(db: &std::path::Path, query: &str) -> i64 {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        let n = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        n
+    })
+}
+
+#[test]
+fn the_totp_key_rotates_and_the_old_one_is_kept() {
+    use tsunagu_server::totp_key::TotpKey;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keys.sqlite");
+    let key_file = dir.path().join("keys.sqlite.totp-key");
+    let pending = dir.path().join("keys.sqlite.totp-key.new");
+    let rotated = "SELECT COUNT(*) FROM audit_log WHERE action = 'user.totp_key_rotated'";
+    assert!(server(&db, &["seed-demo", "--records", "5"])
+        .status
+        .success());
+    let old_text = std::fs::read_to_string(&key_file).unwrap();
+    let old = TotpKey::read(&key_file).unwrap();
+    let before = stored_secrets(&db);
+    let secrets: Vec<String> = before
+        .iter()
+        .map(|(login, stored)| old.open(login, stored).unwrap())
+        .collect();
+    assert!(before.len() >= 5, "{} users", before.len());
+
+    // One secret that does not open (copied from another user's row): the rotation is refused,
+    // and the key file, every secret and the log are as they were, with no key left over.
+    let (victim, victim_stored) = &before[0];
+    sql(
+        &db,
+        &format!(
+            "UPDATE users SET totp_secret = '{}' WHERE login = '{victim}'",
+            before[1].1
+        ),
+    );
+    let out = server(&db, &["rotate-totp-key"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("nothing changed"), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), old_text);
+    assert!(!pending.exists());
+    assert_eq!(count(&db, rotated), 0);
+    sql(
+        &db,
+        &format!("UPDATE users SET totp_secret = '{victim_stored}' WHERE login = '{victim}'"),
+    );
+    assert_eq!(stored_secrets(&db), before);
+
+    // A `.new` key left by a rotation stopped before its commit opens nothing: discarded.
+    TotpKey::create(&pending).unwrap();
+    let out = server(&db, &["rotate-totp-key"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("TOTP secrets of {} users", before.len())),
+        "{}",
+        text(&out)
+    );
+    assert!(!pending.exists());
+    let new_text = std::fs::read_to_string(&key_file).unwrap();
+    assert_ne!(new_text, old_text);
+    let new = TotpKey::read(&key_file).unwrap();
+    let after = stored_secrets(&db);
+    for ((login, stored), secret) in after.iter().zip(&secrets) {
+        assert_eq!(new.open(login, stored).as_ref(), Ok(secret), "{login}");
+        assert!(old.open(login, stored).is_err(), "{login}");
+    }
+    let retired: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains(".totp-key.retired-"))
+        .collect();
+    assert_eq!(retired.len(), 1, "{retired:?}");
+    assert_eq!(std::fs::read_to_string(&retired[0]).unwrap(), old_text);
+    assert_eq!(count(&db, rotated), 1);
+    let out = server(&db, &["verify-audit"]);
+    assert!(text(&out).contains("intact"), "{}", text(&out));
+
+    // Stopped after its commit, before the new key replaced the file: commands that need the
+    // key say so, and running the rotation again finishes it.
+    std::fs::rename(&key_file, &pending).unwrap();
+    std::fs::copy(&retired[0], &key_file).unwrap();
+    let out = server(&db, &["user", "reset-totp", "--login", "demo-cgc"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("rotate-totp-key"), "{}", text(&out));
+    let out = server(&db, &["rotate-totp-key"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), new_text);
+    assert!(!pending.exists());
+    assert_eq!(count(&db, rotated), 1, "finishing seals nothing again");
+    assert_eq!(stored_secrets(&db), after);
+}

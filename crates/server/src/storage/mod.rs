@@ -36,6 +36,15 @@ impl StoreError {
     }
 }
 
+/// Which users' TOTP secrets `Storage::rewrite_totp_secrets` rewrites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TotpSecrets {
+    /// Stored as entered, by a version from before sealing.
+    Plain,
+    /// Sealed (`totp_key::SEALED_PREFIX`).
+    Sealed,
+}
+
 /// An organisation row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrgRow {
@@ -278,11 +287,14 @@ pub trait Storage: Send + Sync + 'static {
     /// The login and stored secret of one user whose TOTP secret is sealed, if any: what the
     /// server tries its key on before it starts.
     async fn sealed_totp_sample(&self) -> StoreResult<Option<(String, String)>>;
-    /// Seals every TOTP secret still stored as it was entered (databases from before sealing),
-    /// with `audit`, in one transaction; returns how many.
-    async fn seal_plain_totp(
+    /// Rewrites the TOTP secrets of `which` users, `rewrite(login, stored)` giving each its new
+    /// stored value, with `audit` (its detail set to how many), in one transaction: sealing
+    /// secrets stored before sealing, or sealing all under a new key. A rewrite that fails
+    /// rolls back every other. Returns how many; none writes nothing, not even the entry.
+    async fn rewrite_totp_secrets(
         &self,
-        seal: &(dyn for<'a, 'b> Fn(&'a str, &'b str) -> String + Send + Sync),
+        which: TotpSecrets,
+        rewrite: &(dyn for<'a, 'b> Fn(&'a str, &'b str) -> Result<String, String> + Send + Sync),
         audit: AuditDraft,
     ) -> StoreResult<u64>;
     async fn set_password(

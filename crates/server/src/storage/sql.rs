@@ -14,6 +14,11 @@ pub const RECORD_COLS: &str = "pref_code, id, owner_org, version, created_at, cr
 /// The most audit rows one INSERT carries (10 parameters each, within both engines' limits).
 pub const AUDIT_ROWS_PER_STATEMENT: usize = 1000;
 
+/// `LIKE` pattern of a sealed TOTP secret.
+pub fn sealed_pattern() -> String {
+    format!("{}%", crate::totp_key::SEALED_PREFIX)
+}
+
 /// For each chain of a batch: where its head must stand for the entries to follow it, and where
 /// they leave it, as ((seq, hash), (seq, hash)).
 pub type ChainSpans<'a> = std::collections::BTreeMap<i64, ((i64, &'a str), (i64, &'a str))>;
@@ -22,7 +27,7 @@ macro_rules! impl_storage {
     ($store:ty, $db:ty, $engine:literal, $for_update:literal, $clear_search:literal) => {
         use $crate::audit::{AuditDraft, AuditEntry};
         use $crate::search::{IndexEntry, IndexKey, KeyLookup, SearchDoc};
-        use $crate::storage::sql::{pref_of, ChainSpans, AUDIT_ROWS_PER_STATEMENT, ID_BASE, RECORD_COLS};
+        use $crate::storage::sql::{pref_of, sealed_pattern, ChainSpans, AUDIT_ROWS_PER_STATEMENT, ID_BASE, RECORD_COLS};
         use $crate::storage::*;
         use sqlx::Row;
         use tsunagu_record::api::NotificationKind;
@@ -691,28 +696,37 @@ macro_rules! impl_storage {
             }
 
             async fn sealed_totp_sample(&self) -> StoreResult<Option<(String, String)>> {
-                let row = sqlx::query("SELECT login, totp_secret FROM users WHERE totp_secret LIKE 'v1:%' ORDER BY id LIMIT 1")
+                let row = sqlx::query("SELECT login, totp_secret FROM users WHERE totp_secret LIKE $1 ORDER BY id LIMIT 1")
+                    .bind(sealed_pattern())
                     .fetch_optional(&self.read)
                     .await?;
                 row.map(|r| Ok((r.try_get("login")?, r.try_get("totp_secret")?))).transpose()
             }
 
-            async fn seal_plain_totp(
+            async fn rewrite_totp_secrets(
                 &self,
-                seal: &(dyn for<'a, 'b> Fn(&'a str, &'b str) -> String + Send + Sync),
+                which: TotpSecrets,
+                rewrite: &(dyn for<'a, 'b> Fn(&'a str, &'b str) -> Result<String, String> + Send + Sync),
                 mut audit: AuditDraft,
             ) -> StoreResult<u64> {
                 let mut tx = self.write.begin().await?;
-                let rows = sqlx::query("SELECT id, login, totp_secret FROM users WHERE totp_secret NOT LIKE 'v1:%' ORDER BY id")
+                let filter = match which {
+                    TotpSecrets::Plain => "NOT LIKE",
+                    TotpSecrets::Sealed => "LIKE",
+                };
+                let rows = sqlx::query(&format!("SELECT id, login, totp_secret FROM users WHERE totp_secret {filter} $1 ORDER BY id"))
+                    .bind(sealed_pattern())
                     .fetch_all(&mut *tx)
                     .await?;
                 if rows.is_empty() {
                     return Ok(0);
                 }
                 for r in &rows {
-                    let (id, login, secret): (i64, String, String) = (r.try_get("id")?, r.try_get("login")?, r.try_get("totp_secret")?);
+                    let (id, login, stored): (i64, String, String) = (r.try_get("id")?, r.try_get("login")?, r.try_get("totp_secret")?);
+                    let new = rewrite(&login, &stored)
+                        .map_err(|why| StoreError::Corrupt(format!("the TOTP secret of user {id}: {why}")))?;
                     sqlx::query("UPDATE users SET totp_secret = $1 WHERE id = $2")
-                        .bind(seal(&login, &secret))
+                        .bind(new)
                         .bind(id)
                         .execute(&mut *tx)
                         .await?;
