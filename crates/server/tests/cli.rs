@@ -146,17 +146,10 @@ fn users_are_created_and_reset_by_command() {
     assert!(out.status.success(), "{}", text(&out));
     let second = secret_in(&text(&out));
     assert_ne!(first, second);
-    let stored: String = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
-            .await
-            .unwrap();
-        let v = sqlx::query_scalar("SELECT totp_secret FROM users WHERE login = 'admin01'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-        v
-    });
+    let (_, stored) = stored_secrets(&db)
+        .into_iter()
+        .find(|(login, _)| login == "admin01")
+        .unwrap();
     let key =
         tsunagu_server::totp_key::TotpKey::read(&dir.path().join("users.sqlite.totp-key")).unwrap();
     assert_eq!(key.open("admin01", &stored).unwrap(), second);
@@ -201,44 +194,37 @@ fn demo_code_needs_no_database() {
     assert!(!db.exists());
 }
 
-/// Every user's (login, stored TOTP secret), by login.
-fn stored_secrets(db: &std::path::Path) -> Vec<(String, String)> {
+/// Runs `work` on the SQLite file directly, as someone with access to the file would.
+fn with_pool<T>(db: &std::path::Path, work: impl AsyncFnOnce(&sqlx::SqlitePool) -> T) -> T {
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
             .await
             .unwrap();
-        let rows = sqlx::query_as("SELECT login, totp_secret FROM users ORDER BY login")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+        let out = work(&pool).await;
         pool.close().await;
-        rows
+        out
     })
 }
 
-fn sql(db: &std::path::Path, statement: &str) -> i64 {
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
-            .await
-            .unwrap();
-        let n = sqlx::query(statement)
-            .execute(&pool)
+/// Every user's (login, stored TOTP secret), by login.
+fn stored_secrets(db: &std::path::Path) -> Vec<(String, String)> {
+    with_pool(db, async |pool| {
+        sqlx::query_as("SELECT login, totp_secret FROM users ORDER BY login")
+            .fetch_all(pool)
             .await
             .unwrap()
-            .rows_affected() as i64;
-        pool.close().await;
-        n
+    })
+}
+
+fn sql(db: &std::path::Path, statement: &str) {
+    with_pool(db, async |pool| {
+        sqlx::query(statement).execute(pool).await.unwrap();
     })
 }
 
 fn count(db: &std::path::Path, query: &str) -> i64 {
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
-            .await
-            .unwrap();
-        let n = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
-        pool.close().await;
-        n
+    with_pool(db, async |pool| {
+        sqlx::query_scalar(query).fetch_one(pool).await.unwrap()
     })
 }
 
