@@ -137,8 +137,10 @@ pub async fn totp_key(
 /// What `rotate_totp_key` did.
 #[derive(Debug)]
 pub struct Rotation {
-    /// Secrets sealed again (0 when an interrupted rotation was only finished).
+    /// Secrets sealed again.
     pub users: u64,
+    /// An interrupted rotation was finished: its secrets were sealed when it stopped.
+    pub finished_earlier_run: bool,
     pub key_file: std::path::PathBuf,
     /// The replaced key: backups taken before the rotation need it.
     pub retired: std::path::PathBuf,
@@ -170,6 +172,7 @@ pub async fn rotate_totp_key(
             let retired = install_key(&path, &pending, now)?;
             return Ok(Rotation {
                 users: 0,
+                finished_earlier_run: true,
                 key_file: path,
                 retired,
             });
@@ -209,6 +212,7 @@ pub async fn rotate_totp_key(
     let retired = install_key(&path, &pending, now)?;
     Ok(Rotation {
         users,
+        finished_earlier_run: false,
         key_file: path,
         retired,
     })

@@ -242,11 +242,18 @@ async fn run(
         }
         Command::RotateTotpKey => {
             let r = app::rotate_totp_key(&config, store.as_ref(), clock.now()).await?;
-            println!(
-                "TOTP secrets of {} users sealed under the new key {}",
-                r.users,
-                r.key_file.display()
-            );
+            if r.finished_earlier_run {
+                println!(
+                    "finished the interrupted rotation: the new key is now {}",
+                    r.key_file.display()
+                );
+            } else {
+                println!(
+                    "TOTP secrets of {} users sealed under the new key {}",
+                    r.users,
+                    r.key_file.display()
+                );
+            }
             println!(
                 "the previous key is kept as {}: backups from before now need it; restart the server",
                 r.retired.display()

@@ -308,6 +308,11 @@ fn the_totp_key_rotates_and_the_old_one_is_kept() {
     assert!(text(&out).contains("rotate-totp-key"), "{}", text(&out));
     let out = server(&db, &["rotate-totp-key"]);
     assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("finished the interrupted rotation"),
+        "{}",
+        text(&out)
+    );
     assert_eq!(std::fs::read_to_string(&key_file).unwrap(), new_text);
     assert!(!pending.exists());
     assert_eq!(count(&db, rotated), 1, "finishing seals nothing again");
