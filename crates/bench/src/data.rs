@@ -340,15 +340,12 @@ pub async fn ensure_bench_users(
                     password_hash: hash,
                     totp_secret: key.seal(&login, &seed::demo_totp_secret(&login)),
                 },
-                AuditDraft {
-                    pref_code: pref,
-                    at: clock.now(),
-                    actor_user: None,
-                    actor_org: "operator".into(),
-                    action: action::USER_CREATED,
-                    record_id: None,
-                    detail: serde_json::json!({ "benchmark": true }),
-                },
+                AuditDraft::by_operator(
+                    pref,
+                    clock.now(),
+                    action::USER_CREATED,
+                    serde_json::json!({ "benchmark": true }),
+                ),
             )
             .await?;
     }

@@ -12,15 +12,12 @@ both_engines! {
         assert_eq!(before.get("/api/v1/me").await.0, StatusCode::OK);
         let user = s.db.store.user_by_login("cgc").await.unwrap().unwrap();
         let fresh = tsunagu_server::auth::new_totp_secret();
-        let audit = tsunagu_server::audit::AuditDraft {
-            pref_code: 13,
-            at: 0,
-            actor_user: None,
-            actor_org: "operator".into(),
-            action: tsunagu_server::audit::action::TOTP_RESET,
-            record_id: None,
-            detail: serde_json::json!({ "user_id": user.id }),
-        };
+        let audit = tsunagu_server::audit::AuditDraft::by_operator(
+            13,
+            0,
+            tsunagu_server::audit::action::TOTP_RESET,
+            serde_json::json!({ "user_id": user.id }),
+        );
         s.db.store.set_totp_secret(user.id, &s.state().totp_key.seal("cgc", &fresh), audit).await.unwrap();
         // The session is gone (after the session cache's few seconds at most).
         s.state().clock.advance_secs(30);

@@ -267,15 +267,12 @@ impl TestServer {
                         password_hash: hash.clone(),
                         totp_secret: totp_secret(login),
                     },
-                    AuditDraft {
-                        pref_code: o.pref_code as i64,
-                        at: 0,
-                        actor_user: None,
-                        actor_org: "operator".into(),
-                        action: action::USER_CREATED,
-                        record_id: None,
-                        detail: serde_json::json!({}),
-                    },
+                    AuditDraft::by_operator(
+                        o.pref_code as i64,
+                        0,
+                        action::USER_CREATED,
+                        serde_json::json!({}),
+                    ),
                 )
                 .await
                 .unwrap();
