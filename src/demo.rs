@@ -21,7 +21,7 @@ pub async fn start(records: usize) -> anyhow::Result<Demo> {
         database_url: format!("sqlite://{}", dir.path().join("demo.sqlite").display()),
         ..Config::default()
     };
-    let store = app::open_store(&config.database_url, 4).await?;
+    let store = app::open_keyed_store(&config).await?;
     let clock = Clock::default();
     let key = app::totp_key(&config, store.as_ref()).await?;
     let accounts = seed::seed_demo_database(

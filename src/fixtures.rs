@@ -4,7 +4,7 @@
 use chrono::{NaiveDate, TimeZone, Utc};
 use serde_json::json;
 use tsunagu_masterdata::PeopleGenerator;
-use tsunagu_record::api::{CaseSummary, LoginResponse};
+use tsunagu_record::api::{CaseSummary, LoginResponse, RowMeta};
 use tsunagu_record::codes::{CaseStatus, OrgKind, RiskLevel};
 use tsunagu_record::schema::{BirthDate, PersonName, Risk};
 use tsunagu_record::views::{OwnerContact, Visible, WithheldReason};
@@ -78,11 +78,13 @@ pub fn cases(n: usize) -> Vec<CaseSummary> {
                     urgent: i % 4 == 3,
                 })),
                 next_review: Visible::Shown(NaiveDate::from_ymd_opt(2026, 12, 1 + (i % 28) as u32)),
-                updated_at: Utc
-                    .with_ymd_and_hms(2026, 11, 25, 2, 0, 0)
-                    .single()
-                    .expect("time"),
-                version: 1,
+                meta: Visible::Shown(RowMeta {
+                    version: 1,
+                    updated_at: Utc
+                        .with_ymd_and_hms(2026, 11, 25, 2, 0, 0)
+                        .single()
+                        .expect("time"),
+                }),
             }
         })
         .collect()

@@ -12,7 +12,7 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 use ratatui_textarea::{CursorMove, TextArea};
 use tsunagu_record::api::{RecordViewEntry, UpdateRecord, VersionEntry};
-use tsunagu_record::views::{FullRecord, OwnerContact};
+use tsunagu_record::views::{FullRecord, OwnerContact, Visible};
 use tsunagu_record::{RecordBody, RecordView};
 
 use crate::api::ApiErr;
@@ -864,13 +864,14 @@ fn draw_side(f: &mut Frame, area: Rect, th: &crate::theme::Theme, side: &Side, e
             "変更履歴（新しい順）",
             v.iter()
                 .rev()
-                .map(|e| {
-                    format!(
+                .map(|e| match &e.written {
+                    Visible::Shown(w) => format!(
                         "版{}  {}  {}",
-                        e.version,
-                        e.at.with_timezone(&jst).format("%Y-%m-%d %H:%M"),
-                        e.author
-                    )
+                        w.version,
+                        w.at.with_timezone(&jst).format("%Y-%m-%d %H:%M"),
+                        w.author
+                    ),
+                    Visible::Withheld { reason } => format!("版 —  {}", reason.label_ja()),
                 })
                 .collect(),
         ),

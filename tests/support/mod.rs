@@ -35,9 +35,7 @@ pub async fn start_server(records: usize) -> Server {
     };
     config.auth.argon2_memory_kib = CHEAP.memory_kib;
     config.auth.argon2_iterations = CHEAP.iterations;
-    let store = app::open_store(&config.database_url, 4)
-        .await
-        .expect("store");
+    let store = app::open_keyed_store(&config).await.expect("store");
     seed::seed_demo_database(
         store.as_ref(),
         CHEAP,
@@ -68,9 +66,7 @@ impl Server {
             database_url: format!("sqlite://{}", dir.path().join("e2e.sqlite").display()),
             ..Config::default()
         };
-        let store = app::open_store(&config.database_url, 4)
-            .await
-            .expect("store");
+        let store = app::open_keyed_store(&config).await.expect("store");
         let state = app::build_state(store, config).await.expect("state");
         let running = Running::start_at(state, &addr)
             .await

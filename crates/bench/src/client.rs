@@ -212,7 +212,7 @@ pub async fn run(a: ClientArgs) -> anyhow::Result<()> {
         ),
         ..Config::default()
     };
-    let store = app::open_store(&config.database_url, 4).await?;
+    let store = app::open_keyed_store(&config).await?;
     let clock = Clock::default();
     eprintln!(
         "client: seeding the demo data and {} cases of one centre",

@@ -246,6 +246,7 @@ async fn generate(store: &dyn Storage, url: &str, records: usize, seed: u64) -> 
         database_url: url.to_string(),
         ..Default::default()
     };
+    tsunagu_server::app::install_audit_key(store, &config.audit_mac_key_path()).await?;
     let key = tsunagu_server::app::totp_key(&config, store).await?;
     seed::load_orgs(store, &m, clock.now()).await?;
     seed::create_demo_users(store, &m, PasswordCost::default(), clock.now(), &key).await?;
@@ -456,6 +457,7 @@ pub async fn owned_by(
             status: None,
             municipality: None,
             viewer_org: String::new(),
+            mask_others: false,
             updated_since: None,
             sort: CaseSort::CaseNumber,
             after: None,

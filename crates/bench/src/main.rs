@@ -304,12 +304,12 @@ async fn run_engine(
     opts: &DataOpts,
 ) -> anyhow::Result<EngineResult> {
     let dataset = data::prepare(engine, opts).await?;
-    let store = app::open_store(&dataset.url, a.pg_max_connections).await?;
     let config = Config {
         database_url: dataset.url.clone(),
         pg_max_connections: a.pg_max_connections,
         ..Config::default()
     };
+    let store = app::open_keyed_store(&config).await?;
     let state = app::build_state(store.clone(), config).await?;
     let want = |t: &str| a.only.iter().any(|o| o == t);
     if want("s4") {

@@ -683,12 +683,12 @@ pub struct Report {
 async fn env_for(engine: Engine, a: &SearchArgs) -> anyhow::Result<(Env, app::Running, Dataset)> {
     let opts = a.data.opts();
     let dataset = data::prepare(engine, &opts).await?;
-    let store = app::open_store(&dataset.url, a.pg_max_connections).await?;
     let config = Config {
         database_url: dataset.url.clone(),
         pg_max_connections: a.pg_max_connections,
         ..Config::default()
     };
+    let store = app::open_keyed_store(&config).await?;
     let state = app::build_state(store.clone(), config).await?;
     let running = app::Running::start(state.clone()).await?;
     let client = reqwest::Client::builder()

@@ -92,8 +92,17 @@ pub struct CaseSummary {
     pub status: Visible<CaseStatus>,
     pub risk: Visible<Option<Risk>>,
     pub next_review: Visible<Option<NaiveDate>>,
-    pub updated_at: DateTime<Utc>,
+    /// Withheld with the rest of the record's metadata where the viewer may not see it (a
+    /// partner, when the owner restricted casework).
+    pub meta: Visible<RowMeta>,
+}
+
+/// The version and time of a list row's record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RowMeta {
     pub version: i64,
+    pub updated_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -104,14 +113,24 @@ pub struct CaseList {
     pub next_cursor: Option<String>,
 }
 
-/// One version of a record in its history, as the viewer may see it.
+/// One version of a record in its history, as the viewer may see it. Where the viewer may not
+/// see the record's metadata (an outside centre; a partner when casework is restricted), the
+/// version number, time and author are withheld, and versions that look the same to the viewer
+/// are shown once.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct VersionEntry {
+    pub written: Visible<VersionWritten>,
+    pub record: RecordView,
+}
+
+/// Which version, when and by whom.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct VersionWritten {
     pub version: i64,
     pub at: DateTime<Utc>,
     pub author: String,
-    pub record: RecordView,
 }
 
 /// A view of a record by another organisation, for the owner.

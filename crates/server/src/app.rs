@@ -39,7 +39,90 @@ pub async fn open_store(url: &str, pg_max_connections: u32) -> anyhow::Result<Ar
     Ok(store)
 }
 
+/// Opens the store as `open_store` does and gives it the audit MAC key
+/// (`install_audit_key`): what every command that writes needs.
+pub async fn open_keyed_store(config: &Config) -> anyhow::Result<Arc<dyn Storage>> {
+    let store = open_store(&config.database_url, config.pg_max_connections).await?;
+    install_audit_key(store.as_ref(), &config.audit_mac_key_path()).await?;
+    Ok(store)
+}
+
+/// Reads the audit MAC key at `path` and gives it to the store. The key is created only for a
+/// database none of whose entries carries a MAC: a missing key is never silently replaced.
+///
+/// A database whose entries were all written before the key existed (an upgrade) is keyed
+/// here: each chain with entries gets an `audit.keyed` entry vouching for them. That happens
+/// once; once any entry carries a MAC, entries without one are reported by `verify-audit`.
+pub async fn install_audit_key(store: &dyn Storage, path: &std::path::Path) -> anyhow::Result<()> {
+    use crate::audit::{action, AuditDraft, MacKey};
+    let keyed = store.has_keyed_audit_entries().await?;
+    let key = if path.exists() {
+        MacKey::read(path)?
+    } else if keyed {
+        anyhow::bail!(
+            "the audit MAC key file {} is missing, but this database's audit entries carry MACs made with a key: restore the key file (see docs/operations.md, Keys and secrets)",
+            path.display()
+        );
+    } else {
+        let key = MacKey::create(path)?;
+        tracing::warn!(path = %path.display(), "created a new audit MAC key file: back it up apart from the database");
+        key
+    };
+    let heads = store.audit_heads().await?;
+    let mut newest = Vec::new();
+    for (pref, seq, _) in heads.iter().filter(|(_, seq, _)| *seq > 0) {
+        if let Some(e) = store.audit_entries(*pref, seq - 1, 1).await?.pop() {
+            newest.push(e);
+        }
+    }
+    let macs: Vec<_> = newest.iter().filter(|e| !e.mac.is_empty()).collect();
+    anyhow::ensure!(
+        macs.is_empty() || macs.iter().any(|e| key.verify(&e.hash, &e.mac)),
+        "the audit MAC key file {} does not verify this database's audit entries (a key from another database?)",
+        path.display()
+    );
+    store.install_audit_key(Arc::new(key));
+    if !keyed {
+        let now = Clock::default().now();
+        let drafts: Vec<AuditDraft> = heads
+            .iter()
+            .filter(|(_, seq, _)| *seq > 0)
+            .map(|(pref, seq, _)| {
+                AuditDraft::by_operator(
+                    *pref,
+                    now,
+                    action::KEYED,
+                    serde_json::json!({ "unkeyed_entries": seq }),
+                )
+            })
+            .collect();
+        if !drafts.is_empty() {
+            store.append_audits(drafts).await?;
+            tracing::info!("keyed the audit chains written before the audit MAC key");
+        }
+    }
+    Ok(())
+}
+
+/// The checkpoint writer of a server: the signing key (created if missing, its public half
+/// trusted in `<key>.pub`) and the checkpoint file.
+pub fn checkpointer(
+    config: &Config,
+    store: Arc<dyn Storage>,
+) -> anyhow::Result<crate::audit::checkpoint::Checkpointer> {
+    let key = crate::audit::keys::signing_key(&config.audit_signing_key_path())?;
+    Ok(crate::audit::checkpoint::Checkpointer::new(
+        store,
+        key,
+        config.audit_checkpoint_path(),
+    ))
+}
+
 pub async fn build_state(store: Arc<dyn Storage>, config: Config) -> anyhow::Result<AppState> {
+    store
+        .audit_key()
+        .context("open the store with app::open_keyed_store")?;
+    let checkpoints = Arc::new(checkpointer(&config, store.clone())?);
     let orgs = OrgDirectory::from_rows(store.list_orgs().await?)?;
     if orgs.is_empty() {
         tracing::warn!("no organisations loaded: run `tsunagu-server seed-demo` or `tsunagu-server load-orgs FILE`");
@@ -80,7 +163,30 @@ pub async fn build_state(store: Arc<dyn Storage>, config: Config) -> anyhow::Res
         read_audit,
         sessions,
         totp_key,
+        checkpoints,
+        refusals: Default::default(),
     })
+}
+
+/// Runs `serving` with the checkpoint writer beside it; when serving ends, one last checkpoint.
+async fn with_checkpoints(
+    state: &AppState,
+    serving: impl Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let every = std::time::Duration::from_secs(state.config.audit.checkpoint_secs.max(1));
+    let writer = tokio::spawn(
+        state
+            .checkpoints
+            .clone()
+            .run(every, state.clock.clone(), async {
+                let _ = stopped.await;
+            }),
+    );
+    let served = serving.await;
+    let _ = stop.send(());
+    let _ = writer.await;
+    served
 }
 
 /// The TOTP key file: the configured one, or the default beside the database
@@ -260,14 +366,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let hub = state.hub.clone();
-    let app = crate::api::router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            hub.close();
-        })
-        .await?;
-    Ok(())
+    let app = crate::api::router(state.clone());
+    with_checkpoints(&state, async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                hub.close();
+            })
+            .await?;
+        Ok(())
+    })
+    .await
 }
 
 /// Serves HTTPS with rustls.
@@ -290,11 +399,15 @@ pub async fn serve_tls(
         hub.close();
         h.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
     });
-    axum_server::bind_rustls(addr, rustls_config)
-        .handle(handle)
-        .serve(crate::api::router(state).into_make_service())
-        .await?;
-    Ok(())
+    let app = crate::api::router(state.clone());
+    with_checkpoints(&state, async move {
+        axum_server::bind_rustls(addr, rustls_config)
+            .handle(handle)
+            .serve(app.into_make_service())
+            .await?;
+        Ok(())
+    })
+    .await
 }
 
 /// Resolves on SIGINT or SIGTERM.

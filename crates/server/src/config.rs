@@ -17,6 +17,7 @@ pub struct Config {
     /// Connections in the PostgreSQL pool.
     pub pg_max_connections: u32,
     pub auth: AuthConfig,
+    pub audit: AuditConfig,
     pub limits: LimitsConfig,
     /// Serve HTTPS directly; leave unset behind a TLS-terminating proxy.
     pub tls: Option<TlsConfig>,
@@ -44,6 +45,79 @@ pub struct AuthConfig {
     pub totp_key_file: Option<PathBuf>,
 }
 
+/// The audit log's keys and checkpoints (`audit/`). Unset paths sit beside a SQLite database
+/// (`<file>.audit-mac-key`, …), else in the working directory (`tsunagu-audit-mac.key`, …).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// The HMAC key of every entry. Created if missing while no entry carries a MAC; refused
+    /// as missing otherwise.
+    pub mac_key_file: Option<PathBuf>,
+    /// The Ed25519 key that signs checkpoints; its public keys are in `<file>.pub`.
+    pub signing_key_file: Option<PathBuf>,
+    /// The append-only file every checkpoint is also written to (copy it to a witness).
+    pub checkpoint_file: Option<PathBuf>,
+    /// Seconds between checkpoints (one is also written when the server stops).
+    pub checkpoint_secs: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            mac_key_file: None,
+            signing_key_file: None,
+            checkpoint_file: None,
+            checkpoint_secs: 5,
+        }
+    }
+}
+
+/// A file kept beside the SQLite database file (`<file><suffix>`), or `fallback` in the working
+/// directory when the database is not a SQLite file.
+pub fn beside_database(database_url: &str, suffix: &str, fallback: &str) -> PathBuf {
+    let file = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+        .map(|rest| rest.split('?').next().unwrap_or(rest))
+        .filter(|f| !f.is_empty() && !f.starts_with(":memory:"));
+    match file {
+        Some(f) => PathBuf::from(format!("{f}{suffix}")),
+        None => PathBuf::from(fallback),
+    }
+}
+
+impl Config {
+    pub fn audit_mac_key_path(&self) -> PathBuf {
+        self.audit.mac_key_file.clone().unwrap_or_else(|| {
+            beside_database(
+                &self.database_url,
+                ".audit-mac-key",
+                "tsunagu-audit-mac.key",
+            )
+        })
+    }
+
+    pub fn audit_signing_key_path(&self) -> PathBuf {
+        self.audit.signing_key_file.clone().unwrap_or_else(|| {
+            beside_database(
+                &self.database_url,
+                ".audit-signing-key",
+                "tsunagu-audit-signing.key",
+            )
+        })
+    }
+
+    pub fn audit_checkpoint_path(&self) -> PathBuf {
+        self.audit.checkpoint_file.clone().unwrap_or_else(|| {
+            beside_database(
+                &self.database_url,
+                ".audit-checkpoints",
+                "tsunagu-audit-checkpoints.jsonl",
+            )
+        })
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
@@ -66,6 +140,7 @@ impl Default for Config {
             database_url: "sqlite://tsunagu.sqlite".into(),
             pg_max_connections: 16,
             auth: AuthConfig::default(),
+            audit: AuditConfig::default(),
             limits: LimitsConfig::default(),
             tls: None,
         }
@@ -138,6 +213,15 @@ impl Config {
         }
         if let Some(v) = get("TSUNAGU_TOTP_KEY_FILE") {
             self.auth.totp_key_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("TSUNAGU_AUDIT_MAC_KEY_FILE") {
+            self.audit.mac_key_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("TSUNAGU_AUDIT_SIGNING_KEY_FILE") {
+            self.audit.signing_key_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("TSUNAGU_AUDIT_CHECKPOINT_FILE") {
+            self.audit.checkpoint_file = Some(PathBuf::from(v));
         }
         if let Some(v) = get("TSUNAGU_PG_MAX_CONNECTIONS") {
             self.pg_max_connections = v

@@ -42,6 +42,7 @@ pub fn columns(body: &RecordBody, restrictions: &Restrictions) -> RecordColumns 
             .map(|d| d.to_string())
             .unwrap_or_else(|| "9999-12-31".to_string()),
         address_restricted: restrictions.field(Field::CoreAddress),
+        casework_restricted: restrictions.group(tsunagu_record::restrict::Group::Casework),
         name_key: search_key(&format!("{}{}", name.family, name.given)),
         kana_key: search_key(&format!(
             "{}{}",

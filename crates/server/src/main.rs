@@ -64,8 +64,28 @@ enum Command {
         #[arg(long, default_value_t = 20261125)]
         seed: u64,
     },
-    /// Walk every audit chain end to end; exit 1 at the first broken entry.
-    VerifyAudit,
+    /// Walk every audit chain against its MACs, its head and every signed checkpoint; exit 1
+    /// naming the first broken entry of each broken chain, 2 if it could not be checked.
+    VerifyAudit {
+        /// A witness's copy of the checkpoint file, checked instead of the local one.
+        #[arg(long)]
+        witness: Option<PathBuf>,
+    },
+    /// Append the checkpoints a witness's copy lacks to it (signatures checked first).
+    CopyCheckpoints {
+        /// The witness's copy (created if missing).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// List the accounts whose reads were refused (no tier, or no such record), most first.
+    RefusedReads {
+        /// How far back, in hours.
+        #[arg(long, default_value_t = 24)]
+        hours: i64,
+    },
+    /// Replace the checkpoint signing key (stop the server first): the old public key stays
+    /// trusted for the checkpoints it signed before now.
+    RotateAuditSigningKey,
     /// Recompute the person-search index from the records (after an upgrade that changes
     /// normalisation, or to repair it). One transaction: searches see the old or the new index.
     RebuildSearchIndex,
@@ -134,35 +154,33 @@ async fn main() -> anyhow::Result<()> {
             println!("{code}");
             return Ok(());
         }
-        Command::VerifyAudit => {
-            // Exit 1: the chain is broken. Exit 2: it could not be checked.
-            let outcome = async {
-                let store =
-                    app::open_store(&config.database_url, config.pg_max_connections).await?;
-                Ok::<_, anyhow::Error>(audit::verify(store.as_ref()).await?)
-            }
-            .await;
-            match outcome {
-                Ok(Ok(report)) => {
-                    println!(
-                        "audit chain intact: {} chains, {} entries",
-                        report.chains, report.entries
-                    );
-                    return Ok(());
-                }
-                Ok(Err(b)) => {
-                    eprintln!("audit chain BROKEN at {b}");
-                    std::process::exit(1);
-                }
+        Command::VerifyAudit { witness } => {
+            // Exit 1: the log is broken. Exit 2: it could not be checked.
+            match verify_audit(&config, witness.as_deref()).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => std::process::exit(1),
                 Err(e) => {
-                    eprintln!("audit chain could not be verified: {e:#}");
+                    eprintln!("the audit log could not be verified: {e:#}");
                     std::process::exit(2);
                 }
             }
         }
+        Command::CopyCheckpoints { to } => {
+            let keys = audit::keys::PublicKeys::read(&audit::keys::public_keys_path(
+                &config.audit_signing_key_path(),
+            ))?;
+            let from = config.audit_checkpoint_path();
+            let n = audit::checkpoint::copy_new(&from, to, &keys)?;
+            println!(
+                "{n} checkpoints copied from {} to {}",
+                from.display(),
+                to.display()
+            );
+            return Ok(());
+        }
         _ => {}
     }
-    let store = app::open_store(&config.database_url, config.pg_max_connections).await?;
+    let store = app::open_keyed_store(&config).await?;
     // Every command ends by closing the store, so SQLite folds its WAL back into the file.
     let outcome = run(cli.command, store.clone(), config, &clock).await;
     store.close().await;
@@ -259,7 +277,53 @@ async fn run(
                 r.retired.display()
             );
         }
-        Command::VerifyAudit | Command::DemoCode { .. } => unreachable!("handled above"),
+        Command::VerifyAudit { .. }
+        | Command::CopyCheckpoints { .. }
+        | Command::DemoCode { .. } => {
+            unreachable!("handled above")
+        }
+        Command::RefusedReads { hours } => {
+            let since = clock.now() - hours.max(0) * 3_600_000_000;
+            let rows = store.refused_reads(since).await?;
+            if rows.is_empty() {
+                println!("no refused reads in the last {hours} hours");
+            }
+            let jst = chrono::FixedOffset::east_opt(9 * 3600).expect("JST");
+            let when = |at: i64| {
+                chrono::DateTime::from_timestamp_micros(at)
+                    .map(|t| t.with_timezone(&jst).format("%Y-%m-%d %H:%M").to_string())
+                    .unwrap_or_default()
+            };
+            for r in rows {
+                println!(
+                    "{:>6}  user {:<8} {:<16} {} – {}",
+                    r.count,
+                    r.user_id
+                        .map(|u| u.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    r.org_id,
+                    when(r.first_at),
+                    when(r.last_at)
+                );
+            }
+        }
+        Command::RotateAuditSigningKey => {
+            let path = config.audit_signing_key_path();
+            let r = audit::keys::rotate_signing_key(&path, clock.now())?;
+            store
+                .append_audit(AuditDraft::by_operator(
+                    0,
+                    clock.now(),
+                    action::SIGNING_KEY_ROTATED,
+                    json!({ "old": r.old_id, "new": r.new_id }),
+                ))
+                .await?;
+            println!(
+                "checkpoints are now signed with key {}; copy {} to every place that verifies checkpoints; restart the server",
+                r.new_id,
+                audit::keys::public_keys_path(&path).display()
+            );
+        }
         Command::User(UserCommand::CreateAdmin { org, login, name }) => {
             let dir = OrgDirectory::from_rows(store.list_orgs().await?)?;
             let o = dir
@@ -409,7 +473,13 @@ async fn demo(
     }
     config.database_url = format!("sqlite://{}", file.display());
     config.listen = listen;
-    let store = app::open_store(&config.database_url, config.pg_max_connections).await?;
+    // The checkpoints of the previous demo database name chains this one does not have.
+    let checkpoints = config.audit_checkpoint_path();
+    if checkpoints.exists() {
+        std::fs::remove_file(&checkpoints)
+            .with_context(|| format!("removing {}", checkpoints.display()))?;
+    }
+    let store = app::open_keyed_store(&config).await?;
     seed_demo(store.as_ref(), &config, records, 20261125, clock).await?;
     let state = app::build_state(store.clone(), config).await?;
     let listener = tokio::net::TcpListener::bind(listen)
@@ -419,4 +489,78 @@ async fn demo(
     let served = app::serve(state, listener, app::shutdown_signal()).await;
     store.close().await;
     served
+}
+
+/// `verify-audit`: true if the log is intact. Reads the MAC key, the trusted public keys and
+/// the checkpoints (the witness's copy or the local file, and those stored in the database),
+/// then walks every chain. Appends nothing.
+async fn verify_audit(config: &Config, witness: Option<&std::path::Path>) -> anyhow::Result<bool> {
+    use audit::checkpoint::{read_file, Checkpoint};
+    let mac = audit::MacKey::read(&config.audit_mac_key_path())?;
+    let keys = audit::keys::PublicKeys::read(&audit::keys::public_keys_path(
+        &config.audit_signing_key_path(),
+    ))?;
+    let file = witness
+        .map(PathBuf::from)
+        .unwrap_or_else(|| config.audit_checkpoint_path());
+    let mut problems = Vec::new();
+    let mut checkpoints = Vec::new();
+    if file.exists() {
+        let read = read_file(&file, &keys)?;
+        for n in &read.notes {
+            println!("note: {n}");
+        }
+        problems.extend(read.problems);
+        checkpoints.extend(read.checkpoints);
+    } else if witness.is_some() {
+        anyhow::bail!("there is no witness file {}", file.display());
+    } else {
+        println!(
+            "note: there is no checkpoint file {}: nothing pins the chains, so a cut of the newest entries or a rewrite by someone holding the MAC key would not show",
+            file.display()
+        );
+    }
+    let store = app::open_store(&config.database_url, config.pg_max_connections).await?;
+    let outcome = async {
+        for (n, (body, sig)) in store.stored_checkpoints().await?.into_iter().enumerate() {
+            if checkpoints.iter().any(|c: &Checkpoint| c.signature == sig) {
+                continue;
+            }
+            match Checkpoint::from_parts(&body, &sig).and_then(|c| c.verify(&keys).map(|()| c)) {
+                Ok(c) => checkpoints.push(c),
+                Err(e) => {
+                    problems.push(format!("checkpoint {} stored in the database: {e}", n + 1))
+                }
+            }
+        }
+        Ok::<_, anyhow::Error>(audit::verify_with(store.as_ref(), &mac, &checkpoints).await?)
+    }
+    .await;
+    store.close().await;
+    let report = outcome?;
+    for p in &problems {
+        eprintln!("checkpoint BROKEN: {p}");
+    }
+    for b in &report.breaks {
+        eprintln!("audit log BROKEN at {b}");
+    }
+    if !report.intact() || !problems.is_empty() {
+        return Ok(false);
+    }
+    let newest = report
+        .newest_checkpoint_at
+        .and_then(chrono::DateTime::from_timestamp_micros)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| "none".into());
+    println!(
+        "audit log intact: {} chains, {} entries, {} checkpoints checked (newest {newest})",
+        report.chains, report.entries, report.checkpoints
+    );
+    if report.not_checkpointed > 0 {
+        println!(
+            "not yet checkpointed: {} entries in {} chains, written after the newest checkpoint of their chain (their MACs verify; a cut of these alone would not show)",
+            report.not_checkpointed, report.chains_not_checkpointed
+        );
+    }
+    Ok(true)
 }

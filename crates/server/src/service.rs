@@ -48,6 +48,10 @@ pub struct AppState {
     pub phantom_failures: Arc<std::sync::Mutex<std::collections::HashMap<String, auth::Failures>>>,
     /// Opens the TOTP secrets sealed in the users table (see `totp_key`).
     pub totp_key: Arc<crate::totp_key::TotpKey>,
+    /// Counts refused reads per account, to warn the operator (`audit::refusals`).
+    pub refusals: Arc<crate::audit::refusals::RefusalWatch>,
+    /// Signs checkpoints of the audit chain heads (`audit::checkpoint`).
+    pub checkpoints: Arc<crate::audit::checkpoint::Checkpointer>,
 }
 
 /// More unknown names than this and the ones not locked are forgotten.
@@ -524,10 +528,14 @@ impl AppState {
                 "運用者は記録の内容を閲覧できません".into(),
             ));
         }
-        let rec = self.store.get_record(id).await?.ok_or_else(not_found)?;
+        let Some(rec) = self.store.get_record(id).await? else {
+            return Err(self.refused(v, id, "record").await);
+        };
         let owner = self.org(&rec.owner_org)?;
         let t = tier::decide(&v.org, owner, facts(&rec));
-        let view = tier::project(t, &rec, owner).ok_or_else(not_found)?;
+        let Some(view) = tier::project(t, &rec, owner) else {
+            return Err(self.refused(v, id, "record").await);
+        };
         if t != Tier::Owner {
             let audit = v.audit(
                 self.clock.now(),
@@ -547,11 +555,13 @@ impl AppState {
                 "運用者は記録の内容を閲覧できません".into(),
             ));
         }
-        let rec = self.store.get_record(id).await?.ok_or_else(not_found)?;
+        let Some(rec) = self.store.get_record(id).await? else {
+            return Err(self.refused(v, id, "versions").await);
+        };
         let owner = self.org(&rec.owner_org)?;
         let t = tier::decide(&v.org, owner, facts(&rec));
         if t == Tier::None {
-            return Err(not_found());
+            return Err(self.refused(v, id, "versions").await);
         }
         let versions = self.store.list_versions(id).await?;
         if t != Tier::Owner {
@@ -564,41 +574,18 @@ impl AppState {
             );
             self.read_audit.append(audit).await?;
         }
-        Ok(versions
-            .into_iter()
-            .filter_map(|ver| {
-                // Past versions are shown under today's restrictions: restricting a field now
-                // must also withhold what it held before.
-                let restrictions = if t == Tier::Owner {
-                    ver.restrictions
-                } else {
-                    rec.restrictions.clone()
-                };
-                let as_rec = StoredRecord {
-                    version: ver.version,
-                    updated_at: ver.at,
-                    updated_by: ver.author.clone(),
-                    restrictions,
-                    body: ver.body,
-                    ..rec.clone()
-                };
-                Some(VersionEntry {
-                    version: ver.version,
-                    at: time(ver.at),
-                    author: ver.author,
-                    record: tier::project(t, &as_rec, owner)?,
-                })
-            })
-            .collect())
+        Ok(tier::history(t, &rec, owner, versions))
     }
 
     /// Who from other organisations opened the record: for its owner only.
     pub async fn record_views(&self, v: &Viewer, id: i64) -> AppResult<Vec<RecordViewEntry>> {
-        let rec = self.store.get_record(id).await?.ok_or_else(not_found)?;
+        let Some(rec) = self.store.get_record(id).await? else {
+            return Err(self.refused(v, id, "views").await);
+        };
         if rec.owner_org != v.org.id {
             let owner = self.org(&rec.owner_org)?;
             return Err(match tier::decide(&v.org, owner, facts(&rec)) {
-                Tier::None => not_found(),
+                Tier::None => self.refused(v, id, "views").await,
                 _ => AppError::Forbidden("閲覧履歴を確認できるのは所有機関のみです".into()),
             });
         }
@@ -632,6 +619,7 @@ impl AppState {
             status: p.status,
             municipality: p.municipality,
             viewer_org: v.org.id.clone(),
+            mask_others: false,
             updated_since: p.updated_since,
             sort: p.sort,
             after: p.cursor,
@@ -648,6 +636,8 @@ impl AppState {
                         .map(|o| o.id.clone()),
                 );
                 q.pref_code = Some(v.org.pref_code);
+                // Other owners' rows in a centre's or municipality's list are partners' rows.
+                q.mask_others = true;
             }
             tsunagu_record::OrgKind::Ministry => q.serious_only = true,
             tsunagu_record::OrgKind::Operator => {
@@ -659,9 +649,10 @@ impl AppState {
         let mut rows = self.store.list_cases(&q).await?;
         let more = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
-        let next_cursor = more
-            .then(|| rows.last().map(|r| encode_cursor(&cursor_of(r, q.sort))))
-            .flatten();
+        let next_cursor = match rows.last() {
+            Some(r) if more => Some(self.cursor_for(v, r, q.sort)?),
+            _ => None,
+        };
         let mut items = Vec::with_capacity(rows.len());
         let mut others = Vec::new();
         for r in &rows {
@@ -887,6 +878,50 @@ pub struct CaseListParams {
     pub sort: CaseSort,
     pub cursor: Option<CaseCursor>,
     pub limit: Option<i64>,
+}
+
+impl AppState {
+    /// Audits a refused read (no tier, or no such record: the caller gets the same 404 for
+    /// both) in the reader's chain, and warns the operator when one account is refused again
+    /// and again. The refusal is the answer unless the log cannot be written.
+    async fn refused(&self, v: &Viewer, id: i64, read: &'static str) -> AppError {
+        let now = self.clock.now();
+        let audit = v.audit(
+            now,
+            v.org.pref_code,
+            action::ACCESS_REFUSED,
+            Some(id),
+            json!({ "read": read }),
+        );
+        if let Some(n) = self.refusals.note(v.user_id, now) {
+            tracing::warn!(
+                user_id = v.user_id,
+                org = %v.org.id,
+                refusals = n,
+                "repeated refused reads from one account within 10 minutes (tsunagu-server refused-reads lists them)"
+            );
+        }
+        match self.read_audit.append(audit).await {
+            Ok(_) => not_found(),
+            Err(e) => e.into(),
+        }
+    }
+
+    /// The cursor after row `r`, holding its sort key as the viewer sees it: a key the viewer
+    /// may not see would leave in the cursor otherwise.
+    fn cursor_for(&self, v: &Viewer, r: &StoredRecord, sort: CaseSort) -> AppResult<String> {
+        let owner = self.org(&r.owner_org)?;
+        let t = tier::decide(&v.org, owner, facts(r));
+        let cursor = if tier::casework_withheld(t, &r.restrictions) {
+            CaseCursor {
+                key: crate::storage::masked_sort_key(sort).to_string(),
+                id: r.id,
+            }
+        } else {
+            cursor_of(r, sort)
+        };
+        Ok(encode_cursor(&cursor))
+    }
 }
 
 fn cursor_of(r: &StoredRecord, sort: CaseSort) -> CaseCursor {

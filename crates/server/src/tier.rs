@@ -3,7 +3,7 @@
 //! may not see, so nothing can be forgotten here and blanked later.
 
 use chrono::{DateTime, Utc};
-use tsunagu_record::api::CaseSummary;
+use tsunagu_record::api::{CaseSummary, RowMeta, VersionEntry, VersionWritten};
 use tsunagu_record::restrict::{Field, Group};
 use tsunagu_record::views::{
     FullRecord, OutsideRecord, RecordMeta, RecordView, SharedAdmin, SharedCasework, SharedCore,
@@ -12,7 +12,7 @@ use tsunagu_record::views::{
 use tsunagu_record::{OrgKind, Restrictions};
 
 use crate::orgs::Org;
-use crate::storage::StoredRecord;
+use crate::storage::{StoredRecord, VersionRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tier {
@@ -207,14 +207,73 @@ fn shared(r: &StoredRecord, owner: &Org) -> tsunagu_record::views::SharedRecord 
     }
 }
 
+/// Whether `tier` is kept from the record's casework and with it from its metadata (version,
+/// times, authors, and the case number, status, risk and next review of a list row): the
+/// rule behind every projection, list order and filter. An outside centre never sees them; a
+/// partner does not when the owner restricted casework.
+pub fn casework_withheld(tier: Tier, restrictions: &Restrictions) -> bool {
+    match tier {
+        Tier::Owner | Tier::Ministry => false,
+        Tier::Partner | Tier::Transfer => restrictions.group(Group::Casework),
+        Tier::Outside | Tier::None => true,
+    }
+}
+
+/// The history of a record for a tier, oldest first; empty for [`Tier::None`]. Past versions
+/// are shown under today's restrictions (restricting a field now also withholds what it held
+/// before). Where the metadata is withheld, so are each version's number, time and author, and
+/// consecutive versions that look the same to the viewer are shown once: otherwise the list
+/// would tell how often the hidden parts changed.
+pub fn history(
+    tier: Tier,
+    current: &StoredRecord,
+    owner: &Org,
+    versions: Vec<VersionRow>,
+) -> Vec<VersionEntry> {
+    let hide_meta = casework_withheld(tier, &current.restrictions);
+    let mut out: Vec<VersionEntry> = Vec::new();
+    for ver in versions {
+        let restrictions = if tier == Tier::Owner {
+            ver.restrictions
+        } else {
+            current.restrictions.clone()
+        };
+        let as_rec = StoredRecord {
+            version: ver.version,
+            updated_at: ver.at,
+            updated_by: ver.author.clone(),
+            restrictions,
+            body: ver.body,
+            ..current.clone()
+        };
+        let Some(record) = project(tier, &as_rec, owner) else {
+            continue;
+        };
+        if hide_meta && out.last().is_some_and(|prev| prev.record == record) {
+            continue;
+        }
+        out.push(VersionEntry {
+            written: Visible::unless(
+                hide_meta,
+                VersionWritten {
+                    version: ver.version,
+                    at: time(ver.at),
+                    author: ver.author,
+                },
+            ),
+            record,
+        });
+    }
+    out
+}
+
 /// One row of a case list. Lists hold the viewer's own, partners' and (for the ministry) serious
 /// cases only; any other tier yields nothing.
 pub fn summary(tier: Tier, r: &StoredRecord, owner: &Org) -> Option<CaseSummary> {
-    let withheld_casework = match tier {
-        Tier::Owner | Tier::Ministry => false,
-        Tier::Partner => r.restrictions.group(Group::Casework),
-        _ => return None,
-    };
+    if !matches!(tier, Tier::Owner | Tier::Ministry | Tier::Partner) {
+        return None;
+    }
+    let withheld_casework = casework_withheld(tier, &r.restrictions);
     let withheld_address = tier == Tier::Partner && r.restrictions.field(Field::CoreAddress);
     let c = &r.body.core;
     let cw = &r.body.casework;
@@ -235,8 +294,13 @@ pub fn summary(tier: Tier, r: &StoredRecord, owner: &Org) -> Option<CaseSummary>
         ),
         risk: Visible::unless(withheld_casework, cw.risk),
         next_review: cas(cw.next_review),
-        updated_at: time(r.updated_at),
-        version: r.version,
+        meta: Visible::unless(
+            withheld_casework,
+            RowMeta {
+                version: r.version,
+                updated_at: time(r.updated_at),
+            },
+        ),
     })
 }
 

@@ -131,15 +131,7 @@ impl TotpKey {
 /// Where the key file is when the configuration names none: beside a SQLite database file
 /// (`tsunagu.sqlite.totp-key`), else `tsunagu-totp.key` in the working directory.
 pub fn default_path(database_url: &str) -> PathBuf {
-    let file = database_url
-        .strip_prefix("sqlite://")
-        .or_else(|| database_url.strip_prefix("sqlite:"))
-        .map(|rest| rest.split('?').next().unwrap_or(rest))
-        .filter(|f| !f.is_empty() && !f.starts_with(":memory:"));
-    match file {
-        Some(f) => PathBuf::from(format!("{f}.totp-key")),
-        None => PathBuf::from("tsunagu-totp.key"),
-    }
+    crate::config::beside_database(database_url, ".totp-key", "tsunagu-totp.key")
 }
 
 /// Where `tsunagu-server rotate-totp-key` writes the new key before it replaces `path`.

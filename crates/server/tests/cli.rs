@@ -318,3 +318,127 @@ fn the_totp_key_rotates_and_the_old_one_is_kept() {
     assert_eq!(count(&db, rotated), 1, "finishing seals nothing again");
     assert_eq!(stored_secrets(&db), after);
 }
+
+/// Starts `serve` on the database, lets it write its first checkpoint, and stops it with
+/// SIGTERM (which writes one more).
+fn serve_briefly(db: &std::path::Path) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tsunagu-server"))
+        .arg("--database-url")
+        .arg(format!("sqlite://{}", db.display()))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("TSUNAGU_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start serve");
+    let checkpoints = std::path::PathBuf::from(format!("{}.audit-checkpoints", db.display()));
+    let started = std::time::Instant::now();
+    while !checkpoints.exists() && started.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(
+        child.wait().unwrap().success(),
+        "serve ends cleanly on SIGTERM"
+    );
+    assert!(
+        checkpoints.exists(),
+        "serve wrote {}",
+        checkpoints.display()
+    );
+}
+
+#[test]
+fn checkpoints_leave_the_database_and_pin_the_chains_for_a_witness() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cp.sqlite");
+    let out = server(&db, &["seed-demo", "--records", "30"]);
+    assert!(out.status.success(), "{}", text(&out));
+    // No server has run yet: no checkpoint, and the command says what that means.
+    let out = server(&db, &["verify-audit"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("no checkpoint file"), "{}", text(&out));
+
+    serve_briefly(&db);
+    let out = server(&db, &["verify-audit"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("checkpoints checked"), "{}", text(&out));
+    assert!(
+        !text(&out).contains("not yet checkpointed"),
+        "{}",
+        text(&out)
+    );
+
+    let witness = dir.path().join("witness.jsonl");
+    let witness_arg = witness.display().to_string();
+    let out = server(&db, &["copy-checkpoints", "--to", &witness_arg]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).starts_with("0 "), "{}", text(&out));
+    let out = server(&db, &["copy-checkpoints", "--to", &witness_arg]);
+    assert!(
+        text(&out).starts_with("0 checkpoints copied"),
+        "{}",
+        text(&out)
+    );
+
+    // A rotation keeps the old public key for the checkpoints it signed.
+    let out = server(&db, &["rotate-audit-signing-key"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let public =
+        std::fs::read_to_string(dir.path().join("cp.sqlite.audit-signing-key.pub")).unwrap();
+    assert_eq!(
+        public.lines().filter(|l| !l.starts_with('#')).count(),
+        2,
+        "{public}"
+    );
+    assert!(public.contains(" retired "), "{public}");
+    let out = server(&db, &["verify-audit", "--witness", &witness_arg]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // Someone with the file cuts chain 13's newest entries and moves its head back, and also
+    // removes the local checkpoint file and the checkpoints in the database: the witness's
+    // copy still shows it.
+    with_pool(&db, async |pool| {
+        sqlx::raw_sql(
+            "DROP TRIGGER audit_log_no_delete; DROP TRIGGER audit_checkpoints_no_delete; \
+             DELETE FROM audit_checkpoints; \
+             DELETE FROM audit_log WHERE pref_code = 13 AND seq > (SELECT seq - 2 FROM audit_head WHERE pref_code = 13); \
+             UPDATE audit_head SET seq = (SELECT MAX(seq) FROM audit_log WHERE pref_code = 13), \
+                 hash = (SELECT hash FROM audit_log WHERE pref_code = 13 ORDER BY seq DESC LIMIT 1) WHERE pref_code = 13;",
+        )
+        .execute(pool)
+        .await
+        .unwrap();
+    });
+    std::fs::remove_file(dir.path().join("cp.sqlite.audit-checkpoints")).unwrap();
+    let out = server(&db, &["verify-audit"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "without any checkpoint the cut cannot show: {}",
+        text(&out)
+    );
+    let out = server(&db, &["verify-audit", "--witness", &witness_arg]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("chain 13, entry"), "{}", text(&out));
+    assert!(text(&out).contains("checkpoint"), "{}", text(&out));
+
+    // A forged line in the witness's copy is reported, not trusted.
+    let copy = std::fs::read_to_string(&witness).unwrap();
+    std::fs::write(&witness, copy.replacen("\\\"at\\\":", "\\\"at\\\":1", 1)).unwrap();
+    let out = server(&db, &["verify-audit", "--witness", &witness_arg]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("checkpoint BROKEN"), "{}", text(&out));
+
+    // Without the MAC key nothing can be checked: exit 2, not a verdict.
+    std::fs::rename(
+        dir.path().join("cp.sqlite.audit-mac-key"),
+        dir.path().join("elsewhere"),
+    )
+    .unwrap();
+    let out = server(&db, &["verify-audit"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}

@@ -502,6 +502,7 @@ both_engines! {
         assert!(ids(&v).is_empty());
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_tsunagu-server"))
             .args(["--database-url", &srv.db.url, "rebuild-search-index"])
+            .env("TSUNAGU_AUDIT_MAC_KEY_FILE", srv.db.mac_key_path())
             .env("TSUNAGU_LOG", "warn")
             .output()
             .unwrap();

@@ -334,7 +334,7 @@ both_engines! {
         let report = verify(store.as_ref()).await.unwrap().expect("intact");
         assert_eq!(report.entries, 1501);
         // Every record's body survived the round trip and passes validation.
-        let q = CaseQuery { owners: vec![], pref_code: Some(1), serious_only: false, status: None, municipality: None, viewer_org: "x".into(), updated_since: None, sort: CaseSort::CaseNumber, after: None, limit: 1000 };
+        let q = CaseQuery { owners: vec![], pref_code: Some(1), serious_only: false, status: None, municipality: None, viewer_org: "x".into(), mask_others: false, updated_since: None, sort: CaseSort::CaseNumber, after: None, limit: 1000 };
         let rows = store.list_cases(&q).await.unwrap();
         assert!(!rows.is_empty());
         for r in rows {
@@ -356,7 +356,7 @@ both_engines! {
             let mut after: Option<CaseCursor> = None;
             let mut ids = Vec::new();
             loop {
-                let q = CaseQuery { owners: vec!["cgc-13-01".into()], pref_code: Some(13), serious_only: false, status: None, municipality: None, viewer_org: "cgc-13-01".into(), updated_since: None, sort, after: after.clone(), limit: 4 };
+                let q = CaseQuery { owners: vec!["cgc-13-01".into()], pref_code: Some(13), serious_only: false, status: None, municipality: None, viewer_org: "cgc-13-01".into(), mask_others: false, updated_since: None, sort, after: after.clone(), limit: 4 };
                 let rows = store.list_cases(&q).await.unwrap();
                 let Some(last) = rows.last() else { break };
                 let key = match sort {

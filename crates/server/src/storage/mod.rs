@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use tsunagu_record::api::NotificationKind;
 use tsunagu_record::{RecordBody, Restrictions};
 
-use crate::audit::{AuditDraft, AuditEntry};
+use crate::audit::{AuditDraft, AuditEntry, MacKey};
 use crate::search::{KeyLookup, SearchDoc};
 
 pub mod postgres;
@@ -28,6 +28,26 @@ pub enum StoreError {
     NotFound,
     #[error("unique constraint violated")]
     Duplicate,
+    #[error("the audit MAC key is not loaded: nothing can be appended to the audit log")]
+    NoAuditKey,
+}
+
+/// Where a store keeps the audit MAC key once it has been read.
+#[derive(Default)]
+pub struct MacSlot(std::sync::RwLock<Option<std::sync::Arc<MacKey>>>);
+
+impl MacSlot {
+    pub fn install(&self, key: std::sync::Arc<MacKey>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Some(key);
+    }
+
+    pub fn get(&self) -> StoreResult<std::sync::Arc<MacKey>> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or(StoreError::NoAuditKey)
+    }
 }
 
 impl StoreError {
@@ -136,6 +156,8 @@ pub struct RecordColumns {
     pub risk_level: Option<String>,
     pub next_review: String,
     pub address_restricted: bool,
+    /// The owner restricted the casework group: partners see neither it nor the metadata.
+    pub casework_restricted: bool,
     pub name_key: String,
     pub kana_key: String,
     pub birth_date: String,
@@ -207,6 +229,15 @@ pub enum CaseSort {
     CaseNumber,
 }
 
+/// The sort key of a row whose sort column the viewer may not see (`CaseQuery::mask_others`):
+/// `""` for text columns, `"0"` for times.
+pub fn masked_sort_key(sort: CaseSort) -> &'static str {
+    match sort {
+        CaseSort::UpdatedDesc | CaseSort::UpdatedAsc => "0",
+        CaseSort::NextReview | CaseSort::CaseNumber => "",
+    }
+}
+
 /// Where a page starts: the sort key and id of the last row of the previous page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseCursor {
@@ -226,6 +257,10 @@ pub struct CaseQuery {
     /// The viewer: the municipality filter only matches other owners' records whose address
     /// the owner did not restrict.
     pub viewer_org: String,
+    /// Other owners' rows are seen as a partner: where their casework is restricted, their
+    /// hidden values neither filter (status, updated since) nor sort them; they sort as
+    /// `MASKED_SORT_KEY` (an empty case number or review date, time 0), then by id.
+    pub mask_others: bool,
     pub updated_since: Option<i64>,
     pub sort: CaseSort,
     pub after: Option<CaseCursor>,
@@ -250,6 +285,16 @@ pub struct IndexSnapshot {
     pub docs: Vec<(i64, i64, String, bool, i64, String)>,
 }
 
+/// One account's refused reads in a period (`Storage::refused_reads`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedReads {
+    pub user_id: Option<i64>,
+    pub org_id: String,
+    pub count: i64,
+    pub first_at: i64,
+    pub last_at: i64,
+}
+
 /// Counts of what is stored, for operations and benchmarks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -267,6 +312,9 @@ pub trait Storage: Send + Sync + 'static {
     /// empties it. Called once the server has drained, and when a command ends.
     async fn close(&self);
     async fn migrate(&self) -> StoreResult<()>;
+    /// Gives the store the audit MAC key; until then every append fails (`NoAuditKey`).
+    fn install_audit_key(&self, key: std::sync::Arc<MacKey>);
+    fn audit_key(&self) -> StoreResult<std::sync::Arc<MacKey>>;
     async fn counts(&self) -> StoreResult<Counts>;
 
     // Organisations.
@@ -351,6 +399,25 @@ pub trait Storage: Send + Sync + 'static {
         limit: i64,
     ) -> StoreResult<Vec<AuditEntry>>;
     async fn audit_heads(&self) -> StoreResult<Vec<(i64, i64, String)>>;
+    /// (chain, seq) of up to 100 entries whose chain is outside `chains`.
+    async fn audit_entries_outside(
+        &self,
+        chains: std::ops::RangeInclusive<i64>,
+    ) -> StoreResult<Vec<(i64, i64)>>;
+    /// Whether any entry carries a MAC (so the MAC key must already exist).
+    async fn has_keyed_audit_entries(&self) -> StoreResult<bool>;
+    /// Accounts refused reads (`record.access_refused`) since `since`, most refusals first.
+    async fn refused_reads(&self, since: i64) -> StoreResult<Vec<RefusedReads>>;
+    /// Stores a signed checkpoint (append-only, like the log).
+    async fn append_checkpoint(
+        &self,
+        at: i64,
+        key_id: &str,
+        body: &str,
+        signature: &str,
+    ) -> StoreResult<()>;
+    /// Every stored checkpoint as (body, signature), oldest first.
+    async fn stored_checkpoints(&self) -> StoreResult<Vec<(String, String)>>;
     async fn audit_for_record(&self, record_id: i64, action: &str) -> StoreResult<Vec<AuditEntry>>;
 
     // Notifications.

@@ -14,6 +14,8 @@ pub struct PgStore {
     pub(crate) write: PgPool,
     /// The read-audit batcher's own connection (see `Storage::append_chained`).
     pub(crate) audit: PgPool,
+    /// The audit MAC key, installed once it is read (`Storage::install_audit_key`).
+    pub(crate) mac: super::MacSlot,
 }
 
 impl PgStore {
@@ -41,6 +43,7 @@ impl PgStore {
             read: pool.clone(),
             write: pool,
             audit,
+            mac: Default::default(),
         })
     }
 

@@ -25,7 +25,7 @@ pub type ChainSpans<'a> = std::collections::BTreeMap<i64, ((i64, &'a str), (i64,
 
 macro_rules! impl_storage {
     ($store:ty, $db:ty, $engine:literal, $for_update:literal, $clear_search:literal) => {
-        use $crate::audit::{AuditDraft, AuditEntry};
+        use $crate::audit::{AuditDraft, AuditEntry, MacKey};
         use $crate::search::{IndexEntry, IndexKey, KeyLookup, SearchDoc};
         use $crate::storage::sql::{pref_of, sealed_pattern, ChainSpans, AUDIT_ROWS_PER_STATEMENT, ID_BASE, RECORD_COLS};
         use $crate::storage::*;
@@ -98,6 +98,7 @@ macro_rules! impl_storage {
                 detail: r.try_get("detail")?,
                 prev_hash: r.try_get("prev_hash")?,
                 hash: r.try_get("hash")?,
+                mac: r.try_get("mac")?,
             })
         }
 
@@ -135,7 +136,7 @@ macro_rules! impl_storage {
         /// Sets one of a user's credentials (`set`, whose `$1` is `value`), clears the failure
         /// count and any lockout, ends the user's sessions and appends `audit`, inside the
         /// caller's transaction.
-        async fn reset_credential(conn: &mut Conn, set: &str, value: &str, user_id: i64, audit: AuditDraft) -> StoreResult<()> {
+        async fn reset_credential(conn: &mut Conn, key: &MacKey, set: &str, value: &str, user_id: i64, audit: AuditDraft) -> StoreResult<()> {
             let sql = format!("UPDATE users SET {set}, failed_count = 0, locked_until = 0 WHERE id = $2");
             let n = sqlx::query(&sql).bind(value).bind(user_id).execute(&mut *conn).await?.rows_affected();
             if n == 0 {
@@ -145,13 +146,13 @@ macro_rules! impl_storage {
                 .bind(user_id)
                 .execute(&mut *conn)
                 .await?;
-            append_audit_tx(conn, audit).await?;
+            append_audit_tx(conn, key, audit).await?;
             Ok(())
         }
 
         /// Appends one entry to its chain inside the caller's transaction; the head row lock
         /// (PostgreSQL) or the single writer (SQLite) keeps the chain linear.
-        async fn append_audit_tx(conn: &mut Conn, draft: AuditDraft) -> StoreResult<AuditEntry> {
+        async fn append_audit_tx(conn: &mut Conn, key: &MacKey, draft: AuditDraft) -> StoreResult<AuditEntry> {
             let head = sqlx::query(concat!(
                 "SELECT seq, hash FROM audit_head WHERE pref_code = $1",
                 $for_update
@@ -159,7 +160,7 @@ macro_rules! impl_storage {
             .bind(draft.pref_code)
             .fetch_one(&mut *conn)
             .await?;
-            let entry = AuditEntry::chain(draft, head.try_get("seq")?, head.try_get::<&str, _>("hash")?);
+            let entry = AuditEntry::chain(draft, head.try_get("seq")?, head.try_get::<&str, _>("hash")?, key);
             write_chain(conn, std::slice::from_ref(&entry)).await?;
             Ok(entry)
         }
@@ -229,7 +230,7 @@ macro_rules! impl_storage {
         }
 
         fn push_audit_insert(qb: &mut sqlx::QueryBuilder<'_, $db>, entries: &[AuditEntry]) {
-            qb.push("INSERT INTO audit_log (pref_code, seq, at, actor_user, actor_org, action, record_id, detail, prev_hash, hash) ");
+            qb.push("INSERT INTO audit_log (pref_code, seq, at, actor_user, actor_org, action, record_id, detail, prev_hash, hash, mac) ");
             push_audit_values(qb, entries);
         }
 
@@ -245,7 +246,8 @@ macro_rules! impl_storage {
                     .push_bind(e.record_id)
                     .push_bind(e.detail.clone())
                     .push_bind(e.prev_hash.clone())
-                    .push_bind(e.hash.clone());
+                    .push_bind(e.hash.clone())
+                    .push_bind(e.mac.clone());
             });
         }
 
@@ -275,7 +277,7 @@ macro_rules! impl_storage {
                 "UPDATE {table} SET version = $1, status = $2, case_number = $3, municipality_code = $4, \
                  serious = $5, missing = $6, risk_level = $7, next_review = $8, address_restricted = $9, \
                  name_key = $10, kana_key = $11, birth_date = $12, updated_at = $13, updated_by = $14, \
-                 restrictions = $15, body = $16 WHERE pref_code = $17 AND id = $18"
+                 restrictions = $15, body = $16, casework_restricted = $19 WHERE pref_code = $17 AND id = $18"
             )
         }
 
@@ -302,6 +304,7 @@ macro_rules! impl_storage {
                 .bind(json(&rec.body))
                 .bind(rec.pref_code)
                 .bind(rec.id)
+                .bind(c.casework_restricted)
         }
 
         /// PostgreSQL: the record row, its version row, the notifications and the locked head
@@ -323,16 +326,17 @@ macro_rules! impl_storage {
                 update_record_sql(&table)
             );
             if !notify.is_empty() {
-                // $13 is the time of the change and $18 the record id, as in update_record_sql.
+                // $13 is the time of the change and $18 the record id, as in update_record_sql
+                // (which takes $1 to $19).
                 sql.push_str(", notified AS (INSERT INTO notifications (org_id, kind, record_id, from_org_id, at, read) VALUES ");
                 for i in 0..notify.len() {
-                    let p = 19 + 3 * i;
+                    let p = 20 + 3 * i;
                     let sep = if i == 0 { "" } else { ", " };
                     write!(sql, "{sep}(${p}, ${}, $18, ${}, $13, false)", p + 1, p + 2).expect("writing to a String");
                 }
                 sql.push_str(" RETURNING id, org_id)");
             }
-            let head_param = 19 + 3 * notify.len();
+            let head_param = 20 + 3 * notify.len();
             write!(sql, ", head AS (SELECT seq, hash FROM audit_head WHERE pref_code = ${head_param} FOR UPDATE) ")
                 .expect("writing to a String");
             sql.push_str(if notify.is_empty() {
@@ -449,7 +453,8 @@ macro_rules! impl_storage {
                 .push_bind(r.updated_at)
                 .push_bind(r.updated_by.clone())
                 .push_bind(json(&r.restrictions))
-                .push_bind(json(&r.body));
+                .push_bind(json(&r.body))
+                .push_bind(c.casework_restricted);
         }
 
         // ----- search index: written in the caller's transaction ---------------------------
@@ -550,7 +555,7 @@ macro_rules! impl_storage {
 
         const RECORD_INSERT: &str = "INSERT INTO records (pref_code, id, owner_org, version, status, case_number, \
             municipality_code, serious, missing, risk_level, next_review, address_restricted, name_key, kana_key, \
-            birth_date, created_at, created_by, updated_at, updated_by, restrictions, body) ";
+            birth_date, created_at, created_by, updated_at, updated_by, restrictions, body, casework_restricted) ";
 
         fn new_stored(id: i64, w: &RecordWrite) -> StoredRecord {
             StoredRecord {
@@ -587,6 +592,14 @@ macro_rules! impl_storage {
 
             async fn migrate(&self) -> StoreResult<()> {
                 self.run_migrations().await
+            }
+
+            fn install_audit_key(&self, key: std::sync::Arc<MacKey>) {
+                self.mac.install(key)
+            }
+
+            fn audit_key(&self) -> StoreResult<std::sync::Arc<MacKey>> {
+                self.mac.get()
             }
 
             async fn close(&self) {
@@ -675,7 +688,7 @@ macro_rules! impl_storage {
                 .map_err(map_unique)?;
                 let id: i64 = row.try_get("id")?;
                 audit.detail = serde_json::json!({ "user_id": id, "role": u.role });
-                append_audit_tx(&mut tx, audit).await?;
+                append_audit_tx(&mut tx, &*self.mac.get()?, audit).await?;
                 tx.commit().await?;
                 Ok(id)
             }
@@ -690,7 +703,7 @@ macro_rules! impl_storage {
 
             async fn set_totp_secret(&self, user_id: i64, sealed: &str, audit: AuditDraft) -> StoreResult<()> {
                 let mut tx = self.write.begin().await?;
-                reset_credential(&mut tx, "totp_secret = $1, totp_last_step = 0", sealed, user_id, audit).await?;
+                reset_credential(&mut tx, &*self.mac.get()?, "totp_secret = $1, totp_last_step = 0", sealed, user_id, audit).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -732,14 +745,14 @@ macro_rules! impl_storage {
                         .await?;
                 }
                 audit.detail = serde_json::json!({ "users": rows.len() });
-                append_audit_tx(&mut tx, audit).await?;
+                append_audit_tx(&mut tx, &*self.mac.get()?, audit).await?;
                 tx.commit().await?;
                 Ok(rows.len() as u64)
             }
 
             async fn set_password(&self, user_id: i64, hash: &str, audit: AuditDraft) -> StoreResult<()> {
                 let mut tx = self.write.begin().await?;
-                reset_credential(&mut tx, "password_hash = $1", hash, user_id, audit).await?;
+                reset_credential(&mut tx, &*self.mac.get()?, "password_hash = $1", hash, user_id, audit).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -773,7 +786,7 @@ macro_rules! impl_storage {
                             .await?;
                     }
                 }
-                append_audit_tx(&mut tx, audit).await?;
+                append_audit_tx(&mut tx, &*self.mac.get()?, audit).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -815,7 +828,7 @@ macro_rules! impl_storage {
                     .execute(&mut *tx)
                     .await?;
                 if let Some(a) = audit {
-                    append_audit_tx(&mut tx, a).await?;
+                    append_audit_tx(&mut tx, &*self.mac.get()?, a).await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -832,7 +845,7 @@ macro_rules! impl_storage {
                 insert_index(&mut tx, &[index_of(&rec)]).await?;
                 let mut audit = w.audit;
                 audit.record_id = Some(id);
-                append_audit_tx(&mut tx, audit).await?;
+                append_audit_tx(&mut tx, &*self.mac.get()?, audit).await?;
                 let notes = insert_notifications(&mut tx, id, w.at, &w.notify).await?;
                 tx.commit().await?;
                 Ok((rec, notes))
@@ -867,7 +880,7 @@ macro_rules! impl_storage {
                 audit.record_id = Some(id);
                 let notes = if postgres() {
                     let (notes, head) = update_row_version_notify(&mut tx, &rec, &w.columns, &w.notify, audit.pref_code).await?;
-                    let entry = AuditEntry::chain(audit, head.0, &head.1);
+                    let entry = AuditEntry::chain(audit, head.0, &head.1, &*self.mac.get()?);
                     write_chain(&mut tx, std::slice::from_ref(&entry)).await?;
                     notes
                 } else {
@@ -878,7 +891,7 @@ macro_rules! impl_storage {
                     insert_version(&mut tx, &rec).await?;
                     let notes = insert_notifications(&mut tx, id, w.at, &w.notify).await?;
                     // The chain's head is locked last, so it is held only until the commit.
-                    append_audit_tx(&mut tx, audit).await?;
+                    append_audit_tx(&mut tx, &*self.mac.get()?, audit).await?;
                     notes
                 };
                 tx.commit().await?;
@@ -906,8 +919,21 @@ macro_rules! impl_storage {
                 if q.serious_only {
                     qb.push(" AND serious = ").push_bind(true);
                 }
+                // Rows whose casework (and with it the metadata) the viewer may not see: their
+                // hidden values must not decide whether a filter keeps them or where they sort.
+                // `tier::casework_withheld` is the rule; `casework_restricted` its column.
+                let masked = |qb: &mut sqlx::QueryBuilder<'_, $db>| {
+                    qb.push("(owner_org <> ").push_bind(q.viewer_org.clone()).push(" AND casework_restricted = ").push_bind(true).push(")");
+                };
+                let visible_only = |qb: &mut sqlx::QueryBuilder<'_, $db>| {
+                    if q.mask_others {
+                        qb.push(" AND NOT ");
+                        masked(qb);
+                    }
+                };
                 if let Some(s) = &q.status {
                     qb.push(" AND status = ").push_bind(s.clone());
+                    visible_only(&mut qb);
                 }
                 if let Some(m) = &q.municipality {
                     qb.push(" AND municipality_code = ").push_bind(m.clone());
@@ -916,6 +942,7 @@ macro_rules! impl_storage {
                 }
                 if let Some(t) = q.updated_since {
                     qb.push(" AND updated_at >= ").push_bind(t);
+                    visible_only(&mut qb);
                 }
                 let (col, desc, numeric) = match q.sort {
                     CaseSort::UpdatedDesc => ("updated_at", true, true),
@@ -923,19 +950,37 @@ macro_rules! impl_storage {
                     CaseSort::NextReview => ("next_review", false, false),
                     CaseSort::CaseNumber => ("case_number", false, false),
                 };
+                // The sort key as the viewer may see it: a masked row sorts as `MASKED_SORT_KEY`.
+                let key = |qb: &mut sqlx::QueryBuilder<'_, $db>| {
+                    if q.mask_others {
+                        qb.push("(CASE WHEN ");
+                        masked(qb);
+                        qb.push(format!(" THEN {} ELSE {col} END)", if numeric { "0" } else { "''" }));
+                    } else {
+                        qb.push(col);
+                    }
+                };
                 if let Some(c) = &q.after {
                     let op = if desc { "<" } else { ">" };
-                    qb.push(format!(" AND ({col} {op} "));
+                    qb.push(" AND (");
+                    key(&mut qb);
+                    qb.push(format!(" {op} "));
                     if numeric {
                         let k: i64 = c.key.parse().map_err(|_| StoreError::Corrupt("cursor".into()))?;
-                        qb.push_bind(k).push(format!(" OR ({col} = ")).push_bind(k);
+                        qb.push_bind(k).push(" OR (");
+                        key(&mut qb);
+                        qb.push(" = ").push_bind(k);
                     } else {
-                        qb.push_bind(c.key.clone()).push(format!(" OR ({col} = ")).push_bind(c.key.clone());
+                        qb.push_bind(c.key.clone()).push(" OR (");
+                        key(&mut qb);
+                        qb.push(" = ").push_bind(c.key.clone());
                     }
                     qb.push(format!(" AND id {op} ")).push_bind(c.id).push("))");
                 }
                 let dir = if desc { "DESC" } else { "ASC" };
-                qb.push(format!(" ORDER BY {col} {dir}, id {dir} LIMIT ")).push_bind(q.limit);
+                qb.push(" ORDER BY ");
+                key(&mut qb);
+                qb.push(format!(" {dir}, id {dir} LIMIT ")).push_bind(q.limit);
                 let rows = qb.build().fetch_all(&self.read).await?;
                 rows.iter().map(record_from_row).collect()
             }
@@ -965,6 +1010,7 @@ macro_rules! impl_storage {
             }
 
             async fn seed_records(&self, writes: Vec<RecordWrite>) -> StoreResult<()> {
+                let key = self.mac.get()?;
                 let mut tx = self.write.begin().await?;
                 // Ids: one counter bump per prefecture for the whole batch.
                 let mut per_pref: std::collections::BTreeMap<i64, i64> = Default::default();
@@ -991,7 +1037,7 @@ macro_rules! impl_storage {
                     let head = heads.get_mut(&w.pref_code).expect("read above");
                     let mut draft = w.audit.clone();
                     draft.record_id = Some(id);
-                    let e = AuditEntry::chain(draft, head.0, &head.1);
+                    let e = AuditEntry::chain(draft, head.0, &head.1, &key);
                     *head = (e.seq, e.hash.clone());
                     audits.push(e);
                     recs.push((rec, w.columns));
@@ -1023,7 +1069,7 @@ macro_rules! impl_storage {
 
             async fn append_audit(&self, audit: AuditDraft) -> StoreResult<AuditEntry> {
                 let mut tx = self.write.begin().await?;
-                let e = append_audit_tx(&mut tx, audit).await?;
+                let e = append_audit_tx(&mut tx, &*self.mac.get()?, audit).await?;
                 tx.commit().await?;
                 Ok(e)
             }
@@ -1032,6 +1078,7 @@ macro_rules! impl_storage {
                 if audits.is_empty() {
                     return Ok(Vec::new());
                 }
+                let key = self.mac.get()?;
                 let mut prefs: Vec<i64> = audits.iter().map(|a| a.pref_code).collect();
                 prefs.sort_unstable();
                 prefs.dedup();
@@ -1053,7 +1100,7 @@ macro_rules! impl_storage {
                     let head = heads
                         .get_mut(&a.pref_code)
                         .ok_or_else(|| StoreError::Corrupt(format!("no audit head for prefecture {}", a.pref_code)))?;
-                    let e = AuditEntry::chain(a, head.0, &head.1);
+                    let e = AuditEntry::chain(a, head.0, &head.1, &key);
                     *head = (e.seq, e.hash.clone());
                     entries.push(e);
                 }
@@ -1107,12 +1154,12 @@ macro_rules! impl_storage {
                     "), moved AS (UPDATE audit_head h SET seq = e.new_seq, hash = e.new_hash FROM expected e \
                      WHERE h.pref_code = e.pref_code AND h.seq = e.old_seq AND h.hash = e.old_hash \
                      RETURNING h.pref_code) \
-                     INSERT INTO audit_log (pref_code, seq, at, actor_user, actor_org, action, record_id, detail, prev_hash, hash) \
+                     INSERT INTO audit_log (pref_code, seq, at, actor_user, actor_org, action, record_id, detail, prev_hash, hash, mac) \
                      SELECT * FROM (",
                 );
                 push_audit_values(&mut qb, entries);
                 qb.push(
-                    ") AS v (pref_code, seq, at, actor_user, actor_org, action, record_id, detail, prev_hash, hash) \
+                    ") AS v (pref_code, seq, at, actor_user, actor_org, action, record_id, detail, prev_hash, hash, mac) \
                      WHERE v.pref_code IN (SELECT pref_code FROM moved) RETURNING pref_code",
                 );
                 let rows = qb.build().fetch_all(&self.audit).await?;
@@ -1143,6 +1190,68 @@ macro_rules! impl_storage {
                     .await?;
                 rows.iter()
                     .map(|r| Ok((r.try_get("pref_code")?, r.try_get("seq")?, r.try_get("hash")?)))
+                    .collect()
+            }
+
+            async fn audit_entries_outside(&self, chains: std::ops::RangeInclusive<i64>) -> StoreResult<Vec<(i64, i64)>> {
+                let rows = sqlx::query(
+                    "SELECT pref_code, seq FROM audit_log WHERE pref_code < $1 OR pref_code > $2 ORDER BY pref_code, seq LIMIT 100",
+                )
+                .bind(*chains.start())
+                .bind(*chains.end())
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get("pref_code")?, r.try_get("seq")?)))
+                    .collect()
+            }
+
+            async fn has_keyed_audit_entries(&self) -> StoreResult<bool> {
+                let row = sqlx::query("SELECT 1 AS one FROM audit_log WHERE mac <> '' LIMIT 1")
+                    .fetch_optional(&self.read)
+                    .await?;
+                Ok(row.is_some())
+            }
+
+            async fn refused_reads(&self, since: i64) -> StoreResult<Vec<RefusedReads>> {
+                let rows = sqlx::query(
+                    "SELECT actor_user, actor_org, COUNT(*) AS n, MIN(at) AS first_at, MAX(at) AS last_at \
+                     FROM audit_log WHERE action = 'record.access_refused' AND at >= $1 \
+                     GROUP BY actor_user, actor_org ORDER BY n DESC, actor_org, actor_user LIMIT 1000",
+                )
+                .bind(since)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(RefusedReads {
+                            user_id: r.try_get("actor_user")?,
+                            org_id: r.try_get("actor_org")?,
+                            count: r.try_get("n")?,
+                            first_at: r.try_get("first_at")?,
+                            last_at: r.try_get("last_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn append_checkpoint(&self, at: i64, key_id: &str, body: &str, signature: &str) -> StoreResult<()> {
+                sqlx::query("INSERT INTO audit_checkpoints (at, key_id, body, signature) VALUES ($1, $2, $3, $4)")
+                    .bind(at)
+                    .bind(key_id)
+                    .bind(body)
+                    .bind(signature)
+                    .execute(&self.write)
+                    .await?;
+                Ok(())
+            }
+
+            async fn stored_checkpoints(&self) -> StoreResult<Vec<(String, String)>> {
+                let rows = sqlx::query("SELECT body, signature FROM audit_checkpoints ORDER BY id")
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get("body")?, r.try_get("signature")?)))
                     .collect()
             }
 
@@ -1202,7 +1311,7 @@ macro_rules! impl_storage {
                     tx.rollback().await?;
                     return Ok(false);
                 }
-                append_audit_tx(&mut tx, audit).await?;
+                append_audit_tx(&mut tx, &*self.mac.get()?, audit).await?;
                 tx.commit().await?;
                 Ok(true)
             }

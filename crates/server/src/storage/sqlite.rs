@@ -17,6 +17,8 @@ pub struct SqliteStore {
     pub(crate) write: SqlitePool,
     /// The read-audit batcher's pool: the writer (SQLite has one).
     pub(crate) audit: SqlitePool,
+    /// The audit MAC key, installed once it is read (`Storage::install_audit_key`).
+    pub(crate) mac: super::MacSlot,
 }
 
 impl SqliteStore {
@@ -62,6 +64,7 @@ impl SqliteStore {
             read,
             audit: write.clone(),
             write,
+            mac: Default::default(),
         })
     }
 

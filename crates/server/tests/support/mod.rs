@@ -36,6 +36,8 @@ pub struct TestDb {
     pub engine: Engine,
     pub store: Arc<dyn Storage>,
     pub url: String,
+    /// Holds the audit MAC key file (`mac_key_path`).
+    pub keys: tempfile::TempDir,
     _dir: Option<tempfile::TempDir>,
     pg: Option<(String, String)>,
 }
@@ -50,10 +52,12 @@ impl TestDb {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}", dir.path().join("test.sqlite").display());
                 let store = app::open_store(&url, 4).await.expect("open sqlite");
+                let keys = keyed(store.as_ref()).await;
                 Some(TestDb {
                     engine,
                     store,
                     url,
+                    keys,
                     _dir: Some(dir),
                     pg: None,
                 })
@@ -80,15 +84,31 @@ impl TestDb {
                 conn.close().await;
                 let url = with_database(&admin, &name);
                 let store = app::open_store(&url, 8).await.expect("open postgres");
+                let keys = keyed(store.as_ref()).await;
                 Some(TestDb {
                     engine,
                     store,
                     url,
+                    keys,
                     _dir: None,
                     pg: Some((admin, name)),
                 })
             }
         }
+    }
+
+    /// The audit MAC key file of this database.
+    pub fn mac_key_path(&self) -> std::path::PathBuf {
+        self.keys.path().join("audit-mac.key")
+    }
+
+    /// A configuration naming this database and its key files (audit keys and checkpoints in
+    /// the key directory, so nothing lands in the working directory on PostgreSQL).
+    pub fn configure(&self, config: &mut Config) {
+        config.database_url = self.url.clone();
+        config.audit.mac_key_file = Some(self.mac_key_path());
+        config.audit.signing_key_file = Some(self.keys.path().join("audit-signing.key"));
+        config.audit.checkpoint_file = Some(self.keys.path().join("audit-checkpoints"));
     }
 
     /// Runs raw SQL on the test database (for tests that play an attacker with database access).
@@ -131,6 +151,15 @@ impl TestDb {
             }
         }
     }
+}
+
+/// A directory with a new audit MAC key, installed in the store.
+async fn keyed(store: &dyn Storage) -> tempfile::TempDir {
+    let keys = tempfile::tempdir().expect("temp dir");
+    app::install_audit_key(store, &keys.path().join("audit-mac.key"))
+        .await
+        .expect("audit MAC key");
+    keys
 }
 
 async fn sqlx_admin(url: &str) -> sqlx::PgPool {
@@ -250,6 +279,9 @@ impl TestServer {
         if config.auth.totp_key_file.is_none() {
             config.auth.totp_key_file = Some(key_dir.path().join("totp.key"));
         }
+        let checkpoint_secs = config.audit.checkpoint_secs;
+        db.configure(&mut config);
+        config.audit.checkpoint_secs = checkpoint_secs;
         let m = master::synthetic();
         db.store.upsert_orgs(&rows_from_master(&m)).await.unwrap();
         let hash = auth::hash_password(PASSWORD, CHEAP);
