@@ -51,7 +51,7 @@ pub fn router(state: AppState) -> Router {
         .route("/notifications/stream", get(handlers::stream))
         .route("/notifications/{id}/read", post(handlers::mark_read))
         .route("/notifications/{id}/unread", post(handlers::mark_unread))
-        .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+        .route("/openapi.json", get(|| async { Json(openapi::document()) }))
         .fallback(|| async { AppError::NotFound("そのAPIはありません".into()) });
 
     let x_request_id = header::HeaderName::from_static("x-request-id");
