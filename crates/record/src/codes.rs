@@ -296,13 +296,30 @@ mod tests {
         assert_eq!(lgcode_prefecture("481016"), None);
     }
 
+    /// serde writes and reads each value as `code()`, which is also what the OpenAPI schema lists.
+    fn wire_is_code<T>(all: &[T], code: fn(T) -> &'static str)
+    where
+        T: Copy + PartialEq + std::fmt::Debug + Serialize + for<'de> Deserialize<'de>,
+    {
+        for v in all {
+            let json = serde_json::to_value(v).unwrap();
+            assert_eq!(json, serde_json::Value::from(code(*v)), "{v:?}");
+            assert_eq!(serde_json::from_value::<T>(json).unwrap(), *v);
+        }
+    }
+
     #[test]
     fn codes_round_trip() {
         for r in Relationship::ALL {
             assert_eq!(Relationship::from_code(r.code()), Some(*r));
-            let json = serde_json::to_string(r).unwrap();
-            assert_eq!(json, format!("\"{}\"", r.code()));
         }
+        wire_is_code(OrgKind::ALL, OrgKind::code);
+        wire_is_code(Role::ALL, Role::code);
+        wire_is_code(Relationship::ALL, Relationship::code);
+        wire_is_code(ConsultationType::ALL, ConsultationType::code);
+        wire_is_code(FacilityType::ALL, FacilityType::code);
+        wire_is_code(CaseStatus::ALL, CaseStatus::code);
+        wire_is_code(RiskLevel::ALL, RiskLevel::code);
         for s in Sex::ALL {
             let json = serde_json::to_string(s).unwrap();
             assert_eq!(serde_json::from_str::<Sex>(&json).unwrap(), *s);
