@@ -4,14 +4,25 @@
 use serde::{Deserialize, Serialize};
 
 /// Defines a closed code list: serde names, Japanese labels and the full list of values.
+///
+/// The OpenAPI schema is written here from the same table as the serde names, not derived:
+/// utoipa's derive does not see a `#[serde(rename = $wire)]` whose literal comes from a macro
+/// argument and listed the Rust variant names (`Father`) where the wire has `father`.
 macro_rules! code_list {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = $wire:literal : $label:literal),+ $(,)? }) => {
-        $(#[$meta])*
+    ($(#[doc = $doc:literal])* $name:ident { $($variant:ident = $wire:literal : $label:literal),+ $(,)? }) => {
+        $(#[doc = $doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         pub enum $name {
             $(#[serde(rename = $wire)] $variant),+
         }
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                code_list_schema(&[$($doc),*], $name::ALL.iter().map(|v| (v.code(), v.label_ja())))
+            }
+        }
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {}
         impl $name {
             /// Every value of the list, in display order.
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
@@ -29,6 +40,22 @@ macro_rules! code_list {
             }
         }
     };
+}
+
+/// A string enum schema whose values are exactly the wire codes, with each code's label.
+#[cfg(feature = "openapi")]
+pub(crate) fn code_list_schema<'a>(
+    doc: &[&str],
+    codes: impl Iterator<Item = (&'a str, &'a str)>,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    let (values, labels): (Vec<&str>, Vec<String>) =
+        codes.map(|(c, l)| (c, format!("`{c}` {l}"))).unzip();
+    let doc = doc.iter().map(|d| d.trim()).collect::<Vec<_>>().join(" ");
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(values))
+        .description(Some(format!("{doc}\n\n{}", labels.join(", "))))
+        .into()
 }
 
 code_list!(
@@ -118,6 +145,35 @@ code_list!(
         TransferredOut = "transferred_out": "移管済み",
     }
 );
+
+impl CaseStatus {
+    /// The statuses an owner may write in a record body: `transferred_out` is set only by a
+    /// transfer. Validation and the OpenAPI document both read this list.
+    pub const OWNER_SETTABLE: &'static [CaseStatus] = &[CaseStatus::Open, CaseStatus::Closed];
+}
+
+/// `admin.status` in a record body: null or one of [`CaseStatus::OWNER_SETTABLE`].
+#[cfg(feature = "openapi")]
+pub(crate) fn owner_settable_status_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    let mut values: Vec<serde_json::Value> = CaseStatus::OWNER_SETTABLE
+        .iter()
+        .map(|s| s.code().into())
+        .collect();
+    values.push(serde_json::Value::Null);
+    let labels: Vec<String> = CaseStatus::OWNER_SETTABLE
+        .iter()
+        .map(|s| format!("`{}` {}", s.code(), s.label_ja()))
+        .collect();
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(values))
+        .description(Some(format!(
+            "{}. `transferred_out`（移管済み）は移管の手続きでのみ設定され、記録の本文では 422 になります",
+            labels.join(", ")
+        )))
+        .build()
+}
 
 code_list!(
     /// Assessed risk of a case.
@@ -240,13 +296,30 @@ mod tests {
         assert_eq!(lgcode_prefecture("481016"), None);
     }
 
+    /// serde writes and reads each value as `code()`, which is also what the OpenAPI schema lists.
+    fn wire_is_code<T>(all: &[T], code: fn(T) -> &'static str)
+    where
+        T: Copy + PartialEq + std::fmt::Debug + Serialize + for<'de> Deserialize<'de>,
+    {
+        for v in all {
+            let json = serde_json::to_value(v).unwrap();
+            assert_eq!(json, serde_json::Value::from(code(*v)), "{v:?}");
+            assert_eq!(serde_json::from_value::<T>(json).unwrap(), *v);
+        }
+    }
+
     #[test]
     fn codes_round_trip() {
         for r in Relationship::ALL {
             assert_eq!(Relationship::from_code(r.code()), Some(*r));
-            let json = serde_json::to_string(r).unwrap();
-            assert_eq!(json, format!("\"{}\"", r.code()));
         }
+        wire_is_code(OrgKind::ALL, OrgKind::code);
+        wire_is_code(Role::ALL, Role::code);
+        wire_is_code(Relationship::ALL, Relationship::code);
+        wire_is_code(ConsultationType::ALL, ConsultationType::code);
+        wire_is_code(FacilityType::ALL, FacilityType::code);
+        wire_is_code(CaseStatus::ALL, CaseStatus::code);
+        wire_is_code(RiskLevel::ALL, RiskLevel::code);
         for s in Sex::ALL {
             let json = serde_json::to_string(s).unwrap();
             assert_eq!(serde_json::from_str::<Sex>(&json).unwrap(), *s);

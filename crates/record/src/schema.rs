@@ -16,9 +16,19 @@ use utoipa::ToSchema;
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct PersonName {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 50, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")
+    )]
     pub family: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 50, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")
+    )]
     pub given: String,
+    #[cfg_attr(feature = "openapi", schema(max_length = 50))]
     pub family_kana: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(max_length = 50))]
     pub given_kana: Option<String>,
 }
 
@@ -61,8 +71,18 @@ pub struct BirthDate {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct Address {
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9]{6}$"))]
     pub municipality_code: String,
+    #[cfg_attr(feature = "openapi", schema(pattern = "^((-*[0-9]){7}-*)?$"))]
     pub postal_code: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 200,
+            pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+        )
+    )]
     pub street: String,
 }
 
@@ -84,6 +104,7 @@ pub struct Core {
     pub sex: Option<Sex>,
     pub birth_date: Option<BirthDate>,
     pub address: Address,
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 10))]
     pub guardians: Vec<Guardian>,
 }
 
@@ -92,10 +113,19 @@ pub struct Core {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct HouseholdMember {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 100, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")
+    )]
     pub name: String,
     pub relationship: Option<Relationship>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1900))]
     pub birth_year: Option<i32>,
     pub cohabiting: bool,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 200, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")
+    )]
     pub note: String,
 }
 
@@ -105,6 +135,10 @@ pub struct HouseholdMember {
 #[serde(default, deny_unknown_fields)]
 pub struct Schooling {
     pub facility_type: Option<FacilityType>,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 200, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")
+    )]
     pub facility_name: String,
 }
 
@@ -113,10 +147,29 @@ pub struct Schooling {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct Family {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 200, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")
+    )]
     pub guardian_workplace: String,
+    #[cfg_attr(feature = "openapi", schema(max_items = 30))]
     pub household: Vec<HouseholdMember>,
     pub schooling: Schooling,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 4000,
+            pattern = "^[^\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f]*$"
+        )
+    )]
     pub upbringing: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 4000,
+            pattern = "^[^\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f]*$"
+        )
+    )]
     pub welfare_services: String,
 }
 
@@ -126,6 +179,14 @@ pub struct Family {
 #[serde(deny_unknown_fields)]
 pub struct ProgressEntry {
     pub date: NaiveDate,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 4000,
+            pattern = "^[^\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f]*$"
+        )
+    )]
     pub text: String,
 }
 
@@ -144,10 +205,19 @@ pub struct Risk {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Attachment {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 200,
+            pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+        )
+    )]
     pub file_name: String,
     pub media_type: String,
     pub size: u64,
     /// Hex SHA-256 of the content, for integrity.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9a-fA-F]{64}$"))]
     pub sha256: String,
 }
 
@@ -156,10 +226,39 @@ pub struct Attachment {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct Casework {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 20000,
+            pattern = "^[^\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f]*$"
+        )
+    )]
     pub interview: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 20000,
+            pattern = "^[^\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f]*$"
+        )
+    )]
     pub investigation: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 20000,
+            pattern = "^[^\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f]*$"
+        )
+    )]
     pub findings: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 20000,
+            pattern = "^[^\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f]*$"
+        )
+    )]
     pub support_plan: String,
+    #[cfg_attr(feature = "openapi", schema(max_items = 1000))]
     pub progress: Vec<ProgressEntry>,
     pub risk: Option<Risk>,
     pub next_review: Option<NaiveDate>,
@@ -172,7 +271,18 @@ pub struct Casework {
 #[serde(deny_unknown_fields)]
 pub struct IntakeReport {
     pub received_on: NaiveDate,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 200, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")
+    )]
     pub source: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 4000,
+            pattern = "^[^\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f]*$"
+        )
+    )]
     pub summary: String,
 }
 
@@ -182,9 +292,19 @@ pub struct IntakeReport {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct AdminInput {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 40,
+            pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+        )
+    )]
     pub case_number: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::codes::owner_settable_status_schema))]
     pub status: Option<crate::codes::CaseStatus>,
     pub consultation_type: Option<ConsultationType>,
+    #[cfg_attr(feature = "openapi", schema(max_items = 200))]
     pub intake_reports: Vec<IntakeReport>,
     pub serious_case: bool,
     pub missing: bool,

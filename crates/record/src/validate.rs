@@ -335,7 +335,10 @@ pub fn validate(record: &RecordBody, ctx: &Context) -> Result<(), Vec<FieldError
     if adm.consultation_type.is_none() {
         e.push("admin.consultation_type", "required", "相談種別は必須です");
     }
-    if adm.status == Some(CaseStatus::TransferredOut) {
+    if adm
+        .status
+        .is_some_and(|s| !CaseStatus::OWNER_SETTABLE.contains(&s))
+    {
         e.push(
             "admin.status",
             "invalid",

@@ -30,8 +30,10 @@ pub struct SetRestrictions {
     pub restrictions: Restrictions,
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/login", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = ApiError), (status = 423, body = ApiError)))]
+#[utoipa::path(post, path = "/api/v1/auth/login", request_body = LoginRequest, security(()),
+    responses((status = 200, description = "ログインしました", body = LoginResponse),
+        (status = 401, description = "ログインID、パスワードまたはワンタイムコードが正しくありません", body = ApiError),
+        (status = 423, description = "失敗が続いたためロック中", body = ApiError)))]
 pub async fn login(
     State(s): State<AppState>,
     JsonBody(req): JsonBody<LoginRequest>,
@@ -39,19 +41,21 @@ pub async fn login(
     Ok(Json(s.login(req).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/logout", responses((status = 204)))]
+#[utoipa::path(post, path = "/api/v1/auth/logout", responses((status = 204, description = "ログアウトしました")))]
 pub async fn logout(State(s): State<AppState>, v: Viewer) -> AppResult<StatusCode> {
     s.logout(&v).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/me", responses((status = 200, body = Me), (status = 401, body = ApiError)))]
+#[utoipa::path(get, path = "/api/v1/me", responses((status = 200, description = "ログイン中の利用者", body = Me)))]
 pub async fn me(v: Viewer) -> Json<Me> {
     Json(v.me())
 }
 
 #[utoipa::path(post, path = "/api/v1/records", request_body = RecordBody,
-    responses((status = 201, body = RecordView), (status = 422, body = ApiError), (status = 400, body = ApiError)))]
+    responses((status = 201, description = "登録しました（所有機関の表示）", body = RecordView),
+        (status = 403, description = "この利用者は記録を登録できません", body = ApiError),
+        (status = 422, description = "入力内容の誤り（`fields` に項目ごと）", body = ApiError)))]
 pub async fn create_record(
     State(s): State<AppState>,
     v: Viewer,
@@ -61,16 +65,20 @@ pub async fn create_record(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-/// A path id: a positive integer, refused by name otherwise.
+/// A path id: a positive integer in plain digits, refused by name otherwise (`i64::from_str`
+/// alone would also take `+13`, which the document does not allow).
 fn record_id(raw: &str) -> AppResult<i64> {
-    raw.parse::<i64>()
-        .ok()
+    Some(raw)
+        .filter(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|r| r.parse::<i64>().ok())
         .filter(|id| *id > 0)
         .ok_or_else(|| AppError::bad_field("id", "IDは正の整数で指定してください"))
 }
 
-#[utoipa::path(get, path = "/api/v1/records/{id}", params(("id" = i64, Path)),
-    responses((status = 200, body = RecordView), (status = 404, body = ApiError)))]
+#[utoipa::path(get, path = "/api/v1/records/{id}", params(("id" = i64, Path, minimum = 1, description = "記録のID（正の整数）")),
+    responses((status = 200, description = "閲覧区分に応じた記録", body = RecordView),
+        (status = 403, description = "運用者は記録を閲覧できません", body = ApiError),
+        (status = 404, description = "記録が見つからないか、閲覧する権限がありません", body = ApiError)))]
 pub async fn get_record(
     State(s): State<AppState>,
     v: Viewer,
@@ -79,8 +87,12 @@ pub async fn get_record(
     Ok(Json(s.get_record(&v, record_id(&id)?).await?))
 }
 
-#[utoipa::path(put, path = "/api/v1/records/{id}", params(("id" = i64, Path)), request_body = UpdateRecord,
-    responses((status = 200, body = RecordView), (status = 409, body = ApiError), (status = 422, body = ApiError)))]
+#[utoipa::path(put, path = "/api/v1/records/{id}", params(("id" = i64, Path, minimum = 1, description = "記録のID（正の整数）")), request_body = UpdateRecord,
+    responses((status = 200, description = "更新しました", body = RecordView),
+        (status = 403, description = "記録を更新できるのは所有機関のみです", body = ApiError),
+        (status = 404, description = "記録が見つからないか、閲覧する権限がありません", body = ApiError),
+        (status = 409, description = "版の競合（`current` に現在の記録）", body = ApiError),
+        (status = 422, description = "入力内容の誤り（`fields` に項目ごと）", body = ApiError)))]
 pub async fn update_record(
     State(s): State<AppState>,
     v: Viewer,
@@ -90,8 +102,11 @@ pub async fn update_record(
     Ok(Json(s.update_record(&v, record_id(&id)?, req).await?))
 }
 
-#[utoipa::path(put, path = "/api/v1/records/{id}/restrictions", params(("id" = i64, Path)), request_body = SetRestrictions,
-    responses((status = 200, body = RecordView), (status = 409, body = ApiError)))]
+#[utoipa::path(put, path = "/api/v1/records/{id}/restrictions", params(("id" = i64, Path, minimum = 1, description = "記録のID（正の整数）")), request_body = SetRestrictions,
+    responses((status = 200, description = "閲覧制限を設定しました", body = RecordView),
+        (status = 403, description = "閲覧制限を設定できるのは所有機関のみです", body = ApiError),
+        (status = 404, description = "記録が見つからないか、閲覧する権限がありません", body = ApiError),
+        (status = 409, description = "版の競合（`current` に現在の記録）", body = ApiError)))]
 pub async fn set_restrictions(
     State(s): State<AppState>,
     v: Viewer,
@@ -104,8 +119,10 @@ pub async fn set_restrictions(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/records/{id}/versions", params(("id" = i64, Path)),
-    responses((status = 200, body = Vec<VersionEntry>)))]
+#[utoipa::path(get, path = "/api/v1/records/{id}/versions", params(("id" = i64, Path, minimum = 1, description = "記録のID（正の整数）")),
+    responses((status = 200, description = "版の履歴（閲覧区分に応じた表示）", body = Vec<VersionEntry>),
+        (status = 403, description = "運用者は記録を閲覧できません", body = ApiError),
+        (status = 404, description = "記録が見つからないか、閲覧する権限がありません", body = ApiError)))]
 pub async fn list_versions(
     State(s): State<AppState>,
     v: Viewer,
@@ -114,8 +131,10 @@ pub async fn list_versions(
     Ok(Json(s.list_versions(&v, record_id(&id)?).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/records/{id}/views", params(("id" = i64, Path)),
-    responses((status = 200, body = Vec<RecordViewEntry>)))]
+#[utoipa::path(get, path = "/api/v1/records/{id}/views", params(("id" = i64, Path, minimum = 1, description = "記録のID（正の整数）")),
+    responses((status = 200, description = "他機関による閲覧の記録", body = Vec<RecordViewEntry>),
+        (status = 403, description = "閲覧履歴を確認できるのは所有機関のみです", body = ApiError),
+        (status = 404, description = "記録が見つからないか、閲覧する権限がありません", body = ApiError)))]
 pub async fn record_views(
     State(s): State<AppState>,
     v: Viewer,
@@ -132,6 +151,29 @@ const LIST_PARAMS: &[&str] = &[
     "cursor",
     "limit",
 ];
+
+/// The case list's `sort` values; the parser and the OpenAPI document both read this table.
+const SORTS: &[(&str, CaseSort)] = &[
+    ("updated_desc", CaseSort::UpdatedDesc),
+    ("updated_asc", CaseSort::UpdatedAsc),
+    ("next_review", CaseSort::NextReview),
+    ("case_number", CaseSort::CaseNumber),
+];
+
+/// The schema of `sort`: the names in [`SORTS`].
+pub struct CaseSortParam;
+
+impl utoipa::PartialSchema for CaseSortParam {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(SORTS.iter().map(|(n, _)| *n)))
+            .default(Some("updated_desc".into()))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for CaseSortParam {}
 
 /// Parses the case list query; unknown parameters and bad values are refused by name.
 fn list_params(q: &HashMap<String, String>) -> AppResult<CaseListParams> {
@@ -175,17 +217,18 @@ fn list_params(q: &HashMap<String, String>) -> AppResult<CaseListParams> {
                 })?,
         ),
     };
-    let sort = match q.get("sort").map(String::as_str) {
-        None | Some("updated_desc") => CaseSort::UpdatedDesc,
-        Some("updated_asc") => CaseSort::UpdatedAsc,
-        Some("next_review") => CaseSort::NextReview,
-        Some("case_number") => CaseSort::CaseNumber,
-        Some(_) => {
-            return Err(AppError::bad_field(
-                "sort",
-                "sort は updated_desc, updated_asc, next_review, case_number のいずれかです",
-            ))
-        }
+    let sort = match q.get("sort") {
+        None => CaseSort::UpdatedDesc,
+        Some(name) => SORTS
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| *s)
+            .ok_or_else(|| {
+                AppError::bad_field(
+                    "sort",
+                    "sort は updated_desc, updated_asc, next_review, case_number のいずれかです",
+                )
+            })?,
     };
     let cursor = match q.get("cursor") {
         None => None,
@@ -214,9 +257,14 @@ fn list_params(q: &HashMap<String, String>) -> AppResult<CaseListParams> {
 }
 
 #[utoipa::path(get, path = "/api/v1/records",
-    params(("status" = Option<String>, Query), ("municipality" = Option<String>, Query), ("updated_since" = Option<String>, Query),
-           ("sort" = Option<String>, Query), ("cursor" = Option<String>, Query), ("limit" = Option<i64>, Query)),
-    responses((status = 200, body = CaseList), (status = 400, body = ApiError)))]
+    params(("status" = Option<tsunagu_record::CaseStatus>, Query),
+           ("municipality" = Option<String>, Query, pattern = "^[0-9]{6}$", description = "検査数字付きの6桁の全国地方公共団体コード"),
+           ("updated_since" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "RFC 3339 の日時"),
+           ("sort" = Option<CaseSortParam>, Query), ("cursor" = Option<String>, Query, description = "前のページの `next_cursor`"),
+           ("limit" = Option<i64>, Query, minimum = 1, description = "1ページの件数（上限を超える値は上限になります）")),
+    responses((status = 200, description = "ケース一覧", body = CaseList),
+        (status = 400, description = "不明な、または正しくない検索条件（`fields` に名前）", body = ApiError),
+        (status = 403, description = "この利用者はケース一覧を使えません", body = ApiError)))]
 pub async fn list_cases(
     State(s): State<AppState>,
     v: Viewer,
@@ -231,12 +279,14 @@ const SEARCH_PARAMS: &[&str] = &["q", "guardian", "birth", "sex", "page"];
 /// birth date, guardian names, owning organisation and its phone): never an address.
 #[utoipa::path(get, path = "/api/v1/search",
     params(
-        ("q" = Option<String>, Query, description = "氏名またはフリガナ（一部、姓名入替、漢字・かな混在可）"),
+        ("q" = Option<String>, Query, description = "氏名またはフリガナ（一部、姓名入替、漢字・かな混在可）。`q` か `guardian` のどちらかは必須"),
         ("guardian" = Option<String>, Query, description = "保護者の氏名またはフリガナ"),
         ("birth" = Option<String>, Query, description = "生年月日: 2015-04-01, 2015, 2015-04, H27.4.1, 平成27年, 2014..2016"),
-        ("sex" = Option<u8>, Query, description = "ISO 5218: 0, 1, 2, 9"),
-        ("page" = Option<u32>, Query, description = "1から")),
-    responses((status = 200, body = SearchResults), (status = 400, body = ApiError), (status = 403, body = ApiError)))]
+        ("sex" = Option<tsunagu_record::Sex>, Query),
+        ("page" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1から")),
+    responses((status = 200, description = "検索結果（住所は含みません）", body = SearchResults),
+        (status = 400, description = "不明な、または正しくない検索条件（`fields` に名前）", body = ApiError),
+        (status = 403, description = "この利用者は検索を使えません", body = ApiError)))]
 pub async fn search(
     State(s): State<AppState>,
     v: Viewer,
@@ -273,8 +323,10 @@ fn int_param(q: &HashMap<String, String>, key: &str, default: i64) -> AppResult<
 }
 
 #[utoipa::path(get, path = "/api/v1/notifications",
-    params(("after" = Option<i64>, Query), ("unread" = Option<bool>, Query), ("limit" = Option<i64>, Query)),
-    responses((status = 200, body = NotificationList)))]
+    params(("after" = Option<i64>, Query, description = "このIDより後の通知"), ("unread" = Option<bool>, Query, description = "`true`: 未読のみ"),
+           ("limit" = Option<i64>, Query, description = "件数（1から上限までに丸めます）")),
+    responses((status = 200, description = "通知の一覧", body = NotificationList),
+        (status = 400, description = "正しくない条件（`fields` に名前）", body = ApiError)))]
 pub async fn notifications(
     State(s): State<AppState>,
     v: Viewer,
@@ -295,7 +347,9 @@ pub async fn notifications(
     Ok(Json(s.notifications(&v, after, unread, limit).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/notifications/{id}/read", params(("id" = i64, Path)), responses((status = 204)))]
+#[utoipa::path(post, path = "/api/v1/notifications/{id}/read", params(("id" = i64, Path, minimum = 1, description = "通知のID（正の整数）")),
+    responses((status = 204, description = "既読/未読にしました"),
+        (status = 404, description = "通知が見つかりません", body = ApiError)))]
 pub async fn mark_read(
     State(s): State<AppState>,
     v: Viewer,
@@ -305,7 +359,9 @@ pub async fn mark_read(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/api/v1/notifications/{id}/unread", params(("id" = i64, Path)), responses((status = 204)))]
+#[utoipa::path(post, path = "/api/v1/notifications/{id}/unread", params(("id" = i64, Path, minimum = 1, description = "通知のID（正の整数）")),
+    responses((status = 204, description = "既読/未読にしました"),
+        (status = 404, description = "通知が見つかりません", body = ApiError)))]
 pub async fn mark_unread(
     State(s): State<AppState>,
     v: Viewer,
@@ -317,7 +373,11 @@ pub async fn mark_unread(
 
 /// Server-sent events: what was missed since `Last-Event-ID` first, then new entries as they
 /// commit. Subscribing before reading the backlog means nothing falls between the two.
-#[utoipa::path(get, path = "/api/v1/notifications/stream", responses((status = 200, content_type = "text/event-stream")))]
+#[utoipa::path(get, path = "/api/v1/notifications/stream",
+    params(("Last-Event-ID" = Option<i64>, Header, description = "最後に受け取った通知のID（`last_event_id` より優先。整数でなければ無視します）"),
+           ("last_event_id" = Option<i64>, Query, description = "最後に受け取った通知のID")),
+    responses((status = 200, description = "通知の Server-Sent Events（event: notification, data: Notification）", content_type = "text/event-stream"),
+        (status = 400, description = "正しくない last_event_id", body = ApiError)))]
 pub async fn stream(
     State(s): State<AppState>,
     v: Viewer,

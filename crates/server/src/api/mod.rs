@@ -15,7 +15,6 @@ use sha2::{Digest, Sha256};
 use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
-use utoipa::OpenApi;
 
 use crate::error::AppError;
 use crate::service::AppState;
@@ -51,7 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/notifications/stream", get(handlers::stream))
         .route("/notifications/{id}/read", post(handlers::mark_read))
         .route("/notifications/{id}/unread", post(handlers::mark_unread))
-        .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+        .route("/openapi.json", get(|| async { Json(openapi::document()) }))
         .fallback(|| async { AppError::NotFound("そのAPIはありません".into()) });
 
     let x_request_id = header::HeaderName::from_static("x-request-id");
