@@ -253,24 +253,18 @@ fn install_key(
 }
 
 /// Serves on an already bound listener until `shutdown` resolves, then drains: open event
-/// streams are ended and in-flight requests finish.
+/// streams are ended and in-flight requests finish. Connections are bounded by `[limits]`
+/// (`conn.rs`); handlers can read the peer address as `ConnectInfo<SocketAddr>`.
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let hub = state.hub.clone();
-    let app = crate::api::router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            hub.close();
-        })
-        .await?;
-    Ok(())
+    serve_on(state, listener, crate::conn::Plain, shutdown).await
 }
 
-/// Serves HTTPS with rustls.
+/// Serves HTTPS with rustls, under the same connection limits (HTTP/1.1 only, as over plain
+/// TCP).
 #[cfg(feature = "tls")]
 pub async fn serve_tls(
     state: AppState,
@@ -279,21 +273,32 @@ pub async fn serve_tls(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let rustls_config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+    let loaded = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
         .await
         .context("loading TLS certificate and key")?;
+    let mut rustls_config = (*loaded.get_inner()).clone();
+    rustls_config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(rustls_config));
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
+    serve_on(state, listener, crate::conn::Tls(acceptor), shutdown).await
+}
+
+async fn serve_on<H: crate::conn::Handshake>(
+    state: AppState,
+    listener: TcpListener,
+    handshake: H,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let hub = state.hub.clone();
-    let handle = axum_server::Handle::new();
-    let h = handle.clone();
-    tokio::spawn(async move {
+    let limits = crate::conn::ConnLimits::from(&state.config.limits);
+    let app = crate::api::router(state);
+    crate::conn::serve(listener, app, limits, handshake, async move {
         shutdown.await;
         hub.close();
-        h.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
-    });
-    axum_server::bind_rustls(addr, rustls_config)
-        .handle(handle)
-        .serve(crate::api::router(state).into_make_service())
-        .await?;
+    })
+    .await?;
     Ok(())
 }
 
