@@ -19,10 +19,29 @@ use crate::storage::Storage;
 /// Opens the store named by a URL (`sqlite://…` or `postgres://…`) and brings its schema up to
 /// date.
 pub async fn open_store(url: &str, pg_max_connections: u32) -> anyhow::Result<Arc<dyn Storage>> {
+    open_store_with(url, pg_max_connections, std::time::Duration::from_secs(10)).await
+}
+
+/// The store as the configuration asks for it.
+pub async fn open_configured(config: &Config) -> anyhow::Result<Arc<dyn Storage>> {
+    open_store_with(
+        &config.database_url,
+        config.pg_max_connections,
+        std::time::Duration::from_secs(config.pg_acquire_timeout_secs.max(1)),
+    )
+    .await
+}
+
+/// As `open_store`; `pg_acquire_timeout` bounds a wait for a PostgreSQL connection.
+pub async fn open_store_with(
+    url: &str,
+    pg_max_connections: u32,
+    pg_acquire_timeout: std::time::Duration,
+) -> anyhow::Result<Arc<dyn Storage>> {
     let store: Arc<dyn Storage> =
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Arc::new(
-                PgStore::connect(url, pg_max_connections)
+                PgStore::connect_with(url, pg_max_connections, pg_acquire_timeout)
                     .await
                     .context("connecting to PostgreSQL")?,
             )
@@ -80,6 +99,7 @@ pub async fn build_state(store: Arc<dyn Storage>, config: Config) -> anyhow::Res
         read_audit,
         sessions,
         totp_key,
+        db_circuit: Default::default(),
     })
 }
 

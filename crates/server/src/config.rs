@@ -16,6 +16,9 @@ pub struct Config {
     pub database_url: String,
     /// Connections in the PostgreSQL pool.
     pub pg_max_connections: u32,
+    /// How long a request waits for a PostgreSQL connection (while the database is unreachable,
+    /// how long before it gets 503; later requests are refused at once until it answers).
+    pub pg_acquire_timeout_secs: u64,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
     /// Serve HTTPS directly; leave unset behind a TLS-terminating proxy.
@@ -78,6 +81,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".parse().expect("literal address"),
             database_url: "sqlite://tsunagu.sqlite".into(),
             pg_max_connections: 16,
+            pg_acquire_timeout_secs: 3,
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
             tls: None,

@@ -162,7 +162,7 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => {}
     }
-    let store = app::open_store(&config.database_url, config.pg_max_connections).await?;
+    let store = app::open_configured(&config).await?;
     // Every command ends by closing the store, so SQLite folds its WAL back into the file.
     let outcome = run(cli.command, store.clone(), config, &clock).await;
     store.close().await;

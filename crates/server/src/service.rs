@@ -48,6 +48,8 @@ pub struct AppState {
     pub phantom_failures: Arc<std::sync::Mutex<std::collections::HashMap<String, auth::Failures>>>,
     /// Opens the TOTP secrets sealed in the users table (see `totp_key`).
     pub totp_key: Arc<crate::totp_key::TotpKey>,
+    /// Set while the database is known to be unreachable (see `api::db_circuit`).
+    pub db_circuit: Arc<crate::api::DbCircuit>,
 }
 
 /// More unknown names than this and the ones not locked are forgotten.

@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .fallback(|| async { AppError::NotFound("そのAPIはありません".into()) });
 
+    let circuit_state = state.clone();
     let x_request_id = header::HeaderName::from_static("x-request-id");
     let body_limit = limits.body_bytes;
     let timeout = Duration::from_secs(limits.request_timeout_secs);
@@ -62,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(handlers::health))
         .with_state(state)
         .layer(middleware::from_fn(etag))
+        .layer(middleware::from_fn(move |req: Request, next: Next| db_circuit(circuit_state.clone(), req, next)))
         .layer(middleware::from_fn(move |req: Request, next: Next| time_limit(timeout, req, next)))
         .layer(middleware::from_fn(move |req: Request, next: Next| refuse_declared_oversize(body_limit, req, next)))
         .layer(DefaultBodyLimit::max(limits.body_bytes))
@@ -79,6 +81,56 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+}
+
+/// Whether the database is known to be unreachable. Set by an answer that found it so; while
+/// set, requests are answered 503 at once instead of each waiting for the pool's acquire
+/// timeout, and one task probes the database (on a connection of its own, so a busy pool does
+/// not count) until it answers, which clears it.
+#[derive(Debug, Default)]
+pub struct DbCircuit {
+    open: std::sync::atomic::AtomicBool,
+}
+
+/// How often the database is probed while it is unreachable, and how long one probe may take.
+const PROBE_EVERY: Duration = Duration::from_millis(250);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+impl DbCircuit {
+    pub fn is_open(&self) -> bool {
+        self.open.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn trip(self: &std::sync::Arc<Self>, store: std::sync::Arc<dyn crate::storage::Storage>) {
+        use std::sync::atomic::Ordering;
+        if self.open.swap(true, Ordering::AcqRel) {
+            return; // a probe is already running
+        }
+        tracing::warn!("the database is unreachable: answering 503 until it answers again");
+        let circuit = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Ok(Ok(())) = tokio::time::timeout(PROBE_TIMEOUT, store.probe()).await {
+                    circuit.open.store(false, Ordering::Release);
+                    tracing::info!("the database answers again");
+                    return;
+                }
+                tokio::time::sleep(PROBE_EVERY).await;
+            }
+        });
+    }
+}
+
+async fn db_circuit(state: AppState, req: Request, next: Next) -> Response {
+    // `/healthz` makes its own bounded check.
+    if state.db_circuit.is_open() && req.uri().path() != "/healthz" {
+        return AppError::Unavailable.into_response();
+    }
+    let resp = next.run(req).await;
+    if resp.extensions().get::<crate::error::DatabaseUnreachable>().is_some() {
+        state.db_circuit.trip(state.store.clone());
+    }
+    resp
 }
 
 /// A body whose declared Content-Length is over the limit is refused before any of it is read,
