@@ -511,6 +511,15 @@ impl AppState {
                 "制限の理由は200文字以内で入力してください",
             ));
         }
+        if let Some(c) = tsunagu_record::validate::forbidden_char(&r.reason, false) {
+            return Err(AppError::bad_field(
+                "restrictions.reason",
+                format!(
+                    "制限の理由に使用できない文字（制御文字など、U+{:04X}）が含まれています",
+                    c as u32
+                ),
+            ));
+        }
         let detail = json!({ "from_version": version, "groups": r.groups, "fields": r.fields });
         let prepare =
             self.update_by_owner(v, Change::Restrictions(r), action::RESTRICTIONS_SET, detail);
@@ -903,6 +912,23 @@ fn cursor_of(r: &StoredRecord, sort: CaseSort) -> CaseCursor {
 pub fn encode_cursor(c: &CaseCursor) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(serde_json::to_vec(c).expect("plain data"))
+}
+
+impl CaseCursor {
+    /// Whether this cursor could have come from a page in `sort` order: a client may send
+    /// anything, and the store must get only keys of the sorted column's form.
+    pub fn fits(&self, sort: CaseSort) -> bool {
+        let key_ok = match sort {
+            CaseSort::UpdatedDesc | CaseSort::UpdatedAsc => {
+                self.key.parse::<i64>().is_ok_and(|k| k >= 0 && k.to_string() == self.key)
+            }
+            CaseSort::NextReview | CaseSort::CaseNumber => {
+                tsunagu_record::validate::forbidden_char(&self.key, false).is_none()
+                    && self.key.chars().count() <= 200
+            }
+        };
+        key_ok && self.id > 0
+    }
 }
 
 pub fn decode_cursor(s: &str) -> Option<CaseCursor> {

@@ -36,6 +36,9 @@ pub async fn login(
     State(s): State<AppState>,
     JsonBody(req): JsonBody<LoginRequest>,
 ) -> AppResult<Json<LoginResponse>> {
+    // Refused before the store sees them: PostgreSQL cannot even compare a text holding NUL.
+    super::extract::single_line("login", &req.login)?;
+    super::extract::single_line("otp", &req.otp)?;
     Ok(Json(s.login(req).await?))
 }
 
@@ -61,10 +64,12 @@ pub async fn create_record(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-/// A path id: a positive integer, refused by name otherwise.
+/// A path id: a positive integer in its one written form (ASCII digits, no sign, no leading
+/// zero), refused by name otherwise, so one record has one URL.
 fn record_id(raw: &str) -> AppResult<i64> {
-    raw.parse::<i64>()
-        .ok()
+    Some(raw)
+        .filter(|r| r.bytes().all(|b| b.is_ascii_digit()) && !r.starts_with('0'))
+        .and_then(|r| r.parse::<i64>().ok())
         .filter(|id| *id > 0)
         .ok_or_else(|| AppError::bad_field("id", "IDは正の整数で指定してください"))
 }
@@ -191,6 +196,7 @@ fn list_params(q: &HashMap<String, String>) -> AppResult<CaseListParams> {
         None => None,
         Some(c) => Some(
             decode_cursor(c)
+                .filter(|c| c.fits(sort))
                 .ok_or_else(|| AppError::bad_field("cursor", "cursor が正しくありません"))?,
         ),
     };

@@ -63,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(handlers::health))
         .with_state(state)
         .layer(middleware::from_fn(etag))
+        .layer(middleware::from_fn(refuse_forbidden_query_text))
         .layer(middleware::from_fn(move |req: Request, next: Next| db_circuit(circuit_state.clone(), req, next)))
         .layer(middleware::from_fn(move |req: Request, next: Next| time_limit(timeout, req, next)))
         .layer(middleware::from_fn(move |req: Request, next: Next| refuse_declared_oversize(body_limit, req, next)))
@@ -131,6 +132,26 @@ async fn db_circuit(state: AppState, req: Request, next: Next) -> Response {
         state.db_circuit.trip(state.store.clone());
     }
     resp
+}
+
+/// Every query parameter, name and value, is one line of text: one holding a control character
+/// (or another character no field accepts) is refused by name before any handler sees it.
+async fn refuse_forbidden_query_text(req: Request, next: Next) -> Response {
+    // Decoded as the handlers' `Query` decodes it; a query that does not decode is theirs to
+    // refuse.
+    if let Ok(axum::extract::Query(pairs)) =
+        axum::extract::Query::<Vec<(String, String)>>::try_from_uri(req.uri())
+    {
+        for (k, v) in pairs {
+            // A bad name is reported as `query`: the name itself is what cannot be shown.
+            let checked = extract::single_line("query", &k)
+                .and_then(|()| extract::single_line(&k, &v));
+            if let Err(e) = checked {
+                return e.into_response();
+            }
+        }
+    }
+    next.run(req).await
 }
 
 /// A body whose declared Content-Length is over the limit is refused before any of it is read,
