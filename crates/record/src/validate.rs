@@ -581,7 +581,13 @@ mod tests {
             assert!(errs[0].message.contains("使用できない文字"));
         }
         // Ordinary text, including what Japanese records hold, passes.
-        for good in ["児童相談所（第一）", "ｶﾀｶﾅ", "😀", "\u{3000}全角空白", "a\u{FFFD}"] {
+        for good in [
+            "児童相談所（第一）",
+            "ｶﾀｶﾅ",
+            "😀",
+            "\u{3000}全角空白",
+            "a\u{FFFD}",
+        ] {
             assert_eq!(forbidden_char(good, false), None, "{good:?}");
         }
         assert_eq!(forbidden_char("一行目\n\t二行目", true), None);

@@ -245,7 +245,9 @@ mod tests {
     #[test]
     fn a_lost_connection_is_503_with_retry_after_and_other_database_errors_stay_500() {
         let unavailable = (StatusCode::SERVICE_UNAVAILABLE, Some("5".to_string()));
-        for code in ["08006", "08003", "08001", "57P01", "57P02", "57P03", "53300"] {
+        for code in [
+            "08006", "08003", "08001", "57P01", "57P02", "57P03", "53300",
+        ] {
             let e = StoreError::Db(sqlx::Error::Database(Box::new(PgLike(code))));
             assert_eq!(status_of(e.into()), unavailable, "SQLSTATE {code}");
             // Also when it reaches the answer wrapped in anyhow.

@@ -919,9 +919,10 @@ impl CaseCursor {
     /// anything, and the store must get only keys of the sorted column's form.
     pub fn fits(&self, sort: CaseSort) -> bool {
         let key_ok = match sort {
-            CaseSort::UpdatedDesc | CaseSort::UpdatedAsc => {
-                self.key.parse::<i64>().is_ok_and(|k| k >= 0 && k.to_string() == self.key)
-            }
+            CaseSort::UpdatedDesc | CaseSort::UpdatedAsc => self
+                .key
+                .parse::<i64>()
+                .is_ok_and(|k| k >= 0 && k.to_string() == self.key),
             CaseSort::NextReview | CaseSort::CaseNumber => {
                 tsunagu_record::validate::forbidden_char(&self.key, false).is_none()
                     && self.key.chars().count() <= 200

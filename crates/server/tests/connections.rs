@@ -27,13 +27,22 @@ async fn read_response(s: &mut TcpStream) -> String {
             .await
             .expect("a response within 5 s")
             .unwrap();
-        assert_eq!(n, 1, "connection closed mid-response: {:?}", String::from_utf8_lossy(&buf));
+        assert_eq!(
+            n,
+            1,
+            "connection closed mid-response: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
         buf.push(byte[0]);
     }
     let head = String::from_utf8(buf).unwrap();
     let len: usize = head
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        })
         .unwrap_or(0);
     let mut body = vec![0u8; len];
     s.read_exact(&mut body).await.unwrap();
@@ -73,7 +82,10 @@ async fn a_slowloris_head_is_cut_off_within_the_header_timeout() {
     // One more header line every 200 ms, for up to 6 s; the server must hang up first.
     let mut cut = None;
     for i in 0..30 {
-        if c.write_all(format!("x-slow-{i}: a\r\n").as_bytes()).await.is_err() {
+        if c.write_all(format!("x-slow-{i}: a\r\n").as_bytes())
+            .await
+            .is_err()
+        {
             cut = Some(t.elapsed());
             break;
         }
@@ -137,7 +149,11 @@ async fn an_open_event_stream_outlives_the_idle_timeout() {
         c.read_exact(&mut byte).await.unwrap();
         head.push(byte[0]);
     }
-    assert!(head.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&head));
+    assert!(
+        head.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
     assert_eq!(
         closed_within(&mut c, Duration::from_secs(3)).await,
         None,
@@ -185,7 +201,11 @@ async fn over_the_cap_new_connections_are_refused_at_once_and_existing_ones_keep
     for _ in 0..20 {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let mut fresh = TcpStream::connect(addr).await.unwrap();
-        if fresh.write_all(b"GET /healthz HTTP/1.1\r\nhost: t\r\n\r\n").await.is_ok() {
+        if fresh
+            .write_all(b"GET /healthz HTTP/1.1\r\nhost: t\r\n\r\n")
+            .await
+            .is_ok()
+        {
             let mut first = [0u8; 12];
             if fresh.read_exact(&mut first).await.is_ok() && &first == b"HTTP/1.1 200" {
                 served = true;
@@ -214,7 +234,11 @@ async fn the_per_address_cap_leaves_other_addresses_alone() {
         .await
         .expect("a third connection from one address was left hanging")
         .unwrap();
-    assert!(answer.starts_with(b"HTTP/1.1 503"), "{}", String::from_utf8_lossy(&answer));
+    assert!(
+        answer.starts_with(b"HTTP/1.1 503"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
 
     // Another loopback address is its own peer.
     let sock = TcpSocket::new_v4().unwrap();

@@ -29,7 +29,8 @@ struct Proxy {
 fn listen(port: u16) -> TcpListener {
     let s = TcpSocket::new_v4().unwrap();
     s.set_reuseaddr(true).unwrap();
-    s.bind(format!("127.0.0.1:{port}").parse().unwrap()).unwrap();
+    s.bind(format!("127.0.0.1:{port}").parse().unwrap())
+        .unwrap();
     s.listen(64).unwrap()
 }
 
@@ -109,7 +110,9 @@ async fn a_lost_database_gives_fast_503_with_retry_after_and_recovers() {
         return;
     };
     let mut proxy = Proxy::start(host_port(&db.url)).await;
-    let via_proxy = db.url.replacen(&host_port(&db.url), &format!("127.0.0.1:{}", proxy.port), 1);
+    let via_proxy = db
+        .url
+        .replacen(&host_port(&db.url), &format!("127.0.0.1:{}", proxy.port), 1);
     let via_proxy = if via_proxy.contains('?') {
         format!("{via_proxy}&sslmode=disable")
     } else {
@@ -138,7 +141,10 @@ async fn a_lost_database_gives_fast_503_with_retry_after_and_recovers() {
         let (status, retry, body, took) = timed(&list).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
         assert!(retry.is_some());
-        assert!(took < Duration::from_millis(300), "took {took:?} while the database was down");
+        assert!(
+            took < Duration::from_millis(300),
+            "took {took:?} while the database was down"
+        );
     }
     let (status, _, _, took) = timed(&health).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
@@ -152,7 +158,10 @@ async fn a_lost_database_gives_fast_503_with_retry_after_and_recovers() {
             break;
         }
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-        assert!(t.elapsed() < Duration::from_secs(5), "not back 5 s after the database was");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "not back 5 s after the database was"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(timed(&health).await.0, StatusCode::OK);

@@ -128,7 +128,11 @@ async fn db_circuit(state: AppState, req: Request, next: Next) -> Response {
         return AppError::Unavailable.into_response();
     }
     let resp = next.run(req).await;
-    if resp.extensions().get::<crate::error::DatabaseUnreachable>().is_some() {
+    if resp
+        .extensions()
+        .get::<crate::error::DatabaseUnreachable>()
+        .is_some()
+    {
         state.db_circuit.trip(state.store.clone());
     }
     resp
@@ -144,8 +148,8 @@ async fn refuse_forbidden_query_text(req: Request, next: Next) -> Response {
     {
         for (k, v) in pairs {
             // A bad name is reported as `query`: the name itself is what cannot be shown.
-            let checked = extract::single_line("query", &k)
-                .and_then(|()| extract::single_line(&k, &v));
+            let checked =
+                extract::single_line("query", &k).and_then(|()| extract::single_line(&k, &v));
             if let Err(e) = checked {
                 return e.into_response();
             }
