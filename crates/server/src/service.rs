@@ -107,7 +107,12 @@ fn time(micros: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(micros).unwrap_or_default()
 }
 
-const SESSION_TOUCH_MICROS: i64 = 60 * 1_000_000;
+/// A session's last use is written at most this often (a write per request would make every
+/// read a write), and at least twice per idle timeout, so a session in continuous use never
+/// reaches its idle timeout between writes.
+fn session_touch_micros(idle_timeout_secs: u64) -> i64 {
+    (idle_timeout_secs as i64 * 1_000_000 / 2).clamp(0, 60 * 1_000_000)
+}
 
 impl AppState {
     fn org(&self, id: &str) -> AppResult<&Org> {
@@ -310,7 +315,7 @@ impl AppState {
                 "セッションの有効期限が切れました。再度ログインしてください",
             ));
         }
-        if now - s.last_seen_at >= SESSION_TOUCH_MICROS {
+        if now - s.last_seen_at >= session_touch_micros(self.config.auth.idle_timeout_secs) {
             self.store.touch_session(&hash, now).await?;
             self.sessions.touched(&hash, now);
         }

@@ -82,6 +82,29 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .layer(middleware::from_fn(drop_unfit_request_id))
+}
+
+/// The longest client `x-request-id` kept.
+pub const REQUEST_ID_MAX: usize = 64;
+
+/// A client's `x-request-id` is kept only if it is short and plain (`[A-Za-z0-9._-]`, at most
+/// `REQUEST_ID_MAX`): it goes into every log line and back into the answer. Any other is
+/// dropped, and the request gets a fresh UUID like one that sent none.
+async fn drop_unfit_request_id(mut req: Request, next: Next) -> Response {
+    let fit = |v: &HeaderValue| {
+        let b = v.as_bytes();
+        !b.is_empty()
+            && b.len() <= REQUEST_ID_MAX
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(c))
+    };
+    let headers = req.headers_mut();
+    let all: Vec<HeaderValue> = headers.get_all("x-request-id").iter().cloned().collect();
+    if all.len() > 1 || all.first().is_some_and(|v| !fit(v)) {
+        headers.remove("x-request-id");
+    }
+    next.run(req).await
 }
 
 /// Whether the database is known to be unreachable. Set by an answer that found it so; while
