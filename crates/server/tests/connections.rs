@@ -246,3 +246,80 @@ async fn the_per_address_cap_leaves_other_addresses_alone() {
     let mut other = sock.connect(addr).await.unwrap();
     assert!(health_on(&mut other).await.starts_with("HTTP/1.1 200"));
 }
+
+/// Direct TLS has the same bounds: a connection that never completes its handshake is closed
+/// within the head-read timeout, and one over the cap is closed at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_the_same_bounds_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
+    let db = TestDb::new(Engine::Sqlite).await.unwrap();
+    let mut config = support::test_config();
+    config.auth.totp_key_file = Some(dir.path().join("totp.key"));
+    config.limits.header_read_timeout_secs = 1;
+    config.limits.max_connections = 2;
+    let state = tsunagu_server::app::build_state(db.store.clone(), config)
+        .await
+        .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let tls = tsunagu_server::config::TlsConfig {
+        cert: cert_path,
+        key: key_path,
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        tsunagu_server::app::serve_tls(state, addr, &tls, async move {
+            let _ = rx.await;
+        })
+        .await
+    });
+    let mut silent = None;
+    for _ in 0..50 {
+        match TcpStream::connect(addr).await {
+            Ok(s) => {
+                silent = Some(s);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    let mut silent = silent.expect("the TLS server listens");
+    let mut second = TcpStream::connect(addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Over the cap: closed at once, without a handshake.
+    let mut over = TcpStream::connect(addr).await.unwrap();
+    let closed = closed_within(&mut over, Duration::from_secs(1)).await;
+    assert!(
+        closed.is_some_and(|t| t < Duration::from_millis(500)),
+        "{closed:?}"
+    );
+    // The two silent ones are closed by the head-read timeout.
+    for s in [&mut silent, &mut second] {
+        let closed = closed_within(s, Duration::from_secs(3)).await;
+        assert!(
+            closed.is_some(),
+            "a connection without a handshake was kept open"
+        );
+    }
+    // And the server answers HTTPS again once they are gone.
+    let trusted = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let r = trusted
+        .get(format!("https://localhost:{port}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let _ = tx.send(());
+    server.await.unwrap().unwrap();
+}
