@@ -89,7 +89,7 @@ async fn a_slowloris_head_is_cut_off_within_the_header_timeout() {
             cut = Some(t.elapsed());
             break;
         }
-        if let Some(_) = closed_within(&mut c, Duration::from_millis(200)).await {
+        if closed_within(&mut c, Duration::from_millis(200)).await.is_some() {
             cut = Some(t.elapsed());
             break;
         }
