@@ -54,7 +54,7 @@ impl From<&LimitsConfig> for ConnLimits {
     }
 }
 
-/// How a accepted TCP stream becomes the stream HTTP is spoken on.
+/// How an accepted TCP stream becomes the stream HTTP is spoken on.
 pub trait Handshake: Clone + Send + Sync + 'static {
     type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
     fn handshake(&self, tcp: TcpStream) -> impl Future<Output = io::Result<Self::Io>> + Send;
@@ -117,7 +117,7 @@ pub async fn serve<H: Handshake>(
             }
         };
         let Some(slot) = caps.open(peer.ip()) else {
-            refuse::<H>(tcp);
+            refuse::<H>(tcp, &caps);
             continue;
         };
         let _ = tcp.set_nodelay(true);
@@ -144,12 +144,24 @@ pub async fn serve<H: Handshake>(
 
 /// Over a cap: answered at once (a plain 503 where the connection speaks plain HTTP) and
 /// closed, rather than left waiting for a slot.
-fn refuse<H: Handshake>(tcp: TcpStream) {
+fn refuse<H: Handshake>(tcp: TcpStream, caps: &Caps) {
     if H::PLAIN {
         // A fresh socket's send buffer is empty, so this does not block or get cut short.
         let _ = tcp.try_write(REFUSAL.as_bytes());
     }
-    tracing::warn!("connection refused: the connection limit is reached");
+    // One line a second at most: a flood of connections must not become a flood of log lines.
+    let refused = caps
+        .refused
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        + 1;
+    let mut last = caps.last_warned.lock().unwrap_or_else(|p| p.into_inner());
+    if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+        *last = Some(Instant::now());
+        tracing::warn!(
+            refused_since_start = refused,
+            "connection refused: the connection limit is reached"
+        );
+    }
 }
 
 const REFUSAL: &str = "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: 128\r\n\r\n{\"code\":\"unavailable\",\"message\":\"接続数が上限に達しています。しばらくしてから再度お試しください\"}";
@@ -232,6 +244,8 @@ async fn sleep_until(deadline: Option<Instant>) {
 struct Caps {
     limits: ConnLimits,
     open: Mutex<(usize, HashMap<IpAddr, usize>)>,
+    refused: std::sync::atomic::AtomicU64,
+    last_warned: Mutex<Option<Instant>>,
 }
 
 impl Caps {
@@ -239,6 +253,8 @@ impl Caps {
         Caps {
             limits,
             open: Mutex::new((0, HashMap::new())),
+            refused: Default::default(),
+            last_warned: Mutex::new(None),
         }
     }
 

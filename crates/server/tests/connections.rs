@@ -89,7 +89,10 @@ async fn a_slowloris_head_is_cut_off_within_the_header_timeout() {
             cut = Some(t.elapsed());
             break;
         }
-        if closed_within(&mut c, Duration::from_millis(200)).await.is_some() {
+        if closed_within(&mut c, Duration::from_millis(200))
+            .await
+            .is_some()
+        {
             cut = Some(t.elapsed());
             break;
         }
