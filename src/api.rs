@@ -154,7 +154,7 @@ impl Client {
     async fn error_of(resp: reqwest::Response) -> ApiErr {
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.unwrap_or_default();
-        match serde_json::from_slice::<ApiError>(&bytes) {
+        match decode_reply::<ApiError>(&bytes) {
             Ok(body) => ApiErr::Status { status, body },
             Err(_) if status == 503 || status == 502 || status == 504 => ApiErr::Network(
                 "サーバーが一時的に応答できません（しばらくして再試行します）".into(),
@@ -177,7 +177,7 @@ impl Client {
     }
 
     fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErr> {
-        serde_json::from_slice(bytes).map_err(|_| {
+        decode_reply(bytes).map_err(|_| {
             ApiErr::Garbage(
                 "サーバーの応答が読めません（tsunagu のサーバーではないか、版が合っていません）"
                     .into(),
@@ -269,6 +269,36 @@ impl Client {
     }
 }
 
+/// Decodes a JSON reply of the server with every string in it (keys too) made terminal-safe
+/// first (`text::terminal_safe`). It is the one way server data enters the client (answers,
+/// error bodies, event-stream data), so no string from a server, however it was stored, can
+/// move the cursor or set the window title when drawn.
+pub fn decode_reply<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
+    let mut v: serde_json::Value = serde_json::from_slice(bytes)?;
+    scrub(&mut v);
+    serde_json::from_value(v)
+}
+
+fn scrub(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => {
+            if let std::borrow::Cow::Owned(safe) = crate::text::terminal_safe(s) {
+                *s = safe;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(scrub),
+        Value::Object(map) => {
+            let old = std::mem::take(map);
+            for (k, mut item) in old {
+                scrub(&mut item);
+                map.insert(crate::text::terminal_safe(&k).into_owned(), item);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// A minimal server-sent-events parser: feed bytes, get (id, event, data) for each event.
 #[derive(Default)]
 pub struct SseParser {
@@ -343,6 +373,22 @@ mod tests {
                 data: "{\"a\":1}".into()
             }]
         );
+    }
+
+    #[test]
+    fn replies_are_decoded_without_terminal_controls() {
+        let body = br#"{"code":"x\u001b]0;PWNED\u0007","message":"\u001b[2J\u001b[H\u009b31m\u202eabc","request_id":null,"fields":[{"field":"a\u001bb","code":"c","message":"1\n2\t3\r"}]}"#;
+        let e: ApiError = decode_reply(body).unwrap();
+        let all = format!(
+            "{}{}{}{}",
+            e.code, e.message, e.fields[0].field, e.fields[0].message
+        );
+        for c in ['\u{1b}', '\u{9b}', '\u{7}', '\u{202e}', '\r'] {
+            assert!(!all.contains(c), "{c:?} in {all:?}");
+        }
+        assert_eq!(e.code, "x\u{FFFD}]0;PWNED\u{FFFD}");
+        // Line breaks and tabs of long texts are kept.
+        assert_eq!(e.fields[0].message, "1\n2\t3\u{FFFD}");
     }
 
     #[test]

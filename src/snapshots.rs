@@ -516,3 +516,80 @@ fn a_lost_session_drops_its_late_answers_but_keeps_the_draft() {
         Some(CmdKind::StopStream)
     ));
 }
+
+/// Puts `hostile` into every string of a JSON value (keys apart).
+fn poison(v: &mut serde_json::Value, hostile: &str) {
+    match v {
+        serde_json::Value::String(s) => s.push_str(hostile),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| poison(x, hostile)),
+        serde_json::Value::Object(m) => m.values_mut().for_each(|x| poison(x, hostile)),
+        _ => {}
+    }
+}
+
+/// Cells holding anything a terminal would act on rather than show.
+fn controls_drawn(app: &mut App, w: u16, h: u16) -> Vec<String> {
+    let mut t = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+    t.draw(|f| crate::ui::draw(f, app)).expect("draw");
+    let buf = t.backend().buffer();
+    buf.content()
+        .iter()
+        .map(|c| c.symbol())
+        .filter(|s| s.chars().any(crate::text::is_terminal_control))
+        .map(|s| format!("{s:?}"))
+        .collect()
+}
+
+/// Data that reached the client without passing `api::decode_reply` (defence in depth): no
+/// screen draws a control character or a bidi control from it, so no string can move the
+/// cursor, set the window title or reorder the line.
+#[test]
+fn drawing_never_emits_terminal_controls_from_data() {
+    const HOSTILE: &str = "\x1b]0;PWNED\x07\x1b[2J\u{9b}H\u{202E}\u{2066}\r\n\t";
+    let mut record = full_record();
+    poison(&mut record, HOSTILE);
+    // Codes and dates must still parse: put the poison only where text is free.
+    for (path, value) in [
+        ("/tier", "owner"),
+        ("/owner/org_kind", "cgc"),
+        ("/owner/org_id", "cgc-13-01"),
+        ("/meta/created_at", "2026-11-20T01:00:00Z"),
+        ("/meta/updated_at", "2026-11-25T02:15:04Z"),
+        ("/core/birth_date/date", "2019-04-01"),
+        ("/core/guardians/0/relationship", "father"),
+        ("/core/address/municipality_code", "131016"),
+        ("/family/household/0/relationship", "father"),
+        ("/family/schooling/facility_type", "nursery"),
+        ("/casework/progress/0/date", "2026-04-12"),
+        ("/casework/risk/level", "high"),
+        ("/casework/next_review", "2026-12-01"),
+        ("/admin/status", "open"),
+        ("/admin/consultation_type", "abuse_neglect"),
+        ("/admin/intake_reports/0/received_on", "2026-04-12"),
+    ] {
+        *record.pointer_mut(path).unwrap_or_else(|| panic!("{path}")) = json!(value);
+    }
+    record["restrictions"]["reason"] = json!(format!("理由{HOSTILE}"));
+    let view: RecordView = serde_json::from_value(record).expect("poisoned record");
+    let mut app = with_record(view);
+    for (w, h) in SIZES {
+        assert_eq!(
+            controls_drawn(&mut app, w, h),
+            Vec::<String>::new(),
+            "record {w}x{h}"
+        );
+    }
+
+    let mut app = logged_in();
+    for c in app.cases.items.iter_mut() {
+        c.child_name.family.push_str(HOSTILE);
+        c.owner.name.push_str(HOSTILE);
+    }
+    for (w, h) in SIZES {
+        assert_eq!(
+            controls_drawn(&mut app, w, h),
+            Vec::<String>::new(),
+            "case list {w}x{h}"
+        );
+    }
+}

@@ -317,7 +317,8 @@ async fn stream_task(client: Client, token: String, mut last_id: i64, send: impl
                         if ev.event != "notification" && !ev.event.is_empty() {
                             continue;
                         }
-                        if let Ok(n) = serde_json::from_str::<Notification>(&ev.data) {
+                        if let Ok(n) = crate::api::decode_reply::<Notification>(ev.data.as_bytes())
+                        {
                             last_id = last_id.max(n.id);
                             send(ReplyKind::StreamEvent(n));
                         }

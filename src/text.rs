@@ -46,11 +46,34 @@ pub fn fit(s: &str, cols: usize, ellipsis: &str) -> String {
     }
 }
 
+/// Whether a terminal would act on `c` instead of showing it: control characters (C0, DEL, C1:
+/// escape sequences move the cursor or set the window title) and the bidirectional embedding,
+/// override and isolate controls (U+202A–U+202E, U+2066–U+2069), which reorder what follows.
+pub fn is_terminal_control(c: char) -> bool {
+    c.is_control()
+        || ('\u{202A}'..='\u{202E}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
+}
+
+/// A string from the server made safe to keep and to show: every terminal control becomes
+/// U+FFFD, except line feed and tab, which long texts hold (the drawing helpers turn them into
+/// spaces where one line is drawn). Applied to every reply as it is decoded
+/// (`api::decode_reply`).
+pub fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| is_terminal_control(c) && c != '\n' && c != '\t';
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    s.chars()
+        .map(|c| if unsafe_char(c) { '\u{FFFD}' } else { c })
+        .collect()
+}
+
 /// Control characters (from a paste or a server answer) would move the terminal cursor; show
-/// them as spaces instead.
+/// them, line breaks and tabs included, as spaces instead.
 pub fn sanitize(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| if is_terminal_control(c) { ' ' } else { c })
         .collect()
 }
 
@@ -88,5 +111,20 @@ mod tests {
     #[test]
     fn control_characters_become_spaces() {
         assert_eq!(sanitize("a\x1b[2Jb\n"), "a [2Jb ");
+        assert_eq!(sanitize("a\u{202E}b\u{2066}c\u{9b}d"), "a b c d");
+    }
+
+    #[test]
+    fn server_strings_lose_every_terminal_control_but_line_breaks_and_tabs() {
+        let title = "\x1b]0;PWNED\x07名前\u{9b}2J\u{202E}逆\r\n次の行\t列\u{7f}";
+        let safe = terminal_safe(title);
+        assert_eq!(
+            safe,
+            "\u{FFFD}]0;PWNED\u{FFFD}名前\u{FFFD}2J\u{FFFD}逆\u{FFFD}\n次の行\t列\u{FFFD}"
+        );
+        assert!(matches!(
+            terminal_safe("普通の文字列\n二行目"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }

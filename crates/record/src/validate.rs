@@ -65,6 +65,25 @@ pub const REQUIRED_FIELDS: &[&str] = &[
     "admin.consultation_type",
 ];
 
+/// Whether `c` may not appear in text: control characters (C0, DEL, C1; `\n` and `\t` only
+/// where `multiline`), the bidirectional embedding, override and isolate controls (U+202A–U+202E,
+/// U+2066–U+2069, which reorder what a screen shows) and noncharacters (U+FDD0–U+FDEF and the
+/// last two code points of every plane). Shared by the server's boundary checks and the
+/// client's validation.
+pub fn is_forbidden_char(c: char, multiline: bool) -> bool {
+    let u = c as u32;
+    (c.is_control() && !(multiline && (c == '\n' || c == '\t')))
+        || (0x202A..=0x202E).contains(&u)
+        || (0x2066..=0x2069).contains(&u)
+        || (0xFDD0..=0xFDEF).contains(&u)
+        || (u & 0xFFFE) == 0xFFFE
+}
+
+/// The first character of `value` that `is_forbidden_char`.
+pub fn forbidden_char(value: &str, multiline: bool) -> Option<char> {
+    value.chars().find(|c| is_forbidden_char(*c, multiline))
+}
+
 struct Errors(Vec<FieldError>);
 
 impl Errors {
@@ -90,14 +109,14 @@ impl Errors {
     }
 
     fn no_control(&mut self, field: &str, label: &str, value: &str, multiline: bool) {
-        let bad = value
-            .chars()
-            .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t')));
-        if bad {
+        if let Some(c) = forbidden_char(value, multiline) {
             self.push(
                 field,
                 "invalid",
-                format!("{label}に使用できない制御文字が含まれています"),
+                format!(
+                    "{label}に使用できない文字（制御文字など、U+{:04X}）が含まれています",
+                    c as u32
+                ),
             );
         }
     }
@@ -320,6 +339,12 @@ pub fn validate(record: &RecordBody, ctx: &Context) -> Result<(), Vec<FieldError
             &a.file_name,
             SHORT_TEXT_MAX,
         );
+        e.text(
+            &format!("{path}.media_type"),
+            "添付ファイルの種類",
+            &a.media_type,
+            SHORT_TEXT_MAX,
+        );
         if a.sha256.len() != 64 || !a.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
             e.push(
                 format!("{path}.sha256"),
@@ -521,5 +546,55 @@ mod tests {
         assert_eq!(errs.len(), 2, "{errs:?}");
         assert!(errs[0].message.contains("51文字"));
         assert_eq!(errs[1].field, "casework.findings");
+    }
+
+    #[test]
+    fn bidi_controls_noncharacters_and_escapes_are_refused_where_they_are() {
+        for bad in [
+            "\u{202E}gpj.exe",
+            "a\u{2066}b",
+            "a\u{FFFF}",
+            "a\u{FDD0}",
+            "a\u{1FFFE}",
+            "\u{1b}]0;title\u{7}",
+            "a\u{7F}",
+            "a\u{85}",
+            "a\u{0}",
+        ] {
+            let mut r = valid();
+            r.family.guardian_workplace = bad.into();
+            r.casework.findings = bad.into();
+            r.casework.attachments = vec![crate::schema::Attachment {
+                file_name: "a.pdf".into(),
+                media_type: bad.into(),
+                size: 1,
+                sha256: "0".repeat(64),
+            }];
+            let errs = validate(&r, &ctx()).unwrap_err();
+            let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
+            assert_eq!(
+                fields,
+                [
+                    "family.guardian_workplace",
+                    "casework.findings",
+                    "casework.attachments[0].media_type"
+                ],
+                "{bad:?}"
+            );
+            assert!(errs[0].message.contains("使用できない文字"));
+        }
+        // Ordinary text, including what Japanese records hold, passes.
+        for good in [
+            "児童相談所（第一）",
+            "ｶﾀｶﾅ",
+            "😀",
+            "\u{3000}全角空白",
+            "a\u{FFFD}",
+        ] {
+            assert_eq!(forbidden_char(good, false), None, "{good:?}");
+        }
+        assert_eq!(forbidden_char("一行目\n\t二行目", true), None);
+        assert_eq!(forbidden_char("一行目\n二行目", false), Some('\n'));
+        assert_eq!(forbidden_char("a\rb", true), Some('\r'));
     }
 }

@@ -19,10 +19,29 @@ use crate::storage::Storage;
 /// Opens the store named by a URL (`sqlite://…` or `postgres://…`) and brings its schema up to
 /// date.
 pub async fn open_store(url: &str, pg_max_connections: u32) -> anyhow::Result<Arc<dyn Storage>> {
+    open_store_with(url, pg_max_connections, std::time::Duration::from_secs(10)).await
+}
+
+/// The store as the configuration asks for it.
+pub async fn open_configured(config: &Config) -> anyhow::Result<Arc<dyn Storage>> {
+    open_store_with(
+        &config.database_url,
+        config.pg_max_connections,
+        std::time::Duration::from_secs(config.pg_acquire_timeout_secs.max(1)),
+    )
+    .await
+}
+
+/// As `open_store`; `pg_acquire_timeout` bounds a wait for a PostgreSQL connection.
+pub async fn open_store_with(
+    url: &str,
+    pg_max_connections: u32,
+    pg_acquire_timeout: std::time::Duration,
+) -> anyhow::Result<Arc<dyn Storage>> {
     let store: Arc<dyn Storage> =
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Arc::new(
-                PgStore::connect(url, pg_max_connections)
+                PgStore::connect_with(url, pg_max_connections, pg_acquire_timeout)
                     .await
                     .context("connecting to PostgreSQL")?,
             )
@@ -42,7 +61,7 @@ pub async fn open_store(url: &str, pg_max_connections: u32) -> anyhow::Result<Ar
 /// Opens the store as `open_store` does and gives it the audit MAC key
 /// (`install_audit_key`): what every command that writes needs.
 pub async fn open_keyed_store(config: &Config) -> anyhow::Result<Arc<dyn Storage>> {
-    let store = open_store(&config.database_url, config.pg_max_connections).await?;
+    let store = open_configured(config).await?;
     install_audit_key(store.as_ref(), &config.audit_mac_key_path()).await?;
     Ok(store)
 }
@@ -165,6 +184,7 @@ pub async fn build_state(store: Arc<dyn Storage>, config: Config) -> anyhow::Res
         totp_key,
         checkpoints,
         refusals: Default::default(),
+        db_circuit: Default::default(),
     })
 }
 
@@ -359,27 +379,18 @@ fn install_key(
 }
 
 /// Serves on an already bound listener until `shutdown` resolves, then drains: open event
-/// streams are ended and in-flight requests finish.
+/// streams are ended and in-flight requests finish. Connections are bounded by `[limits]`
+/// (`conn.rs`); handlers can read the peer address as `ConnectInfo<SocketAddr>`.
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let hub = state.hub.clone();
-    let app = crate::api::router(state.clone());
-    with_checkpoints(&state, async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                hub.close();
-            })
-            .await?;
-        Ok(())
-    })
-    .await
+    serve_on(state, listener, crate::conn::Plain, shutdown).await
 }
 
-/// Serves HTTPS with rustls.
+/// Serves HTTPS with rustls, under the same connection limits (HTTP/1.1 only, as over plain
+/// TCP).
 #[cfg(feature = "tls")]
 pub async fn serve_tls(
     state: AppState,
@@ -388,23 +399,33 @@ pub async fn serve_tls(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let rustls_config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+    let loaded = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
         .await
         .context("loading TLS certificate and key")?;
+    let mut rustls_config = (*loaded.get_inner()).clone();
+    rustls_config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(rustls_config));
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
+    serve_on(state, listener, crate::conn::Tls(acceptor), shutdown).await
+}
+
+async fn serve_on<H: crate::conn::Handshake>(
+    state: AppState,
+    listener: TcpListener,
+    handshake: H,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let hub = state.hub.clone();
-    let handle = axum_server::Handle::new();
-    let h = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        hub.close();
-        h.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
-    });
+    let limits = crate::conn::ConnLimits::from(&state.config.limits);
     let app = crate::api::router(state.clone());
     with_checkpoints(&state, async move {
-        axum_server::bind_rustls(addr, rustls_config)
-            .handle(handle)
-            .serve(app.into_make_service())
-            .await?;
+        crate::conn::serve(listener, app, limits, handshake, async move {
+            shutdown.await;
+            hub.close();
+        })
+        .await?;
         Ok(())
     })
     .await

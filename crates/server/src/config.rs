@@ -16,6 +16,9 @@ pub struct Config {
     pub database_url: String,
     /// Connections in the PostgreSQL pool.
     pub pg_max_connections: u32,
+    /// How long a request waits for a PostgreSQL connection (while the database is unreachable,
+    /// how long before it gets 503; later requests are refused at once until it answers).
+    pub pg_acquire_timeout_secs: u64,
     pub auth: AuthConfig,
     pub audit: AuditConfig,
     pub limits: LimitsConfig,
@@ -124,6 +127,19 @@ pub struct LimitsConfig {
     pub body_bytes: usize,
     pub request_timeout_secs: u64,
     pub page_max: i64,
+    /// A new connection must deliver a complete request head within this many seconds, and so
+    /// must a kept-alive one once the next head's first byte arrived (also bounds the TLS
+    /// handshake).
+    pub header_read_timeout_secs: u64,
+    /// A kept-alive connection with no request in flight is closed after this many silent
+    /// seconds. An open event stream is a request in flight.
+    pub keepalive_idle_secs: u64,
+    /// Open connections at most; more are answered 503 and closed. Keep it below the process's
+    /// file-descriptor limit less the database pool.
+    pub max_connections: usize,
+    /// Open connections from one peer address at most. Behind a proxy every connection comes
+    /// from the proxy's address: raise it to `max_connections` there.
+    pub max_connections_per_ip: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -139,6 +155,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".parse().expect("literal address"),
             database_url: "sqlite://tsunagu.sqlite".into(),
             pg_max_connections: 16,
+            pg_acquire_timeout_secs: 3,
             auth: AuthConfig::default(),
             audit: AuditConfig::default(),
             limits: LimitsConfig::default(),
@@ -178,6 +195,10 @@ impl Default for LimitsConfig {
             body_bytes: 1024 * 1024,
             request_timeout_secs: 30,
             page_max: 200,
+            header_read_timeout_secs: 10,
+            keepalive_idle_secs: 60,
+            max_connections: 4096,
+            max_connections_per_ip: 256,
         }
     }
 }

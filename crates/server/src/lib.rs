@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod conn;
 pub mod domain;
 pub mod error;
 pub mod notify;

@@ -131,6 +131,8 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, not in files or log collectors.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let mut config = Config::load(cli.config.as_deref())?;
@@ -148,6 +150,15 @@ async fn main() -> anyhow::Result<()> {
         }
         // Needs no database: the demo accounts' secrets derive from their logins.
         Command::DemoCode { login } => {
+            // Any other login would get a well-formed code that opens nothing.
+            let demo = seed::demo_accounts(&master::synthetic());
+            if !demo.iter().any(|a| a.login == login) {
+                let logins: Vec<_> = demo.iter().map(|a| a.login).collect();
+                anyhow::bail!(
+                    "{login} is not a demo account (they are {}): other accounts' one-time codes come only from their authenticator app",
+                    logins.join(", ")
+                );
+            }
             let secret = seed::demo_totp_secret(login);
             let code = auth::totp_code(&secret, (clock.now() / 1_000_000) as u64)
                 .context("computing the code")?;

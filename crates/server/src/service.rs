@@ -52,6 +52,8 @@ pub struct AppState {
     pub refusals: Arc<crate::audit::refusals::RefusalWatch>,
     /// Signs checkpoints of the audit chain heads (`audit::checkpoint`).
     pub checkpoints: Arc<crate::audit::checkpoint::Checkpointer>,
+    /// Set while the database is known to be unreachable (see `api::db_circuit`).
+    pub db_circuit: Arc<crate::api::DbCircuit>,
 }
 
 /// More unknown names than this and the ones not locked are forgotten.
@@ -109,7 +111,12 @@ fn time(micros: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(micros).unwrap_or_default()
 }
 
-const SESSION_TOUCH_MICROS: i64 = 60 * 1_000_000;
+/// A session's last use is written at most this often (a write per request would make every
+/// read a write), and at least twice per idle timeout, so a session in continuous use never
+/// reaches its idle timeout between writes.
+fn session_touch_micros(idle_timeout_secs: u64) -> i64 {
+    (idle_timeout_secs as i64 * 1_000_000 / 2).clamp(0, 60 * 1_000_000)
+}
 
 impl AppState {
     fn org(&self, id: &str) -> AppResult<&Org> {
@@ -312,7 +319,7 @@ impl AppState {
                 "セッションの有効期限が切れました。再度ログインしてください",
             ));
         }
-        if now - s.last_seen_at >= SESSION_TOUCH_MICROS {
+        if now - s.last_seen_at >= session_touch_micros(self.config.auth.idle_timeout_secs) {
             self.store.touch_session(&hash, now).await?;
             self.sessions.touched(&hash, now);
         }
@@ -511,6 +518,15 @@ impl AppState {
             return Err(AppError::bad_field(
                 "restrictions.reason",
                 "制限の理由は200文字以内で入力してください",
+            ));
+        }
+        if let Some(c) = tsunagu_record::validate::forbidden_char(&r.reason, false) {
+            return Err(AppError::bad_field(
+                "restrictions.reason",
+                format!(
+                    "制限の理由に使用できない文字（制御文字など、U+{:04X}）が含まれています",
+                    c as u32
+                ),
             ));
         }
         let detail = json!({ "from_version": version, "groups": r.groups, "fields": r.fields });
@@ -936,6 +952,24 @@ fn cursor_of(r: &StoredRecord, sort: CaseSort) -> CaseCursor {
 pub fn encode_cursor(c: &CaseCursor) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(serde_json::to_vec(c).expect("plain data"))
+}
+
+impl CaseCursor {
+    /// Whether this cursor could have come from a page in `sort` order: a client may send
+    /// anything, and the store must get only keys of the sorted column's form.
+    pub fn fits(&self, sort: CaseSort) -> bool {
+        let key_ok = match sort {
+            CaseSort::UpdatedDesc | CaseSort::UpdatedAsc => self
+                .key
+                .parse::<i64>()
+                .is_ok_and(|k| k >= 0 && k.to_string() == self.key),
+            CaseSort::NextReview | CaseSort::CaseNumber => {
+                tsunagu_record::validate::forbidden_char(&self.key, false).is_none()
+                    && self.key.chars().count() <= 200
+            }
+        };
+        key_ok && self.id > 0
+    }
 }
 
 pub fn decode_cursor(s: &str) -> Option<CaseCursor> {

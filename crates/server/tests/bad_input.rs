@@ -159,3 +159,149 @@ async fn oversize_post(base: &str, token: &str, path: &str, length: usize) -> St
     .unwrap();
     String::from_utf8_lossy(&buf).into_owned()
 }
+
+fn cursor(json: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+}
+
+/// Text that no field may hold, trailing JSON and id forms (issue 14).
+mod text_input {
+    use super::*;
+
+    both_engines! {
+        async fn control_characters_are_refused_by_field_on_every_way_in(db) {
+            let s = TestServer::start(db).await;
+            let c = s.login("muni").await;
+            let id = c.create(&record_json("131016", "C")).await;
+            let failures = || s.db.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'login.failed'");
+            let failed_before = failures().await;
+            let before = snapshot(&s).await;
+
+            // The login: NUL gave 500 on PostgreSQL.
+            for (login, password, otp, field) in [
+                ("mu\u{0}ni", support::PASSWORD, "000000", "login"),
+                ("muni\n", support::PASSWORD, "000000", "login"),
+                ("muni", "pass\u{0}word", "000000", "password"),
+                ("muni", support::PASSWORD, "00\u{1b}000", "otp"),
+                ("\u{202E}inum", support::PASSWORD, "000000", "login"),
+            ] {
+                let (st, e) = s.try_login(login, password, otp).await;
+                assert_eq!(st, StatusCode::BAD_REQUEST, "{login:?}: {e}");
+                assert_eq!(e["code"], "invalid_character", "{e}");
+                assert_eq!(e["fields"][0]["field"], field, "{e}");
+                assert!(e["message"].as_str().unwrap().contains("使用できない文字"), "{e}");
+            }
+
+            // Record fields: NUL, escape sequences, bidi overrides and noncharacters, short and long.
+            for (path, value) in [
+                (&["family", "guardian_workplace"][..], "会社\u{0}"),
+                (&["casework", "findings"], "所見\u{1b}]0;title\u{7}"),
+                (&["core", "address", "street"], "架空町\u{202E}3-2-1"),
+                (&["admin", "intake_reports"], "\u{FFFF}"),
+                (&["family", "upbringing"], "\u{2066}養育\u{2069}"),
+            ] {
+                let mut body = record_json("131016", "C");
+                let mut at = &mut body;
+                for p in &path[..path.len() - 1] {
+                    at = &mut at[*p];
+                }
+                let last = path[path.len() - 1];
+                let expected = if last == "intake_reports" {
+                    at[last][0]["summary"] = json!(value);
+                    "admin.intake_reports[0].summary".to_string()
+                } else {
+                    at[last] = json!(value);
+                    path.join(".")
+                };
+                let (st, e) = c.post("/api/v1/records", &body).await;
+                assert!(st == StatusCode::BAD_REQUEST || st == StatusCode::UNPROCESSABLE_ENTITY, "{expected}: {st} {e}");
+                let fields: Vec<&str> = e["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+                assert_eq!(fields, [expected.as_str()], "{e}");
+                let (st, e) = c.put(&format!("/api/v1/records/{id}"), &json!({ "version": 1, "record": body })).await;
+                assert!(st == StatusCode::BAD_REQUEST || st == StatusCode::UNPROCESSABLE_ENTITY, "{expected}: {st} {e}");
+                assert!(e["fields"][0]["field"].as_str().unwrap().ends_with(&expected), "{e}");
+            }
+            // A line break is fine in long text, not in a one-line field.
+            let mut body = record_json("131016", "C");
+            body["family"]["guardian_workplace"] = json!("一行目\n二行目");
+            let (st, e) = c.post("/api/v1/records", &body).await;
+            assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+            assert_eq!(e["fields"][0]["field"], "family.guardian_workplace");
+
+            // The restriction reason, which is shown to other organisations.
+            for reason in ["DV\u{1b}[2J", "理由\n二行目", "\u{202E}由理", "\u{0}"] {
+                let (st, e) = c.put(&format!("/api/v1/records/{id}/restrictions"),
+                    &json!({ "version": 1, "restrictions": { "groups": [], "fields": ["core.address"], "reason": reason } })).await;
+                assert_eq!(st, StatusCode::BAD_REQUEST, "{reason:?}: {e}");
+                assert_eq!(e["fields"][0]["field"], "restrictions.reason", "{e}");
+            }
+
+            // Query-string parameters.
+            for (q, field) in [
+                ("/api/v1/search?q=%E8%A9%A6%00%E9%A8%93", "q"),
+                ("/api/v1/search?q=%E8%A9%A6%E9%A8%93&guardian=%1B%5B31m", "guardian"),
+                ("/api/v1/records?municipality=131016%0A", "municipality"),
+                ("/api/v1/records?sort=case_number%E2%80%AE", "sort"),
+                ("/api/v1/notifications?unread=%C2%85", "unread"),
+                ("/api/v1/records?a%00b=1", "query"),
+            ] {
+                let (st, e) = c.get(q).await;
+                assert_eq!(st, StatusCode::BAD_REQUEST, "{q}: {e}");
+                assert_eq!(e["fields"][0]["field"], field, "{q}: {e}");
+            }
+
+            // Crafted case-list cursors: 500 and "stored data is corrupt" before.
+            for (sort, cur) in [
+                ("updated_desc", cursor(r#"{"key":"x","id":1}"#)),
+                ("updated_asc", cursor(r#"{"key":"+5","id":1}"#)),
+                ("case_number", cursor(r#"{"key":"A\u0000","id":1}"#)),
+                ("next_review", cursor(r#"{"key":"2026-01-01","id":-1}"#)),
+            ] {
+                let (st, e) = c.get(&format!("/api/v1/records?sort={sort}&cursor={cur}")).await;
+                assert_eq!(st, StatusCode::BAD_REQUEST, "{sort}: {e}");
+                assert_eq!(e["fields"][0]["field"], "cursor", "{e}");
+            }
+            // A cursor the server made still works.
+            let (st, page) = c.get("/api/v1/records?sort=case_number&limit=1").await;
+            assert_eq!(st, StatusCode::OK);
+            let _ = page;
+
+            assert_eq!(snapshot(&s).await, before, "nothing was written");
+            assert_eq!(failures().await, failed_before, "refused logins are not login attempts");
+        }
+
+        async fn a_json_body_is_one_document(db) {
+            let s = TestServer::start(db).await;
+            let c = s.login("muni").await;
+            let before = snapshot(&s).await;
+            let one = serde_json::to_string(&record_json("131016", "J")).unwrap();
+            for body in [format!("{one} xx"), format!("{one}{one}"), format!("{one}\n{{}}"), format!("{one} 1")] {
+                let r = c.req(Method::POST, "/api/v1/records").header("content-type", "application/json").body(body).send().await.unwrap();
+                assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+                let e: serde_json::Value = r.json().await.unwrap();
+                assert_eq!(e["code"], "malformed_json", "{e}");
+                assert!(e["message"].as_str().unwrap().contains("余分なデータ"), "{e}");
+            }
+            let login = format!(r#"{{"login":"muni","password":"{}","otp":"{}"}} {{}}"#, support::PASSWORD, s.code("muni"));
+            let r = s.http.post(s.url("/api/v1/auth/login")).header("content-type", "application/json").body(login).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+            assert_eq!(snapshot(&s).await, before);
+            // Trailing whitespace is still one document.
+            let r = c.req(Method::POST, "/api/v1/records").header("content-type", "application/json").body(format!("{one} \n\t")).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::CREATED);
+        }
+
+        async fn a_record_id_is_plain_digits(db) {
+            let s = TestServer::start(db).await;
+            let c = s.login("muni").await;
+            let id = c.create(&record_json("131016", "I")).await;
+            for bad in [format!("+{id}"), format!("0{id}"), format!("{id}%20"), format!("%20{id}"), "-1".into(), "0".into(), "1e5".into(), format!("{id}.0")] {
+                let (st, e) = c.get(&format!("/api/v1/records/{bad}")).await;
+                assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}: {e}");
+                assert_eq!(e["fields"][0]["field"], "id", "{bad}: {e}");
+            }
+            assert_eq!(c.get(&format!("/api/v1/records/{id}")).await.0, StatusCode::OK);
+        }
+    }
+}

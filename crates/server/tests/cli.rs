@@ -194,6 +194,47 @@ fn demo_code_needs_no_database() {
     assert!(!db.exists());
 }
 
+#[test]
+fn demo_code_refuses_a_login_that_is_not_a_demo_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("never.sqlite");
+    for login in ["cgc", "admin", "demo-cgc ", "DEMO-CGC"] {
+        let out = server(&db, &["demo-code", login]);
+        assert_eq!(out.status.code(), Some(1), "{login:?}");
+        assert!(out.stdout.is_empty(), "{login:?}: no code is printed");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("is not a demo account") && err.contains("demo-cgc"),
+            "{err}"
+        );
+    }
+    assert!(!db.exists());
+}
+
+#[test]
+fn logs_carry_no_colour_codes_when_not_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.sqlite");
+    let out = Command::new(env!("CARGO_BIN_EXE_tsunagu-server"))
+        .arg("--database-url")
+        .arg(format!("sqlite://{}", db.display()))
+        .args(["seed-demo", "--records", "1"])
+        .env("TSUNAGU_LOG", "info")
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("run tsunagu-server");
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("WARN") || err.contains("INFO"),
+        "no log lines: {err}"
+    );
+    assert!(
+        !err.contains('\u{1b}'),
+        "colour codes in a piped log: {err:?}"
+    );
+}
+
 /// Runs `work` on the SQLite file directly, as someone with access to the file would.
 fn with_pool<T>(db: &std::path::Path, work: impl AsyncFnOnce(&sqlx::SqlitePool) -> T) -> T {
     tokio::runtime::Runtime::new().unwrap().block_on(async {

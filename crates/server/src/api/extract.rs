@@ -75,9 +75,103 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// Parses JSON, translating serde's first error into a field path and a Japanese message.
+/// Parses JSON, translating serde's first error into a field path and a Japanese message. One
+/// document only: anything after it but whitespace is refused. Every string in it is checked for
+/// characters no field may hold (`forbidden_text`); which fields may hold line breaks is the
+/// business of each field's own validation.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    let value: T = parse_one_document(bytes)?;
+    // A second pass over the document as plain JSON, so that every string is checked whatever
+    // type it ends up in (logins, passwords, restriction reasons, record fields).
+    if let Ok(doc) = serde_json::from_slice::<serde_json::Value>(bytes) {
+        forbidden_text(&doc, &mut String::new())?;
+    }
+    Ok(value)
+}
+
+fn parse_one_document<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let value = parse_with_path(de)?;
+    de.end().map_err(|e| {
+        AppError::bad(
+            "malformed_json",
+            format!(
+                "JSONの後に余分なデータがあります（{}行{}列）。本文はJSONの値1つにしてください",
+                e.line(),
+                e.column()
+            ),
+        )
+    })?;
+    Ok(value)
+}
+
+/// Refuses a string (or key) anywhere in `v` that holds a character no text field accepts,
+/// naming its path.
+fn forbidden_text(v: &serde_json::Value, path: &mut String) -> Result<(), AppError> {
+    use serde_json::Value;
+    let refuse = |path: &str, c: char| {
+        let field = if path.is_empty() { "本文" } else { path };
+        AppError::BadRequest {
+            code: "invalid_character",
+            message: format!(
+                "{field}: 使用できない文字（制御文字など、U+{:04X}）が含まれています",
+                c as u32
+            ),
+            field: Some(path.to_string()),
+        }
+    };
+    match v {
+        Value::String(s) => {
+            if let Some(c) = tsunagu_record::validate::forbidden_char(s, true) {
+                return Err(refuse(path, c));
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                forbidden_text(item, path)?;
+                path.truncate(len);
+            }
+        }
+        Value::Object(map) => {
+            for (k, item) in map {
+                if let Some(c) = tsunagu_record::validate::forbidden_char(k, false) {
+                    return Err(refuse(path, c));
+                }
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+                forbidden_text(item, path)?;
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A one-line text value (a login, a code, a query parameter): refused by name if it holds a
+/// line break, a tab or any other character `forbidden_char` refuses.
+pub fn single_line(field: &str, value: &str) -> Result<(), AppError> {
+    match tsunagu_record::validate::forbidden_char(value, false) {
+        None => Ok(()),
+        Some(c) => Err(AppError::BadRequest {
+            code: "invalid_character",
+            message: format!(
+                "{field}: 使用できない文字（制御文字など、U+{:04X}）が含まれています",
+                c as u32
+            ),
+            field: Some(field.to_string()),
+        }),
+    }
+}
+
+fn parse_with_path<T: DeserializeOwned>(
+    de: &mut serde_json::Deserializer<serde_json::de::SliceRead<'_>>,
+) -> Result<T, AppError> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();

@@ -38,6 +38,9 @@ pub async fn login(
     State(s): State<AppState>,
     JsonBody(req): JsonBody<LoginRequest>,
 ) -> AppResult<Json<LoginResponse>> {
+    // Refused before the store sees them: PostgreSQL cannot even compare a text holding NUL.
+    super::extract::single_line("login", &req.login)?;
+    super::extract::single_line("otp", &req.otp)?;
     Ok(Json(s.login(req).await?))
 }
 
@@ -65,11 +68,12 @@ pub async fn create_record(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-/// A path id: a positive integer in plain digits, refused by name otherwise (`i64::from_str`
-/// alone would also take `+13`, which the document does not allow).
+/// A path id: a positive integer in its one written form (ASCII digits, no sign, no leading
+/// zero), refused by name otherwise, so one record has one URL (`i64::from_str` alone would
+/// also take `+13`, which the document does not allow).
 fn record_id(raw: &str) -> AppResult<i64> {
     Some(raw)
-        .filter(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()) && !r.starts_with('0'))
         .and_then(|r| r.parse::<i64>().ok())
         .filter(|id| *id > 0)
         .ok_or_else(|| AppError::bad_field("id", "IDは正の整数で指定してください"))
@@ -234,6 +238,7 @@ fn list_params(q: &HashMap<String, String>) -> AppResult<CaseListParams> {
         None => None,
         Some(c) => Some(
             decode_cursor(c)
+                .filter(|c| c.fits(sort))
                 .ok_or_else(|| AppError::bad_field("cursor", "cursor が正しくありません"))?,
         ),
     };
@@ -444,9 +449,12 @@ fn event(s: &AppState, n: &crate::storage::NotificationRow) -> Event {
         .data(json)
 }
 
+/// How long `/healthz` waits for the database before answering 503.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
+
 pub async fn health(State(s): State<AppState>) -> impl IntoResponse {
-    match s.store.audit_heads().await {
-        Ok(_) => (StatusCode::OK, "ok"),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+    match tokio::time::timeout(HEALTH_TIMEOUT, s.store.audit_heads()).await {
+        Ok(Ok(_)) => (StatusCode::OK, "ok"),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
     }
 }

@@ -53,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(|| async { Json(openapi::document()) }))
         .fallback(|| async { AppError::NotFound("そのAPIはありません".into()) });
 
+    let circuit_state = state.clone();
     let x_request_id = header::HeaderName::from_static("x-request-id");
     let body_limit = limits.body_bytes;
     let timeout = Duration::from_secs(limits.request_timeout_secs);
@@ -61,6 +62,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(handlers::health))
         .with_state(state)
         .layer(middleware::from_fn(etag))
+        .layer(middleware::from_fn(refuse_forbidden_query_text))
+        .layer(middleware::from_fn(move |req: Request, next: Next| db_circuit(circuit_state.clone(), req, next)))
         .layer(middleware::from_fn(move |req: Request, next: Next| time_limit(timeout, req, next)))
         .layer(middleware::from_fn(move |req: Request, next: Next| refuse_declared_oversize(body_limit, req, next)))
         .layer(DefaultBodyLimit::max(limits.body_bytes))
@@ -78,6 +81,103 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .layer(middleware::from_fn(drop_unfit_request_id))
+}
+
+/// The longest client `x-request-id` kept.
+pub const REQUEST_ID_MAX: usize = 64;
+
+/// A client's `x-request-id` is kept only if it is short and plain (`[A-Za-z0-9._-]`, at most
+/// `REQUEST_ID_MAX`): it goes into every log line and back into the answer. Any other is
+/// dropped, and the request gets a fresh UUID like one that sent none.
+async fn drop_unfit_request_id(mut req: Request, next: Next) -> Response {
+    let fit = |v: &HeaderValue| {
+        let b = v.as_bytes();
+        !b.is_empty()
+            && b.len() <= REQUEST_ID_MAX
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(c))
+    };
+    let headers = req.headers_mut();
+    let all: Vec<HeaderValue> = headers.get_all("x-request-id").iter().cloned().collect();
+    if all.len() > 1 || all.first().is_some_and(|v| !fit(v)) {
+        headers.remove("x-request-id");
+    }
+    next.run(req).await
+}
+
+/// Whether the database is known to be unreachable. Set by an answer that found it so; while
+/// set, requests are answered 503 at once instead of each waiting for the pool's acquire
+/// timeout, and one task probes the database (on a connection of its own, so a busy pool does
+/// not count) until it answers, which clears it.
+#[derive(Debug, Default)]
+pub struct DbCircuit {
+    open: std::sync::atomic::AtomicBool,
+}
+
+/// How often the database is probed while it is unreachable, and how long one probe may take.
+const PROBE_EVERY: Duration = Duration::from_millis(250);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+impl DbCircuit {
+    pub fn is_open(&self) -> bool {
+        self.open.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn trip(self: &std::sync::Arc<Self>, store: std::sync::Arc<dyn crate::storage::Storage>) {
+        use std::sync::atomic::Ordering;
+        if self.open.swap(true, Ordering::AcqRel) {
+            return; // a probe is already running
+        }
+        tracing::warn!("the database is unreachable: answering 503 until it answers again");
+        let circuit = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Ok(Ok(())) = tokio::time::timeout(PROBE_TIMEOUT, store.probe()).await {
+                    circuit.open.store(false, Ordering::Release);
+                    tracing::info!("the database answers again");
+                    return;
+                }
+                tokio::time::sleep(PROBE_EVERY).await;
+            }
+        });
+    }
+}
+
+async fn db_circuit(state: AppState, req: Request, next: Next) -> Response {
+    // `/healthz` makes its own bounded check.
+    if state.db_circuit.is_open() && req.uri().path() != "/healthz" {
+        return AppError::Unavailable.into_response();
+    }
+    let resp = next.run(req).await;
+    if resp
+        .extensions()
+        .get::<crate::error::DatabaseUnreachable>()
+        .is_some()
+    {
+        state.db_circuit.trip(state.store.clone());
+    }
+    resp
+}
+
+/// Every query parameter, name and value, is one line of text: one holding a control character
+/// (or another character no field accepts) is refused by name before any handler sees it.
+async fn refuse_forbidden_query_text(req: Request, next: Next) -> Response {
+    // Decoded as the handlers' `Query` decodes it; a query that does not decode is theirs to
+    // refuse.
+    if let Ok(axum::extract::Query(pairs)) =
+        axum::extract::Query::<Vec<(String, String)>>::try_from_uri(req.uri())
+    {
+        for (k, v) in pairs {
+            // A bad name is reported as `query`: the name itself is what cannot be shown.
+            let checked =
+                extract::single_line("query", &k).and_then(|()| extract::single_line(&k, &v));
+            if let Err(e) = checked {
+                return e.into_response();
+            }
+        }
+    }
+    next.run(req).await
 }
 
 /// A body whose declared Content-Length is over the limit is refused before any of it is read,

@@ -311,6 +311,9 @@ pub trait Storage: Send + Sync + 'static {
     /// Closes the connections; SQLite first checkpoints its WAL into the database file and
     /// empties it. Called once the server has drained, and when a command ends.
     async fn close(&self);
+    /// Whether the database answers now, on a connection outside the pool where there is one
+    /// (the circuit in `api::db_circuit` asks it while requests are refused).
+    async fn probe(&self) -> StoreResult<()>;
     async fn migrate(&self) -> StoreResult<()>;
     /// Gives the store the audit MAC key; until then every append fails (`NoAuditKey`).
     fn install_audit_key(&self, key: std::sync::Arc<MacKey>);

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use std::str::FromStr;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::Connection as _;
 
 use super::StoreResult;
 
@@ -16,16 +17,28 @@ pub struct PgStore {
     pub(crate) audit: PgPool,
     /// The audit MAC key, installed once it is read (`Storage::install_audit_key`).
     pub(crate) mac: super::MacSlot,
+    /// For `probe`: a connection of its own, so a busy pool does not look like a lost database.
+    opts: PgConnectOptions,
 }
 
 impl PgStore {
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
+        Self::connect_with(url, max_connections, Duration::from_secs(10)).await
+    }
+
+    /// `acquire_timeout` bounds how long a request waits for a pooled connection, which while
+    /// the database is unreachable is how long sqlx keeps retrying to open one.
+    pub async fn connect_with(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> StoreResult<Self> {
         // Hot statements name a prefecture's partition (see `records_table`), up to 48
         // variants each: room for all of them, so none is prepared again.
         let opts = PgConnectOptions::from_str(url)?.statement_cache_capacity(1024);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(acquire_timeout)
             .connect_with(opts.clone())
             .await?;
         // The read-audit batcher's connection, apart from the pool: under full load every pooled
@@ -37,14 +50,23 @@ impl PgStore {
         // shown that the database answers.
         let audit = PgPoolOptions::new()
             .max_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_lazy_with(opts);
+            .acquire_timeout(acquire_timeout)
+            .connect_lazy_with(opts.clone());
         Ok(PgStore {
             read: pool.clone(),
             write: pool,
             audit,
             mac: Default::default(),
+            opts,
         })
+    }
+
+    /// Whether the database answers a new connection now.
+    pub async fn probe_connection(&self) -> StoreResult<()> {
+        let mut c = PgConnection::connect_with(&self.opts).await?;
+        sqlx::query("SELECT 1").execute(&mut c).await?;
+        let _ = c.close().await;
+        Ok(())
     }
 
     async fn run_migrations(&self) -> StoreResult<()> {

@@ -606,6 +606,10 @@ macro_rules! impl_storage {
                 self.close_pools().await
             }
 
+            async fn probe(&self) -> StoreResult<()> {
+                self.probe_connection().await
+            }
+
             async fn counts(&self) -> StoreResult<Counts> {
                 let mut c = Counts::default();
                 for (slot, table) in [

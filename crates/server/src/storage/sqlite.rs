@@ -78,6 +78,12 @@ impl SqliteStore {
     /// Copies the WAL into the database file and empties it, then closes both pools. The
     /// checkpoint is explicit: a closed pool may leave its connections' final close (which
     /// would checkpoint too) to their threads after the process has gone.
+    /// Whether the database answers now (a file: only an I/O failure makes it not).
+    pub async fn probe_connection(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
     pub async fn close_pools(&self) {
         if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(&self.write)
