@@ -126,31 +126,6 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// A login name's run of failures: how many since the last success or lockout, and until when
-/// it is locked (microseconds; in the past when it is not).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Failures {
-    pub count: i64,
-    pub locked_until: i64,
-}
-
-/// One more failed login: the `max_failures`-th locks for `lockout_secs` and starts the count
-/// again. The same rule for real accounts (stored) and unknown names (in memory).
-pub fn after_failure(count: i64, now: i64, cfg: &crate::config::AuthConfig) -> Failures {
-    let count = count + 1;
-    if count >= cfg.max_failures {
-        Failures {
-            count: 0,
-            locked_until: now + cfg.lockout_secs as i64 * 1_000_000,
-        }
-    } else {
-        Failures {
-            count,
-            locked_until: 0,
-        }
-    }
-}
-
 /// Whole minutes of a lockout left, at least one, for the message.
 pub fn minutes_left(locked_until: i64, now: i64) -> i64 {
     ((locked_until - now) / 60_000_000).max(1)

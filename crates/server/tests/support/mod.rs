@@ -288,6 +288,29 @@ impl TestServer {
         }
     }
 
+    /// Stops the server and starts a new one over the same database and key, as after a
+    /// restart: whatever the server held only in memory is gone.
+    pub async fn restart(self) -> TestServer {
+        let TestServer {
+            db,
+            running,
+            http,
+            key_dir,
+        } = self;
+        let config = (*running.state.config).clone();
+        let clock = running.state.clock.clone();
+        running.stop().await.unwrap();
+        let mut state = app::build_state(db.store.clone(), config).await.unwrap();
+        state.clock = clock;
+        let running = Running::start(state).await.unwrap();
+        TestServer {
+            db,
+            running,
+            http,
+            key_dir,
+        }
+    }
+
     pub fn state(&self) -> &AppState {
         &self.running.state
     }
