@@ -308,6 +308,8 @@ async fn run_engine(
     let config = Config {
         database_url: dataset.url.clone(),
         pg_max_connections: a.pg_max_connections,
+        // One address sends everything: the benchmarks measure the server, not the limiter.
+        limits: tsunagu_server::config::LimitsConfig::default().without_rate_limits(),
         ..Config::default()
     };
     let state = app::build_state(store.clone(), config).await?;

@@ -260,12 +260,15 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let hub = state.hub.clone();
     let app = crate::api::router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            hub.close();
-        })
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        hub.close();
+    })
+    .await?;
     Ok(())
 }
 
@@ -291,7 +294,7 @@ pub async fn serve_tls(
     });
     axum_server::bind_rustls(addr, rustls_config)
         .handle(handle)
-        .serve(crate::api::router(state).into_make_service())
+        .serve(crate::api::router(state).into_make_service_with_connect_info::<SocketAddr>())
         .await?;
     Ok(())
 }

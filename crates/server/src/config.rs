@@ -50,6 +50,15 @@ pub struct LimitsConfig {
     pub body_bytes: usize,
     pub request_timeout_secs: u64,
     pub page_max: i64,
+    /// Login requests one client address may make per minute, sustained, on top of a burst of
+    /// `login_burst`; more get 429 with `Retry-After`. 0 turns the login limit off. The
+    /// address is the TCP peer's (an IPv6 client's /64): behind a proxy, the proxy's.
+    pub login_per_minute: u32,
+    pub login_burst: u32,
+    /// The same for every request under `/api/v1` (logins included), per second. 0 turns it
+    /// off.
+    pub api_per_second: u32,
+    pub api_burst: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -103,6 +112,21 @@ impl Default for LimitsConfig {
             body_bytes: 1024 * 1024,
             request_timeout_secs: 30,
             page_max: 200,
+            login_per_minute: 30,
+            login_burst: 10,
+            api_per_second: 50,
+            api_burst: 100,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// No per-address rate limits: for benchmarks, which send everything from one address.
+    pub fn without_rate_limits(self) -> Self {
+        LimitsConfig {
+            login_per_minute: 0,
+            api_per_second: 0,
+            ..self
         }
     }
 }

@@ -142,7 +142,10 @@ impl AppState {
         let login = req.login.trim();
         let Some(user) = self.store.user_by_login(login).await? else {
             let tag = self.totp_key.login_tag(login);
-            let attempt = self.store.reserve_login(LoginKey::Unknown(&tag), &rule).await?;
+            let attempt = self
+                .store
+                .reserve_login(LoginKey::Unknown(&tag), &rule)
+                .await?;
             self.hash_like_a_login(&req.password).await;
             self.store
                 .append_audit(AuditDraft {
@@ -167,7 +170,10 @@ impl AppState {
             record_id: None,
             detail,
         };
-        let attempt = self.store.reserve_login(LoginKey::User(user.id), &rule).await?;
+        let attempt = self
+            .store
+            .reserve_login(LoginKey::User(user.id), &rule)
+            .await?;
         if !attempt.checked {
             // Locked: the password is not checked, but the dummy hash costs what a check
             // costs, so the time taken tells nothing either.

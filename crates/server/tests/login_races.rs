@@ -4,6 +4,7 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use futures::future::join_all;
 use reqwest::StatusCode;
@@ -12,7 +13,10 @@ use support::{TestServer, PASSWORD};
 
 /// Sends every (login, password, otp) at once, each on its own task, and returns the answers in
 /// the order given.
-async fn burst(s: &TestServer, attempts: Vec<(String, String, String)>) -> Vec<(StatusCode, Value)> {
+async fn burst(
+    s: &TestServer,
+    attempts: Vec<(String, String, String)>,
+) -> Vec<(StatusCode, Value)> {
     let url = s.url("/api/v1/auth/login");
     let tasks = attempts.into_iter().map(|(login, password, otp)| {
         let (http, url) = (s.http.clone(), url.clone());
@@ -27,7 +31,11 @@ async fn burst(s: &TestServer, attempts: Vec<(String, String, String)>) -> Vec<(
             (status, r.json::<Value>().await.unwrap_or(Value::Null))
         })
     });
-    join_all(tasks).await.into_iter().map(|r| r.unwrap()).collect()
+    join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect()
 }
 
 fn tally(answers: &[(StatusCode, Value)]) -> BTreeMap<u16, usize> {
@@ -39,7 +47,53 @@ fn tally(answers: &[(StatusCode, Value)]) -> BTreeMap<u16, usize> {
 }
 
 fn wrong(login: &str, n: usize) -> Vec<(String, String, String)> {
-    (0..n).map(|_| (login.to_string(), "wrong-password".to_string(), "000000".to_string())).collect()
+    (0..n)
+        .map(|_| {
+            (
+                login.to_string(),
+                "wrong-password".to_string(),
+                "000000".to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The 429s of a burst: each with `Retry-After` and the JSON error body; returns the longest
+/// wait asked for.
+fn check_429s(answers: &[(StatusCode, Option<u64>, Value)]) -> u64 {
+    let mut longest = 0;
+    for (st, retry, body) in answers
+        .iter()
+        .filter(|a| a.0 == StatusCode::TOO_MANY_REQUESTS)
+    {
+        let retry = retry.unwrap_or_else(|| panic!("{st} without a Retry-After: {body}"));
+        assert!((1..=60).contains(&retry), "Retry-After {retry}");
+        assert_eq!(body["code"], "rate_limited", "{body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("{retry}秒後")),
+            "{body}"
+        );
+        assert!(body["request_id"].is_string(), "{body}");
+        longest = longest.max(retry);
+    }
+    longest
+}
+
+async fn send(req: reqwest::RequestBuilder) -> (StatusCode, Option<u64>, Value) {
+    let r = req.send().await.unwrap();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+    let status = r.status();
+    (
+        status,
+        retry,
+        r.json::<Value>().await.unwrap_or(Value::Null),
+    )
 }
 
 both_engines! {
@@ -116,5 +170,48 @@ both_engines! {
         let unknown = burst(&s, wrong("no-such-login", 8)).await;
         assert_eq!(tally(&known), tally(&unknown));
         assert_eq!(tally(&known), BTreeMap::from([(401, max - 1), (423, 8 - (max - 1))]));
+    }
+
+    async fn requests_over_the_api_limit_get_429_with_retry_after(db) {
+        let mut config = support::test_config();
+        config.limits = toml::from_str("api_per_second = 1\napi_burst = 3\nlogin_per_minute = 0").unwrap();
+        let s = TestServer::start_with(db, config).await;
+        let tasks = (0..8).map(|_| tokio::spawn(send(s.http.get(s.url("/api/v1/me")))));
+        let answers: Vec<_> = join_all(tasks).await.into_iter().map(|r| r.unwrap()).collect();
+        let limited = answers.iter().filter(|a| a.0 == StatusCode::TOO_MANY_REQUESTS).count();
+        assert!(limited >= 5, "{answers:?}");
+        for (st, _, _) in &answers {
+            assert!(*st == StatusCode::TOO_MANY_REQUESTS || *st == StatusCode::UNAUTHORIZED, "{st}");
+        }
+        let wait = check_429s(&answers);
+        // Health checks are not part of the API's limit.
+        assert_eq!(s.http.get(s.url("/healthz")).send().await.unwrap().status(), StatusCode::OK);
+        // After the wait asked for, the next request gets through.
+        tokio::time::sleep(Duration::from_secs(wait)).await;
+        let (st, _, body) = send(s.http.get(s.url("/api/v1/me"))).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED, "{body}");
+    }
+
+    async fn logins_over_the_login_limit_get_429_and_are_not_counted(db) {
+        let mut config = support::test_config();
+        config.limits = toml::from_str("login_per_minute = 60\nlogin_burst = 2").unwrap();
+        let s = TestServer::start_with(db, config).await;
+        let url = s.url("/api/v1/auth/login");
+        let tasks = (0..5).map(|i| {
+            let req = s.http.post(&url).json(&serde_json::json!({ "login": format!("nobody-{i}"), "password": "x", "otp": "000000" }));
+            tokio::spawn(send(req))
+        });
+        let answers: Vec<_> = join_all(tasks).await.into_iter().map(|r| r.unwrap()).collect();
+        let limited = answers.iter().filter(|a| a.0 == StatusCode::TOO_MANY_REQUESTS).count();
+        assert_eq!(limited, 3, "{answers:?}");
+        let wait = check_429s(&answers);
+        // Refused before the login ran: neither counted nor audited.
+        assert_eq!(s.db.scalar("SELECT COUNT(*) FROM login_failures").await, 2);
+        assert_eq!(s.db.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'auth.login_failed'").await, 2);
+        // Other requests are not under the login limit.
+        assert_eq!(s.http.get(s.url("/api/v1/me")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+        tokio::time::sleep(Duration::from_secs(wait)).await;
+        let (st, body) = s.try_login("cgc", PASSWORD, &s.code("cgc")).await;
+        assert_eq!(st, StatusCode::OK, "{body}");
     }
 }
