@@ -172,6 +172,39 @@ both_engines! {
         assert_eq!(tally(&known), BTreeMap::from([(401, max - 1), (423, 8 - (max - 1))]));
     }
 
+    async fn a_success_clears_the_count_and_an_old_run_is_forgotten_alike(db) {
+        let s = TestServer::start(db).await;
+        let max = s.state().config.auth.max_failures as usize;
+        for _ in 0..max - 1 {
+            assert_eq!(s.try_login("muni", "wrong-password", "000000").await.0, StatusCode::UNAUTHORIZED);
+        }
+        // The right one within the limit: in, and the count starts again.
+        assert_eq!(s.try_login("muni", PASSWORD, &s.code("muni")).await.0, StatusCode::OK);
+        for _ in 0..max - 1 {
+            assert_eq!(s.try_login("muni", "wrong-password", "000000").await.0, StatusCode::UNAUTHORIZED);
+            assert_eq!(s.try_login("no-such-login", "wrong-password", "000000").await.0, StatusCode::UNAUTHORIZED);
+        }
+        // A run whose last attempt is older than the lockout is forgotten, for both alike.
+        s.state().clock.advance_secs(s.state().config.auth.lockout_secs as i64 + 1);
+        let known = burst(&s, wrong("muni", max + 2)).await;
+        let unknown = burst(&s, wrong("no-such-login", max + 2)).await;
+        assert_eq!(tally(&known), BTreeMap::from([(401, max - 1), (423, 3)]));
+        assert_eq!(tally(&known), tally(&unknown));
+    }
+
+    async fn unknown_logins_are_kept_as_tags_and_forgotten_runs_deleted(db) {
+        let s = TestServer::start(db).await;
+        let attempts = (0..30).map(|i| (format!("nobody-{i}"), "pw".to_string(), "000000".to_string())).collect();
+        let answers = burst(&s, attempts).await;
+        assert!(answers.iter().all(|a| a.0 == StatusCode::UNAUTHORIZED));
+        assert_eq!(s.db.scalar("SELECT COUNT(*) FROM login_failures").await, 30);
+        assert_eq!(s.db.scalar("SELECT COUNT(*) FROM login_failures WHERE login_tag LIKE '%nobody%'").await, 0, "the login typed is stored");
+        // Past the lockout period their runs are forgotten; the next attempt deletes them.
+        s.state().clock.advance_secs(s.state().config.auth.lockout_secs as i64 + 1);
+        assert_eq!(s.try_login("somebody-else", "pw", "000000").await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(s.db.scalar("SELECT COUNT(*) FROM login_failures").await, 1);
+    }
+
     async fn requests_over_the_api_limit_get_429_with_retry_after(db) {
         let mut config = support::test_config();
         config.limits = toml::from_str("api_per_second = 1\napi_burst = 3\nlogin_per_minute = 0").unwrap();
