@@ -770,6 +770,19 @@ macro_rules! impl_storage {
 
             async fn reserve_login(&self, key: LoginKey<'_>, rule: &AttemptRule) -> StoreResult<Attempt> {
                 let (now, stale, until) = (rule.now, rule.now - rule.lockout_micros, rule.now + rule.lockout_micros);
+                // Forgotten runs of unknown logins go first, a few per attempt, for every login
+                // alike (so that an unknown login costs no statement more than an account);
+                // SKIP LOCKED so that no attempt waits for (or deadlocks with) another's sweep.
+                let lock = if postgres() { " FOR UPDATE SKIP LOCKED" } else { "" };
+                sqlx::query(&format!(
+                    "DELETE FROM login_failures WHERE login_tag IN (SELECT login_tag FROM login_failures \
+                     WHERE failed_at <= $1 AND locked_until <= $2 LIMIT $3{lock})"
+                ))
+                .bind(stale)
+                .bind(now)
+                .bind(LOGIN_FAILURES_SWEEP)
+                .execute(&self.write)
+                .await?;
                 let row = match key {
                     LoginKey::User(id) => {
                         sqlx::query(&format!(
@@ -786,18 +799,6 @@ macro_rules! impl_storage {
                         .ok_or(StoreError::NotFound)?
                     }
                     LoginKey::Unknown(tag) => {
-                        // Forgotten runs go first, a few per attempt; SKIP LOCKED so that no
-                        // attempt waits for (or deadlocks with) another's sweep.
-                        let lock = if postgres() { " FOR UPDATE SKIP LOCKED" } else { "" };
-                        sqlx::query(&format!(
-                            "DELETE FROM login_failures WHERE login_tag IN (SELECT login_tag FROM login_failures \
-                             WHERE failed_at <= $1 AND locked_until <= $2 LIMIT $3{lock})"
-                        ))
-                        .bind(stale)
-                        .bind(now)
-                        .bind(LOGIN_FAILURES_SWEEP)
-                        .execute(&self.write)
-                        .await?;
                         sqlx::query(&format!(
                             "INSERT INTO login_failures (login_tag, failed_count, locked_until, failed_at, attempt_checked) \
                              VALUES ($5, 1, CASE WHEN 1 >= $2 THEN $4 ELSE 0 END, $1, 1) \
