@@ -209,10 +209,12 @@ both_engines! {
         let mut config = support::test_config();
         config.limits = toml::from_str("api_per_second = 1\napi_burst = 3\nlogin_per_minute = 0").unwrap();
         let s = TestServer::start_with(db, config).await;
+        let started = std::time::Instant::now();
         let tasks = (0..8).map(|_| tokio::spawn(send(s.http.get(s.url("/api/v1/me")))));
         let answers: Vec<_> = join_all(tasks).await.into_iter().map(|r| r.unwrap()).collect();
         let limited = answers.iter().filter(|a| a.0 == StatusCode::TOO_MANY_REQUESTS).count();
-        assert!(limited >= 5, "{answers:?}");
+        // The burst of 3, and one more for each second the burst took.
+        assert!(8 - limited <= 3 + started.elapsed().as_secs() as usize, "{answers:?}");
         for (st, _, _) in &answers {
             assert!(*st == StatusCode::TOO_MANY_REQUESTS || *st == StatusCode::UNAUTHORIZED, "{st}");
         }
@@ -234,13 +236,16 @@ both_engines! {
             let req = s.http.post(&url).json(&serde_json::json!({ "login": format!("nobody-{i}"), "password": "x", "otp": "000000" }));
             tokio::spawn(send(req))
         });
+        let started = std::time::Instant::now();
         let answers: Vec<_> = join_all(tasks).await.into_iter().map(|r| r.unwrap()).collect();
-        let limited = answers.iter().filter(|a| a.0 == StatusCode::TOO_MANY_REQUESTS).count();
-        assert_eq!(limited, 3, "{answers:?}");
+        let passed = answers.iter().filter(|a| a.0 != StatusCode::TOO_MANY_REQUESTS).count();
+        // The burst of 2, and one more for each second the burst took.
+        assert!(passed <= 2 + started.elapsed().as_secs() as usize, "{answers:?}");
+        assert!(passed >= 2, "{answers:?}");
         let wait = check_429s(&answers);
         // Refused before the login ran: neither counted nor audited.
-        assert_eq!(s.db.scalar("SELECT COUNT(*) FROM login_failures").await, 2);
-        assert_eq!(s.db.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'auth.login_failed'").await, 2);
+        assert_eq!(s.db.scalar("SELECT COUNT(*) FROM login_failures").await, passed as i64);
+        assert_eq!(s.db.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'auth.login_failed'").await, passed as i64);
         // Other requests are not under the login limit.
         assert_eq!(s.http.get(s.url("/api/v1/me")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
         tokio::time::sleep(Duration::from_secs(wait)).await;
