@@ -210,6 +210,8 @@ pub async fn run(a: ClientArgs) -> anyhow::Result<()> {
             "sqlite://{}",
             dir.path().join("client-bench.sqlite").display()
         ),
+        // One address sends everything: the benchmarks measure the server, not the limiter.
+        limits: tsunagu_server::config::LimitsConfig::default().without_rate_limits(),
         ..Config::default()
     };
     let store = app::open_keyed_store(&config).await?;

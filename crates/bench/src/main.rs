@@ -307,6 +307,8 @@ async fn run_engine(
     let config = Config {
         database_url: dataset.url.clone(),
         pg_max_connections: a.pg_max_connections,
+        // One address sends everything: the benchmarks measure the server, not the limiter.
+        limits: tsunagu_server::config::LimitsConfig::default().without_rate_limits(),
         ..Config::default()
     };
     let store = app::open_keyed_store(&config).await?;

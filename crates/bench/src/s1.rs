@@ -686,6 +686,8 @@ async fn env_for(engine: Engine, a: &SearchArgs) -> anyhow::Result<(Env, app::Ru
     let config = Config {
         database_url: dataset.url.clone(),
         pg_max_connections: a.pg_max_connections,
+        // One address sends everything: the benchmarks measure the server, not the limiter.
+        limits: tsunagu_server::config::LimitsConfig::default().without_rate_limits(),
         ..Config::default()
     };
     let store = app::open_keyed_store(&config).await?;

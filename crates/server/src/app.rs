@@ -178,7 +178,6 @@ pub async fn build_state(store: Arc<dyn Storage>, config: Config) -> anyhow::Res
         config: Arc::new(config),
         hub: Hub::default(),
         clock: Clock::default(),
-        phantom_failures: Default::default(),
         read_audit,
         sessions,
         totp_key,

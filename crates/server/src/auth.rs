@@ -126,34 +126,11 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// A login name's run of failures: how many since the last success or lockout, and until when
-/// it is locked (microseconds; in the past when it is not).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Failures {
-    pub count: i64,
-    pub locked_until: i64,
-}
-
-/// One more failed login: the `max_failures`-th locks for `lockout_secs` and starts the count
-/// again. The same rule for real accounts (stored) and unknown names (in memory).
-pub fn after_failure(count: i64, now: i64, cfg: &crate::config::AuthConfig) -> Failures {
-    let count = count + 1;
-    if count >= cfg.max_failures {
-        Failures {
-            count: 0,
-            locked_until: now + cfg.lockout_secs as i64 * 1_000_000,
-        }
-    } else {
-        Failures {
-            count,
-            locked_until: 0,
-        }
-    }
-}
-
-/// Whole minutes of a lockout left, at least one, for the message.
+/// Minutes of a lockout left, to the nearest, at least one, for the message ("about N
+/// minutes"). To the nearest, so that every answer of a burst names the same number: an
+/// attempt that began a moment before the one that locked sees a few milliseconds more.
 pub fn minutes_left(locked_until: i64, now: i64) -> i64 {
-    ((locked_until - now) / 60_000_000).max(1)
+    ((locked_until - now + 30_000_000) / 60_000_000).max(1)
 }
 
 #[cfg(test)]
@@ -189,6 +166,16 @@ mod tests {
         assert_eq!(check_totp(&s, &prev, now + 60, 0), None);
         assert_eq!(check_totp(&s, "12345", now, 0), None);
         assert_eq!(check_totp(&s, "abcdef", now, 0), None);
+    }
+
+    #[test]
+    fn minutes_left_to_the_nearest() {
+        let m = 60_000_000;
+        assert_eq!(minutes_left(15 * m, 0), 15);
+        assert_eq!(minutes_left(15 * m, 1), 15);
+        assert_eq!(minutes_left(15 * m, -1000), 15);
+        assert_eq!(minutes_left(15 * m, m / 2 + 1), 14);
+        assert_eq!(minutes_left(1, 0), 1);
     }
 
     #[test]

@@ -140,6 +140,15 @@ pub struct LimitsConfig {
     /// Open connections from one peer address at most. Behind a proxy every connection comes
     /// from the proxy's address: raise it to `max_connections` there.
     pub max_connections_per_ip: usize,
+    /// Login requests one client address may make per minute, sustained, on top of a burst of
+    /// `login_burst`; more get 429 with `Retry-After`. 0 turns the login limit off. The
+    /// address is the TCP peer's (an IPv6 client's /64): behind a proxy, the proxy's.
+    pub login_per_minute: u32,
+    pub login_burst: u32,
+    /// The same for every request under `/api/v1` (logins included), per second. 0 turns it
+    /// off.
+    pub api_per_second: u32,
+    pub api_burst: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -199,6 +208,21 @@ impl Default for LimitsConfig {
             keepalive_idle_secs: 60,
             max_connections: 4096,
             max_connections_per_ip: 256,
+            login_per_minute: 30,
+            login_burst: 10,
+            api_per_second: 50,
+            api_burst: 100,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// No per-address rate limits: for benchmarks, which send everything from one address.
+    pub fn without_rate_limits(self) -> Self {
+        LimitsConfig {
+            login_per_minute: 0,
+            api_per_second: 0,
+            ..self
         }
     }
 }

@@ -31,6 +31,10 @@ pub enum AppError {
     UnsupportedMediaType,
     PayloadTooLarge,
     Unavailable,
+    /// Over a per-address rate limit (`[limits]`); try again after that many seconds.
+    RateLimited {
+        retry_after_secs: u64,
+    },
     /// The request took longer than `[limits] request_timeout_secs`.
     Timeout,
     Internal(anyhow::Error),
@@ -166,6 +170,16 @@ impl IntoResponse for AppError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 body("unavailable", "データベースに接続できません。しばらくしてから再度お試しください"),
             ),
+            AppError::RateLimited { retry_after_secs } => {
+                let e = body(
+                    "rate_limited",
+                    format!("短時間に送信されたリクエストが多すぎます。{retry_after_secs}秒後に再度お試しください"),
+                );
+                let mut resp = (StatusCode::TOO_MANY_REQUESTS, Json(e)).into_response();
+                resp.headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, retry_after_secs.into());
+                return resp;
+            }
             AppError::Timeout => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 // A write whose commit had not finished was rolled back; one that had is kept,

@@ -22,8 +22,8 @@ use crate::error::{AppError, AppResult};
 use crate::notify::Hub;
 use crate::orgs::{Org, OrgDirectory};
 use crate::storage::{
-    CaseCursor, CaseQuery, CaseSort, LoginOutcome, NewNotification, NewSession, NotificationRow,
-    PrepareWrite, RecordWrite, Storage, StoredRecord, Versioned,
+    Attempt, AttemptRule, CaseCursor, CaseQuery, CaseSort, LoginKey, NewNotification, NewSession,
+    NotificationRow, PrepareWrite, RecordWrite, Storage, StoredRecord, Versioned,
 };
 use crate::tier::{self, RecordFacts, Tier};
 
@@ -42,10 +42,6 @@ pub struct AppState {
     pub read_audit: crate::audit::AuditBatcher,
     /// Sessions read from the store in the last seconds (see `session_cache`).
     pub sessions: crate::session_cache::SessionCache,
-    /// Failed logins of names that are no account, so that they lock exactly like real ones
-    /// and a lockout cannot be used to learn which logins exist. Memory only: a restart
-    /// forgets them (and real accounts' counters are in the database).
-    pub phantom_failures: Arc<std::sync::Mutex<std::collections::HashMap<String, auth::Failures>>>,
     /// Opens the TOTP secrets sealed in the users table (see `totp_key`).
     pub totp_key: Arc<crate::totp_key::TotpKey>,
     /// Counts refused reads per account, to warn the operator (`audit::refusals`).
@@ -55,9 +51,6 @@ pub struct AppState {
     /// Set while the database is known to be unreachable (see `api::db_circuit`).
     pub db_circuit: Arc<crate::api::DbCircuit>,
 }
-
-/// More unknown names than this and the ones not locked are forgotten.
-const PHANTOM_CAP: usize = 100_000;
 
 /// What an owner's update replaces.
 enum Change {
@@ -129,25 +122,6 @@ impl AppState {
 
     // ----- authentication -------------------------------------------------------------------
 
-    /// Counts a failure of a login that is no account, as `record_login` does for real ones;
-    /// Some(minutes) when that name is (now) locked.
-    fn phantom_failure(&self, login: &str, now: i64) -> Option<i64> {
-        let cfg = &self.config.auth;
-        let key: String = login.chars().take(128).collect();
-        let mut map = self
-            .phantom_failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if map.len() >= PHANTOM_CAP {
-            map.retain(|_, f| f.locked_until > now);
-        }
-        let f = map.entry(key).or_default();
-        if f.locked_until <= now {
-            *f = auth::after_failure(f.count, now, cfg);
-        }
-        (f.locked_until > now).then(|| auth::minutes_left(f.locked_until, now))
-    }
-
     /// A password check against the dummy hash: the time of a real check, for answers that
     /// must not be told apart from one by their timing.
     async fn hash_like_a_login(&self, password: &str) {
@@ -155,13 +129,35 @@ impl AppState {
         let _ = tokio::task::spawn_blocking(move || auth::verify_password(&password, &dummy)).await;
     }
 
+    /// Every attempt is counted in the database before its password is checked
+    /// (`Storage::reserve_login`), so concurrent attempts cannot get more than `max_failures`
+    /// checks; a login that is no account is counted the same way, with the same answers and
+    /// the same work, so neither the answers nor their timing tell which logins exist.
     pub async fn login(&self, req: LoginRequest) -> AppResult<LoginResponse> {
         let now = self.clock.now();
         let cfg = &self.config.auth;
-        let Some(user) = self.store.user_by_login(req.login.trim()).await? else {
-            // Same work and answer as a wrong password, so logins cannot be probed.
+        let rule = AttemptRule {
+            now,
+            max_failures: cfg.max_failures,
+            lockout_micros: cfg.lockout_secs as i64 * 1_000_000,
+        };
+        let refused = |attempt: &Attempt| {
+            if attempt.locked_until > now {
+                AppError::Locked {
+                    minutes: auth::minutes_left(attempt.locked_until, now),
+                }
+            } else {
+                AppError::LoginFailed
+            }
+        };
+        let login = req.login.trim();
+        let Some(user) = self.store.user_by_login(login).await? else {
+            let tag = self.totp_key.login_tag(login);
+            let attempt = self
+                .store
+                .reserve_login(LoginKey::Unknown(&tag), &rule)
+                .await?;
             self.hash_like_a_login(&req.password).await;
-            let locked = self.phantom_failure(req.login.trim(), now);
             self.store
                 .append_audit(AuditDraft {
                     pref_code: 0,
@@ -173,10 +169,7 @@ impl AppState {
                     detail: json!({ "reason": "unknown_user" }),
                 })
                 .await?;
-            return Err(match locked {
-                Some(minutes) => AppError::Locked { minutes },
-                None => AppError::LoginFailed,
-            });
+            return Err(refused(&attempt));
         };
         let org = self.org(&user.org_id)?.clone();
         let draft = |action, detail| AuditDraft {
@@ -188,16 +181,18 @@ impl AppState {
             record_id: None,
             detail,
         };
-        if user.locked_until > now {
-            // The same hashing work as every other answer (a locked unknown login has done
-            // it too), so the time taken tells nothing either.
+        let attempt = self
+            .store
+            .reserve_login(LoginKey::User(user.id), &rule)
+            .await?;
+        if !attempt.checked {
+            // Locked: the password is not checked, but the dummy hash costs what a check
+            // costs, so the time taken tells nothing either.
             self.hash_like_a_login(&req.password).await;
             self.store
                 .append_audit(draft(action::LOGIN_FAILED, json!({ "reason": "locked" })))
                 .await?;
-            return Err(AppError::Locked {
-                minutes: auth::minutes_left(user.locked_until, now),
-            });
+            return Err(refused(&attempt));
         }
         let (password, hash) = (req.password.clone(), user.password_hash.clone());
         let password_ok =
@@ -205,8 +200,9 @@ impl AppState {
                 .await
                 .map_err(|e| AppError::Internal(e.into()))?;
         let step = if password_ok {
-            // A secret the key does not open is the server's fault, not the user's: no failure
-            // is counted, and the operator finds the reason in the log (never the secret).
+            // A secret the key does not open is the server's fault, not the user's: the
+            // operator finds the reason in the log (never the secret). The attempt stays
+            // counted, as it was counted before the password was checked.
             let secret = self
                 .totp_key
                 .open(&user.login, &user.totp_secret)
@@ -214,6 +210,7 @@ impl AppState {
                     tracing::error!(user_id = user.id, error = %e, "cannot open a TOTP secret");
                     AppError::Internal(anyhow::anyhow!("TOTP secret of user {}: {e}", user.id))
                 })?;
+            // The step read with the user only spares work here; the store decides.
             auth::check_totp(
                 &secret,
                 &req.otp,
@@ -223,22 +220,26 @@ impl AppState {
         } else {
             None
         };
-        match step {
-            Some(totp_step) => {
-                let (token, token_hash) = auth::new_token();
-                let expires_at = now + cfg.absolute_timeout_secs as i64 * 1_000_000;
-                let outcome = LoginOutcome::Success {
+        if let Some(totp_step) = step {
+            let (token, token_hash) = auth::new_token();
+            let expires_at = now + cfg.absolute_timeout_secs as i64 * 1_000_000;
+            let session = NewSession {
+                token_hash,
+                created_at: now,
+                expires_at,
+            };
+            let opened = self
+                .store
+                .open_session(
+                    user.id,
+                    &attempt,
                     totp_step,
-                    session: NewSession {
-                        token_hash,
-                        created_at: now,
-                        expires_at,
-                    },
-                };
-                self.store
-                    .record_login(user.id, &outcome, draft(action::LOGIN, json!({})))
-                    .await?;
-                Ok(LoginResponse {
+                    &session,
+                    draft(action::LOGIN, json!({})),
+                )
+                .await?;
+            if opened {
+                return Ok(LoginResponse {
                     token,
                     expires_at: time(expires_at),
                     idle_timeout_secs: cfg.idle_timeout_secs,
@@ -249,34 +250,19 @@ impl AppState {
                         role: Role::from_code(&user.role).unwrap_or(Role::Staff),
                         org: org.summary(),
                     },
-                })
+                });
             }
-            None => {
-                let failures = auth::after_failure(user.failed_count, now, cfg);
-                let locked = failures.locked_until > now;
-                let reason = if password_ok { "otp" } else { "password" };
-                self.store
-                    .record_login(
-                        user.id,
-                        &LoginOutcome::Failure {
-                            failed_count: failures.count,
-                            locked_until: failures.locked_until,
-                        },
-                        draft(
-                            action::LOGIN_FAILED,
-                            json!({ "reason": reason, "locked": locked }),
-                        ),
-                    )
-                    .await?;
-                if locked {
-                    Err(AppError::Locked {
-                        minutes: auth::minutes_left(failures.locked_until, now),
-                    })
-                } else {
-                    Err(AppError::LoginFailed)
-                }
-            }
+            // Another login used this code first: a replay, refused like a wrong code.
         }
+        let reason = if password_ok { "otp" } else { "password" };
+        let locked = attempt.locked_until > now;
+        self.store
+            .append_audit(draft(
+                action::LOGIN_FAILED,
+                json!({ "reason": reason, "locked": locked }),
+            ))
+            .await?;
+        Err(refused(&attempt))
     }
 
     /// Whether a session is still good, without counting this as use: for open event streams,

@@ -19,6 +19,8 @@ pub const SEALED_PREFIX: &str = "v1:";
 
 pub struct TotpKey {
     key: LessSafeKey,
+    /// Derived from the same key file: names unknown logins in the database (`login_tag`).
+    login_tags: ring::hmac::Key,
 }
 
 impl std::fmt::Debug for TotpKey {
@@ -39,10 +41,15 @@ pub enum OpenError {
 
 impl TotpKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> TotpKey {
+        let derived = ring::hmac::sign(
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, bytes),
+            b"tsunagu: tags of unknown logins",
+        );
         TotpKey {
             key: LessSafeKey::new(
                 UnboundKey::new(&AES_256_GCM, bytes).expect("32 bytes is an AES-256 key"),
             ),
+            login_tags: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref()),
         }
     }
 
@@ -79,6 +86,13 @@ impl TotpKey {
         writeln!(f, "{}", hex::encode(bytes))?;
         f.sync_all()?;
         Ok(TotpKey::from_bytes(&bytes))
+    }
+
+    /// What the database keeps of a login that is no account, to count its failures: an HMAC
+    /// of it, so that what someone typed (a password in the login field, a name) is not kept
+    /// readable, and one who reads the database cannot test guesses without the key file.
+    pub fn login_tag(&self, login: &str) -> String {
+        hex::encode(ring::hmac::sign(&self.login_tags, login.as_bytes()).as_ref())
     }
 
     /// Seals a base32 secret for `login`.
@@ -150,6 +164,15 @@ mod tests {
 
     fn key(n: u8) -> TotpKey {
         TotpKey::from_bytes(&[n; 32])
+    }
+
+    #[test]
+    fn login_tags_are_stable_per_key_and_hide_the_login() {
+        let (a, b) = (key(1), key(2));
+        assert_eq!(a.login_tag("no-such-login"), a.login_tag("no-such-login"));
+        assert_ne!(a.login_tag("no-such-login"), a.login_tag("no-such-login2"));
+        assert_ne!(a.login_tag("no-such-login"), b.login_tag("no-such-login"));
+        assert_eq!(a.login_tag("x").len(), 64);
     }
 
     #[test]

@@ -57,6 +57,13 @@ async fn serves_https_with_the_configured_certificate() {
         }
     }
     assert_eq!(answered, Some(reqwest::StatusCode::OK));
+    // The API answers over TLS too, its rate limits keyed by the peer's address.
+    let me = trusted
+        .get(format!("https://localhost:{port}/api/v1/me"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), reqwest::StatusCode::UNAUTHORIZED);
 
     let untrusted = reqwest::Client::builder().build().unwrap();
     assert!(

@@ -22,13 +22,17 @@ use crate::service::AppState;
 pub mod extract;
 pub mod handlers;
 mod openapi;
+pub mod rate_limit;
 
 pub use openapi::ApiDoc;
 
 pub fn router(state: AppState) -> Router {
     let limits = state.config.limits.clone();
     let api = Router::new()
-        .route("/auth/login", post(handlers::login))
+        .route(
+            "/auth/login",
+            rate_limit::limit_login(post(handlers::login), &limits),
+        )
         .route("/auth/logout", post(handlers::logout))
         .route("/me", get(handlers::me))
         .route(
@@ -52,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .route("/notifications/{id}/unread", post(handlers::mark_unread))
         .route("/openapi.json", get(|| async { Json(openapi::document()) }))
         .fallback(|| async { AppError::NotFound("そのAPIはありません".into()) });
+    let api = rate_limit::limit_api(api, &limits);
 
     let circuit_state = state.clone();
     let x_request_id = header::HeaderName::from_static("x-request-id");

@@ -101,17 +101,33 @@ pub struct UserRow {
     pub locked_until: i64,
 }
 
-/// What a login attempt changes on the user row.
-#[derive(Debug, Clone)]
-pub enum LoginOutcome {
-    /// Correct password and a fresh one-time code: reset failures, remember the code's step,
-    /// and open a session.
-    Success { totp_step: i64, session: NewSession },
-    /// Wrong password or code: count it, and lock until `locked_until` (0 = not locked).
-    Failure {
-        failed_count: i64,
-        locked_until: i64,
-    },
+/// Whose login attempts are counted: an account, or a login that is no account (by its tag,
+/// `TotpKey::login_tag`), counted the same way so that answers do not tell them apart.
+#[derive(Debug, Clone, Copy)]
+pub enum LoginKey<'a> {
+    User(i64),
+    Unknown(&'a str),
+}
+
+/// The rule an attempt is counted by (`Storage::reserve_login`); times in microseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptRule {
+    pub now: i64,
+    pub max_failures: i64,
+    /// How long a lockout lasts, and how long a run of failures is remembered after its last.
+    pub lockout_micros: i64,
+}
+
+/// One counted attempt, as the statement that counted it decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    /// Its number in the current run (1 = first since the count last restarted).
+    pub number: i64,
+    /// The password may be checked: the login was not locked when this attempt was counted.
+    pub checked: bool,
+    /// Locked until then (microseconds; not after `now` when not locked). When `checked`, a
+    /// lockout here was set by this attempt, the run's `max_failures`-th.
+    pub locked_until: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -354,12 +370,27 @@ pub trait Storage: Send + Sync + 'static {
         password_hash: &str,
         audit: AuditDraft,
     ) -> StoreResult<()>;
-    async fn record_login(
+    /// Counts a login attempt before its password is checked, in one statement whose result
+    /// decides: concurrent attempts get distinct numbers, and only the first `max_failures` of
+    /// a run are `checked`; the `max_failures`-th locks for the lockout. A lockout that has
+    /// ended, or a run whose last attempt is older than the lockout, restarts the count. For
+    /// an unknown login the row is created on its first attempt, and rows whose run is
+    /// forgotten are deleted (a bounded number per call), so the table holds only the logins
+    /// tried within the last lockout period.
+    async fn reserve_login(&self, key: LoginKey<'_>, rule: &AttemptRule) -> StoreResult<Attempt>;
+    /// After a right password and code: records the code's step only if it is later than the
+    /// last one used (else returns false and changes nothing: the code was used already), and
+    /// then, in the same transaction, opens the session, appends `audit`, and clears the
+    /// failure count and lockout if no attempt was counted after `attempt` (attempts counted
+    /// meanwhile stay counted, and a lockout they set stands).
+    async fn open_session(
         &self,
         user_id: i64,
-        outcome: &LoginOutcome,
+        attempt: &Attempt,
+        totp_step: i64,
+        session: &NewSession,
         audit: AuditDraft,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<bool>;
     async fn session(&self, token_hash: &str) -> StoreResult<Option<SessionRow>>;
     async fn touch_session(&self, token_hash: &str, at: i64) -> StoreResult<()>;
     async fn end_session(&self, token_hash: &str, audit: Option<AuditDraft>) -> StoreResult<()>;

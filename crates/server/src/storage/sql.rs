@@ -19,6 +19,30 @@ pub fn sealed_pattern() -> String {
     format!("{}%", crate::totp_key::SEALED_PREFIX)
 }
 
+/// The most forgotten rows of unknown logins one attempt deletes: more than one attempt adds,
+/// so they cannot pile up, and little enough that no attempt waits on a long delete.
+pub const LOGIN_FAILURES_SWEEP: i64 = 100;
+
+/// The SET list that counts a login attempt on a row of table `t` (`users` or
+/// `login_failures`), written once for both. `$1` now, `$2` max_failures, `$3` the time at or
+/// before which a run of failures is forgotten, `$4` the end of a lockout that starts now.
+/// Every expression reads the row as it was before this statement, so the row itself decides:
+/// locked → counted, not checked, lockout unchanged; else the count goes on, or restarts at 1
+/// when the last lockout has ended, the count already reached the limit, or the run is
+/// forgotten; reaching `max_failures` locks.
+pub fn reserve_set(t: &str) -> String {
+    let locked = format!("{t}.locked_until > $1");
+    let restart =
+        format!("({t}.locked_until > 0 OR {t}.failed_count >= $2 OR {t}.failed_at <= $3)");
+    let next = format!("(CASE WHEN {restart} THEN 1 ELSE {t}.failed_count + 1 END)");
+    format!(
+        "failed_count = CASE WHEN {locked} THEN {t}.failed_count + 1 ELSE {next} END, \
+         locked_until = CASE WHEN {locked} THEN {t}.locked_until WHEN {next} >= $2 THEN $4 ELSE 0 END, \
+         failed_at = $1, \
+         attempt_checked = CASE WHEN {locked} THEN 0 ELSE 1 END"
+    )
+}
+
 /// For each chain of a batch: where its head must stand for the entries to follow it, and where
 /// they leave it, as ((seq, hash), (seq, hash)).
 pub type ChainSpans<'a> = std::collections::BTreeMap<i64, ((i64, &'a str), (i64, &'a str))>;
@@ -27,7 +51,7 @@ macro_rules! impl_storage {
     ($store:ty, $db:ty, $engine:literal, $for_update:literal, $clear_search:literal) => {
         use $crate::audit::{AuditDraft, AuditEntry, MacKey};
         use $crate::search::{IndexEntry, IndexKey, KeyLookup, SearchDoc};
-        use $crate::storage::sql::{pref_of, sealed_pattern, ChainSpans, AUDIT_ROWS_PER_STATEMENT, ID_BASE, RECORD_COLS};
+        use $crate::storage::sql::{pref_of, reserve_set, sealed_pattern, ChainSpans, AUDIT_ROWS_PER_STATEMENT, ID_BASE, LOGIN_FAILURES_SWEEP, RECORD_COLS};
         use $crate::storage::*;
         use sqlx::Row;
         use tsunagu_record::api::NotificationKind;
@@ -761,38 +785,101 @@ macro_rules! impl_storage {
                 Ok(())
             }
 
-            async fn record_login(&self, user_id: i64, outcome: &LoginOutcome, audit: AuditDraft) -> StoreResult<()> {
+            async fn reserve_login(&self, key: LoginKey<'_>, rule: &AttemptRule) -> StoreResult<Attempt> {
+                let (now, stale, until) = (rule.now, rule.now - rule.lockout_micros, rule.now + rule.lockout_micros);
+                // Forgotten runs of unknown logins go first, a few per attempt, for every login
+                // alike (so that an unknown login costs no statement more than an account);
+                // SKIP LOCKED so that no attempt waits for (or deadlocks with) another's sweep.
+                let lock = if postgres() { " FOR UPDATE SKIP LOCKED" } else { "" };
+                sqlx::query(&format!(
+                    "DELETE FROM login_failures WHERE login_tag IN (SELECT login_tag FROM login_failures \
+                     WHERE failed_at <= $1 AND locked_until <= $2 LIMIT $3{lock})"
+                ))
+                .bind(stale)
+                .bind(now)
+                .bind(LOGIN_FAILURES_SWEEP)
+                .execute(&self.write)
+                .await?;
+                let row = match key {
+                    LoginKey::User(id) => {
+                        sqlx::query(&format!(
+                            "UPDATE users SET {} WHERE id = $5 RETURNING failed_count, locked_until, attempt_checked",
+                            reserve_set("users")
+                        ))
+                        .bind(now)
+                        .bind(rule.max_failures)
+                        .bind(stale)
+                        .bind(until)
+                        .bind(id)
+                        .fetch_optional(&self.write)
+                        .await?
+                        .ok_or(StoreError::NotFound)?
+                    }
+                    LoginKey::Unknown(tag) => {
+                        sqlx::query(&format!(
+                            "INSERT INTO login_failures (login_tag, failed_count, locked_until, failed_at, attempt_checked) \
+                             VALUES ($5, 1, CASE WHEN 1 >= $2 THEN $4 ELSE 0 END, $1, 1) \
+                             ON CONFLICT (login_tag) DO UPDATE SET {} \
+                             RETURNING failed_count, locked_until, attempt_checked",
+                            reserve_set("login_failures")
+                        ))
+                        .bind(now)
+                        .bind(rule.max_failures)
+                        .bind(stale)
+                        .bind(until)
+                        .bind(tag)
+                        .fetch_one(&self.write)
+                        .await?
+                    }
+                };
+                Ok(Attempt {
+                    number: row.try_get("failed_count")?,
+                    locked_until: row.try_get("locked_until")?,
+                    checked: row.try_get::<i64, _>("attempt_checked")? == 1,
+                })
+            }
+
+            async fn open_session(
+                &self,
+                user_id: i64,
+                attempt: &Attempt,
+                totp_step: i64,
+                session: &NewSession,
+                audit: AuditDraft,
+            ) -> StoreResult<bool> {
                 let mut tx = self.write.begin().await?;
-                match outcome {
-                    LoginOutcome::Success { totp_step, session } => {
-                        sqlx::query("UPDATE users SET failed_count = 0, locked_until = 0, totp_last_step = $1 WHERE id = $2")
-                            .bind(totp_step)
-                            .bind(user_id)
-                            .execute(&mut *tx)
-                            .await?;
-                        sqlx::query(
-                            "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at) \
-                             VALUES ($1, $2, $3, $3, $4)",
-                        )
-                        .bind(&session.token_hash)
-                        .bind(user_id)
-                        .bind(session.created_at)
-                        .bind(session.expires_at)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    LoginOutcome::Failure { failed_count, locked_until } => {
-                        sqlx::query("UPDATE users SET failed_count = $1, locked_until = $2 WHERE id = $3")
-                            .bind(failed_count)
-                            .bind(locked_until)
-                            .bind(user_id)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
+                // The step only moves forward: of concurrent logins with one code, one moves it.
+                let moved = sqlx::query(
+                    "UPDATE users SET totp_last_step = $1, \
+                     failed_count = CASE WHEN failed_count = $2 THEN 0 \
+                                         WHEN failed_count > $2 AND locked_until <= $3 THEN failed_count - $2 \
+                                         ELSE failed_count END, \
+                     locked_until = CASE WHEN failed_count = $2 THEN 0 ELSE locked_until END \
+                     WHERE id = $4 AND totp_last_step < $1",
+                )
+                .bind(totp_step)
+                .bind(attempt.number)
+                .bind(session.created_at)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if moved == 0 {
+                    return Ok(false);
                 }
+                sqlx::query(
+                    "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at) \
+                     VALUES ($1, $2, $3, $3, $4)",
+                )
+                .bind(&session.token_hash)
+                .bind(user_id)
+                .bind(session.created_at)
+                .bind(session.expires_at)
+                .execute(&mut *tx)
+                .await?;
                 append_audit_tx(&mut tx, &*self.mac.get()?, audit).await?;
                 tx.commit().await?;
-                Ok(())
+                Ok(true)
             }
 
             async fn session(&self, token_hash: &str) -> StoreResult<Option<SessionRow>> {

@@ -266,6 +266,12 @@ pub fn test_config() -> Config {
     let mut c = Config::default();
     c.auth.argon2_memory_kib = CHEAP.memory_kib;
     c.auth.argon2_iterations = CHEAP.iterations;
+    // Every test client is 127.0.0.1: limits far above what any test sends, so that only the
+    // tests about rate limits meet them (and every request still passes the limiters).
+    c.limits.login_per_minute = 1_000_000;
+    c.limits.login_burst = 100_000;
+    c.limits.api_per_second = 1_000_000;
+    c.limits.api_burst = 100_000;
     c
 }
 
@@ -312,6 +318,29 @@ impl TestServer {
         let state = app::build_state(db.store.clone(), config).await.unwrap();
         let running = Running::start(state).await.unwrap();
         let http = reqwest::Client::builder().gzip(true).build().unwrap();
+        TestServer {
+            db,
+            running,
+            http,
+            key_dir,
+        }
+    }
+
+    /// Stops the server and starts a new one over the same database and key, as after a
+    /// restart: whatever the server held only in memory is gone.
+    pub async fn restart(self) -> TestServer {
+        let TestServer {
+            db,
+            running,
+            http,
+            key_dir,
+        } = self;
+        let config = (*running.state.config).clone();
+        let clock = running.state.clock.clone();
+        running.stop().await.unwrap();
+        let mut state = app::build_state(db.store.clone(), config).await.unwrap();
+        state.clock = clock;
+        let running = Running::start(state).await.unwrap();
         TestServer {
             db,
             running,
