@@ -121,6 +121,9 @@ async fn a_lost_database_gives_fast_503_with_retry_after_and_recovers() {
     db.store = tsunagu_server::app::open_store_with(&via_proxy, 4, Duration::from_secs(1))
         .await
         .unwrap();
+    tsunagu_server::app::install_audit_key(db.store.as_ref(), &db.mac_key_path())
+        .await
+        .unwrap();
     let mut config = support::test_config();
     config.auth.session_cache_secs = 0;
     let s = TestServer::start_with(db, config).await;

@@ -131,6 +131,14 @@ impl Modify for CommonResponses {
                 }
                 // The body limit is checked on the declared length of any request.
                 add(op, "413", error("送信されたデータが大きすぎます"));
+                // Every /api/v1 request is rate limited per client address (`[limits]`).
+                if path.starts_with("/api/v1") {
+                    add(
+                        op,
+                        "429",
+                        error("要求が多すぎます。Retry-After の秒数の後に再度お試しください"),
+                    );
+                }
                 add(
                     op,
                     "503",
