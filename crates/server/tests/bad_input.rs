@@ -271,6 +271,24 @@ mod text_input {
             assert_eq!(failures().await, failed_before, "refused logins are not login attempts");
         }
 
+        async fn a_query_parameter_given_twice_is_refused_by_name(db) {
+            let s = TestServer::start(db).await;
+            let c = s.login("cgc").await;
+            for (path, name) in [
+                ("/api/v1/search?q=%E8%8A%B1%E5%AD%90&page=1&page=2", "page"),
+                ("/api/v1/search?page=-7&page=&q=x", "page"),
+                ("/api/v1/records?limit=1&limit=2", "limit"),
+                ("/api/v1/records?sort=case_number&status=open&sort=next_review", "sort"),
+            ] {
+                let (st, e) = c.get(path).await;
+                assert_eq!(st, StatusCode::BAD_REQUEST, "{path}: {e}");
+                assert_eq!(e["fields"][0]["field"], name, "{path}: {e}");
+            }
+            // Once each is fine.
+            let (st, _) = c.get("/api/v1/records?limit=1&sort=case_number").await;
+            assert_eq!(st, StatusCode::OK);
+        }
+
         async fn a_json_body_is_one_document(db) {
             let s = TestServer::start(db).await;
             let c = s.login("muni").await;

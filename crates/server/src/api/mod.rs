@@ -166,19 +166,31 @@ async fn db_circuit(state: AppState, req: Request, next: Next) -> Response {
 }
 
 /// Every query parameter, name and value, is one line of text: one holding a control character
-/// (or another character no field accepts) is refused by name before any handler sees it.
+/// (or another character no field accepts) is refused by name before any handler sees it. A
+/// parameter given twice is refused too: handlers read one value per name, and which of two
+/// they took would be a guess.
 async fn refuse_forbidden_query_text(req: Request, next: Next) -> Response {
     // Decoded as the handlers' `Query` decodes it; a query that does not decode is theirs to
     // refuse.
     if let Ok(axum::extract::Query(pairs)) =
         axum::extract::Query::<Vec<(String, String)>>::try_from_uri(req.uri())
     {
-        for (k, v) in pairs {
+        for (k, v) in &pairs {
             // A bad name is reported as `query`: the name itself is what cannot be shown.
             let checked =
-                extract::single_line("query", &k).and_then(|()| extract::single_line(&k, &v));
+                extract::single_line("query", k).and_then(|()| extract::single_line(k, v));
             if let Err(e) = checked {
                 return e.into_response();
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (k, _) in &pairs {
+            if !seen.insert(k.as_str()) {
+                return AppError::bad_field(
+                    k.clone(),
+                    format!("条件「{k}」が2回以上指定されています（1回だけ指定してください）"),
+                )
+                .into_response();
             }
         }
     }
