@@ -48,11 +48,13 @@ pub fn fit(s: &str, cols: usize, ellipsis: &str) -> String {
 
 /// Whether a terminal would act on `c` instead of showing it: control characters (C0, DEL, C1:
 /// escape sequences move the cursor or set the window title) and the bidirectional embedding,
-/// override and isolate controls (U+202A–U+202E, U+2066–U+2069), which reorder what follows.
+/// override and isolate controls and marks (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F,
+/// U+061C), which reorder what follows.
 pub fn is_terminal_control(c: char) -> bool {
     c.is_control()
         || ('\u{202A}'..='\u{202E}').contains(&c)
         || ('\u{2066}'..='\u{2069}').contains(&c)
+        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}')
 }
 
 /// A string from the server made safe to keep and to show: every terminal control becomes
@@ -112,6 +114,7 @@ mod tests {
     fn control_characters_become_spaces() {
         assert_eq!(sanitize("a\x1b[2Jb\n"), "a [2Jb ");
         assert_eq!(sanitize("a\u{202E}b\u{2066}c\u{9b}d"), "a b c d");
+        assert_eq!(sanitize("a\u{200F}b\u{061C}c"), "a b c");
     }
 
     #[test]

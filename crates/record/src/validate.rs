@@ -66,13 +66,17 @@ pub const REQUIRED_FIELDS: &[&str] = &[
 ];
 
 /// Whether `c` may not appear in text: control characters (C0, DEL, C1; `\n` and `\t` only
-/// where `multiline`), the bidirectional embedding, override and isolate controls (U+202A–U+202E,
-/// U+2066–U+2069, which reorder what a screen shows) and noncharacters (U+FDD0–U+FDEF and the
-/// last two code points of every plane). Shared by the server's boundary checks and the
-/// client's validation.
+/// where `multiline`), the line and paragraph separators U+2028/U+2029 (line breaks by another
+/// name, so only where `multiline`), the bidirectional embedding, override and isolate controls
+/// and marks (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F, U+061C, which reorder or shift
+/// what a screen shows), the invisible U+200B and U+FEFF (two names that look the same would
+/// differ), and noncharacters (U+FDD0–U+FDEF and the last two code points of every plane).
+/// Shared by the server's boundary checks and the client's validation.
 pub fn is_forbidden_char(c: char, multiline: bool) -> bool {
     let u = c as u32;
     (c.is_control() && !(multiline && (c == '\n' || c == '\t')))
+        || (!multiline && (u == 0x2028 || u == 0x2029))
+        || matches!(u, 0x200B | 0x200E | 0x200F | 0x061C | 0xFEFF)
         || (0x202A..=0x202E).contains(&u)
         || (0x2066..=0x2069).contains(&u)
         || (0xFDD0..=0xFDEF).contains(&u)
@@ -553,6 +557,10 @@ mod tests {
         for bad in [
             "\u{202E}gpj.exe",
             "a\u{2066}b",
+            "a\u{200F}b",
+            "a\u{061C}b",
+            "a\u{200B}b",
+            "\u{FEFF}a",
             "a\u{FFFF}",
             "a\u{FDD0}",
             "a\u{1FFFE}",

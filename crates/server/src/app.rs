@@ -71,12 +71,14 @@ pub async fn open_keyed_store(config: &Config) -> anyhow::Result<Arc<dyn Storage
 ///
 /// A database whose entries were all written before the key existed (an upgrade) is keyed
 /// here: each chain with entries gets an `audit.keyed` entry vouching for them. That happens
-/// once; once any entry carries a MAC, entries without one are reported by `verify-audit`.
+/// only in the start that creates the key file, on a database with no entry carrying a MAC
+/// and no checkpoint: once the key exists, nothing is ever vouched for again, so someone who
+/// strips the MACs from the database cannot have a later start launder what they wrote.
 pub async fn install_audit_key(store: &dyn Storage, path: &std::path::Path) -> anyhow::Result<()> {
     use crate::audit::{action, AuditDraft, MacKey};
     let keyed = store.has_keyed_audit_entries().await?;
-    let key = if path.exists() {
-        MacKey::read(path)?
+    let (key, created) = if path.exists() {
+        (MacKey::read(path)?, false)
     } else if keyed {
         anyhow::bail!(
             "the audit MAC key file {} is missing, but this database's audit entries carry MACs made with a key: restore the key file (see docs/operations.md, Keys and secrets)",
@@ -85,7 +87,7 @@ pub async fn install_audit_key(store: &dyn Storage, path: &std::path::Path) -> a
     } else {
         let key = MacKey::create(path)?;
         tracing::warn!(path = %path.display(), "created a new audit MAC key file: back it up apart from the database");
-        key
+        (key, true)
     };
     let heads = store.audit_heads().await?;
     let mut newest = Vec::new();
@@ -101,7 +103,8 @@ pub async fn install_audit_key(store: &dyn Storage, path: &std::path::Path) -> a
         path.display()
     );
     store.install_audit_key(Arc::new(key));
-    if !keyed {
+    let upgrade = created && !keyed && store.stored_checkpoints().await?.is_empty();
+    if upgrade {
         let now = Clock::default().now();
         let drafts: Vec<AuditDraft> = heads
             .iter()
@@ -119,6 +122,10 @@ pub async fn install_audit_key(store: &dyn Storage, path: &std::path::Path) -> a
             store.append_audits(drafts).await?;
             tracing::info!("keyed the audit chains written before the audit MAC key");
         }
+    } else if !keyed && newest.iter().any(|e| e.mac.is_empty()) {
+        tracing::error!(
+            "audit entries without a MAC, though the audit key already exists: run verify-audit"
+        );
     }
     Ok(())
 }

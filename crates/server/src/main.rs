@@ -192,9 +192,15 @@ async fn main() -> anyhow::Result<()> {
         _ => {}
     }
     let store = app::open_keyed_store(&config).await?;
-    // Every command ends by closing the store, so SQLite folds its WAL back into the file.
+    // Every command ends by closing the store, so SQLite folds its WAL back into the file;
+    // one that only reads does not, since a server may be writing meanwhile.
+    let reads_only = matches!(cli.command, Command::RefusedReads { .. });
     let outcome = run(cli.command, store.clone(), config, &clock).await;
-    store.close().await;
+    if reads_only {
+        store.close_reader().await;
+    } else {
+        store.close().await;
+    }
     outcome
 }
 
@@ -533,8 +539,27 @@ async fn verify_audit(config: &Config, witness: Option<&std::path::Path>) -> any
     }
     let store = app::open_store(&config.database_url, config.pg_max_connections).await?;
     let outcome = async {
-        for (n, (body, sig)) in store.stored_checkpoints().await?.into_iter().enumerate() {
-            if checkpoints.iter().any(|c: &Checkpoint| c.signature == sig) {
+        let stored = store.stored_checkpoints().await?;
+        // The server stores each checkpoint in the database before it appends it to the file,
+        // so a line of the local file that the database lacks was removed there.
+        if witness.is_none() {
+            for c in &checkpoints {
+                if !stored
+                    .iter()
+                    .any(|(b, s)| *b == c.body && *s == c.signature)
+                {
+                    problems.push(format!(
+                        "a checkpoint of the file (signed at {}) is missing from the database",
+                        c.at
+                    ));
+                }
+            }
+        }
+        for (n, (body, sig)) in stored.into_iter().enumerate() {
+            if checkpoints
+                .iter()
+                .any(|c: &Checkpoint| c.signature == sig && c.body == body)
+            {
                 continue;
             }
             match Checkpoint::from_parts(&body, &sig).and_then(|c| c.verify(&keys).map(|()| c)) {
@@ -547,7 +572,7 @@ async fn verify_audit(config: &Config, witness: Option<&std::path::Path>) -> any
         Ok::<_, anyhow::Error>(audit::verify_with(store.as_ref(), &mac, &checkpoints).await?)
     }
     .await;
-    store.close().await;
+    store.close_reader().await;
     let report = outcome?;
     for p in &problems {
         eprintln!("checkpoint BROKEN: {p}");

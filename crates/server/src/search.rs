@@ -454,7 +454,8 @@ impl Query {
                 "検索する氏名（漢字またはフリガナ）か保護者名を入力してください",
             ));
         }
-        let sex = match sex.map(str::trim).filter(|s| !s.is_empty()) {
+        // `sex` and `page` are numbers when given at all: an empty value is not one.
+        let sex = match sex {
             None => None,
             Some(s) => Some(
                 s.parse::<u8>()
@@ -468,7 +469,7 @@ impl Query {
                     })?,
             ),
         };
-        let page = match page.map(str::trim).filter(|s| !s.is_empty()) {
+        let page = match page {
             None => 1,
             Some(p) => p
                 .parse::<u32>()

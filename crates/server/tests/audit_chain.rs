@@ -522,6 +522,67 @@ both_engines! {
         assert!(r.intact() && r.not_checkpointed == 0, "{r:?}");
     }
 
+    async fn stripped_macs_are_never_laundered_by_a_later_start(db) {
+        // A database writer without any key removes every MAC and adds entries of its own in a
+        // chain nobody used; a later start (or any command) must not vouch for them.
+        let s = populated(db).await;
+        checkpoint(&s).await;
+        disarm(&s.db).await;
+        s.db.raw("UPDATE audit_log SET mac = ''").await.unwrap();
+        let forged = rechain(
+            (0..3).map(|i| AuditDraft::by_operator(5, i, action::RECORD_VIEWED, serde_json::json!({"n": i}))).collect(),
+            head(&s, 5).await,
+            entries(&s, 5).await.last().map(|e| e.hash.clone()).unwrap_or_else(|| GENESIS.into()),
+            &attackers_key(),
+        );
+        let mut forged = forged;
+        for e in &mut forged {
+            e.mac.clear();
+        }
+        insert_rows(&s.db, &forged).await;
+        let last = forged.last().unwrap();
+        move_head(&s.db, 5, last.seq, &last.hash).await;
+        let keyed_before = s.db.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'audit.keyed'").await;
+        tsunagu_server::app::install_audit_key(s.db.store.as_ref(), &s.state().config.audit_mac_key_path()).await.unwrap();
+        assert_eq!(s.db.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'audit.keyed'").await, keyed_before, "nothing vouched for");
+        let r = full_verify(&s, None).await;
+        assert!(break_in(&r, 5).reason.contains("no MAC"), "{r:?}");
+        assert!(break_in(&r, 13).reason.contains("no MAC"), "{r:?}");
+    }
+
+    async fn entries_numbered_zero_or_below_are_found(db) {
+        let s = populated(db).await;
+        disarm(&s.db).await;
+        let key = MacKey::read(&s.state().config.audit_mac_key_path()).unwrap();
+        for seq in [0, -5] {
+            let mut e = AuditEntry::chain(AuditDraft::by_operator(13, 0, action::RECORD_VIEWED, serde_json::json!({})), seq - 1, GENESIS, &key);
+            e.record_id = Some(13_000_000_000_001);
+            e.hash = e.compute_hash();
+            e.mac = key.mac(&e.hash);
+            insert_rows(&s.db, &[e]).await;
+        }
+        let b = break_in(&full_verify(&s, None).await, 13);
+        assert_eq!(b.seq, -5, "{b}");
+    }
+
+    async fn a_head_row_of_a_chain_that_does_not_exist_is_found(db) {
+        let s = populated(db).await;
+        disarm(&s.db).await;
+        s.db.raw(&format!("INSERT INTO audit_head (pref_code, seq, hash) VALUES (48, 0, '{GENESIS}')")).await.unwrap();
+        assert_eq!(break_in(&full_verify(&s, None).await, 48).seq, 0);
+    }
+
+    async fn a_value_of_the_wrong_type_is_a_broken_entry_not_an_unverifiable_log(db) {
+        let s = populated(db).await;
+        if s.db.engine == Engine::Postgres {
+            return; // PostgreSQL enforces column types.
+        }
+        disarm(&s.db).await;
+        s.db.raw("UPDATE audit_log SET at = 'yesterday' WHERE pref_code = 13 AND seq = 3").await.unwrap();
+        let b = break_in(&full_verify(&s, None).await, 13);
+        assert!(b.reason.contains("wrong type"), "{b}");
+    }
+
     async fn a_database_keyed_after_an_upgrade_verifies_and_its_old_entries_are_vouched_for(db) {
         // Entries written before the audit key existed carry no MAC; the first start with the
         // key appends one keying entry per chain, and only then. (Inserts are what the log

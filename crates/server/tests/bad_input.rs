@@ -287,6 +287,12 @@ mod text_input {
             // Once each is fine.
             let (st, _) = c.get("/api/v1/records?limit=1&sort=case_number").await;
             assert_eq!(st, StatusCode::OK);
+            // A number given as nothing is not a number.
+            for (path, name) in [("/api/v1/search?q=%E8%8A%B1%E5%AD%90&page=", "page"), ("/api/v1/search?q=%E8%8A%B1%E5%AD%90&sex=", "sex"), ("/api/v1/search?q=%E8%8A%B1%E5%AD%90&page=%201", "page")] {
+                let (st, e) = c.get(path).await;
+                assert_eq!(st, StatusCode::BAD_REQUEST, "{path}: {e}");
+                assert_eq!(e["fields"][0]["field"], name, "{path}: {e}");
+            }
         }
 
         async fn a_json_body_is_one_document(db) {

@@ -439,6 +439,30 @@ fn checkpoints_leave_the_database_and_pin_the_chains_for_a_witness() {
     let out = server(&db, &["verify-audit", "--witness", &witness_arg]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
+    // A checkpoint row of the database changed under its old signature is reported; so is a
+    // checkpoint of the file that the database no longer holds.
+    with_pool(&db, async |pool| {
+        sqlx::raw_sql(
+            "DROP TRIGGER audit_checkpoints_no_update; \
+             UPDATE audit_checkpoints SET body = replace(body, '\"at\":', '\"at\":1') WHERE id = (SELECT MIN(id) FROM audit_checkpoints);",
+        )
+        .execute(pool)
+        .await
+        .unwrap();
+    });
+    let out = server(&db, &["verify-audit"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("stored in the database"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("missing from the database"),
+        "{}",
+        text(&out)
+    );
+
     // Someone with the file cuts chain 13's newest entries and moves its head back, and also
     // removes the local checkpoint file and the checkpoints in the database: the witness's
     // copy still shows it.

@@ -58,6 +58,40 @@ async fn next_events(
 }
 
 both_engines! {
+    async fn a_partner_is_told_only_of_changes_it_can_see(db) {
+        // A notice of a change to parts the partner may not see would tell it when, and how
+        // often, they changed: the very metadata its list and history withhold.
+        let s = TestServer::start(db).await;
+        let muni = s.login("muni").await;
+        let cgc = s.login("cgc").await;
+        let inbox = |c: &Client| {
+            let c = c.clone();
+            async move {
+                let (_, v) = c.get("/api/v1/notifications?limit=200").await;
+                v["items"].as_array().unwrap().len()
+            }
+        };
+        let mut body = record_json("131016", "N");
+        let restricted = muni.create(&body).await;
+        let open = muni.create(&body).await;
+        let (st, v) = muni.put(&format!("/api/v1/records/{restricted}/restrictions"), &json!({ "version": 1, "restrictions": { "groups": ["casework"], "fields": [], "reason": "テスト" } })).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let base = inbox(&cgc).await;
+        // Casework only: the partner of the restricted record hears nothing; of the open one, it does.
+        body["casework"]["findings"] = json!("所見を更新");
+        let (st, v) = muni.put(&format!("/api/v1/records/{restricted}"), &json!({ "version": 2, "record": body })).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        assert_eq!(inbox(&cgc).await, base, "a casework-only change of a restricted record was announced");
+        let (st, v) = muni.put(&format!("/api/v1/records/{open}"), &json!({ "version": 1, "record": body })).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        assert_eq!(inbox(&cgc).await, base + 1);
+        // A change it can see is announced, restricted or not.
+        body["family"]["upbringing"] = json!("養育状況を更新");
+        let (st, v) = muni.put(&format!("/api/v1/records/{restricted}"), &json!({ "version": 3, "record": body })).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        assert_eq!(inbox(&cgc).await, base + 2);
+    }
+
     async fn changes_reach_the_related_organisation(db) {
         let s = TestServer::start(db).await;
         let muni = s.login("muni").await;

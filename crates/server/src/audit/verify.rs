@@ -93,6 +93,11 @@ impl<'k> ChainChecker<'k> {
         );
     }
 
+    /// The sequence number the next entry must have.
+    pub fn next_seq(&self) -> i64 {
+        self.last_seq + 1
+    }
+
     fn brk(&self, seq: i64, reason: String) -> Break {
         Break {
             pref_code: self.pref_code,
@@ -104,6 +109,15 @@ impl<'k> ChainChecker<'k> {
     pub fn check(&mut self, e: &AuditEntry) -> Result<(), Break> {
         if e.pref_code != self.pref_code {
             return Err(self.brk(e.seq, format!("belongs to chain {}", e.pref_code)));
+        }
+        if e.seq <= 0 {
+            return Err(self.brk(
+                e.seq,
+                format!(
+                    "numbered {}: sequence numbers start at 1 (added outside the chain)",
+                    e.seq
+                ),
+            ));
         }
         if e.seq != self.last_seq + 1 {
             return Err(self.brk(
@@ -217,7 +231,7 @@ impl<'k> ChainChecker<'k> {
             return Err(self.brk(
                 1,
                 format!(
-                    "entries 1 to {} carry no MAC (written before the audit key existed: start the server once to key the chain)",
+                    "entries 1 to {} carry no MAC and no keying entry vouches for them (MACs removed, or written without the key)",
                     self.unkeyed
                 ),
             ));
@@ -286,6 +300,17 @@ pub async fn verify_with(
         .into_iter()
         .map(|(p, s, h)| (p, (s, h)))
         .collect();
+    for (pref, (seq, _)) in heads
+        .range(..*CHAINS.start())
+        .chain(heads.range(CHAINS.end() + 1..))
+    {
+        report.breaks.push(Break {
+            pref_code: *pref,
+            seq: *seq,
+            reason: "a head row of a chain that does not exist (there are chains 0 to 47 only)"
+                .into(),
+        });
+    }
     for pref in CHAINS {
         report.chains += 1;
         let mut checker = ChainChecker::new(pref, mac, heads.get(&pref).cloned());
@@ -315,9 +340,25 @@ async fn walk(
     pref: i64,
     entries: &mut u64,
 ) -> StoreResult<Result<(), Break>> {
-    let mut after = 0;
+    // From the lowest sequence number there is, not from 1: an entry numbered 0 or below would
+    // otherwise never be checked (and other readers of the log would still see it).
+    let mut after = i64::MIN;
     loop {
-        let page = store.audit_entries(pref, after, PAGE).await?;
+        let page = match store.audit_entries(pref, after, PAGE).await {
+            Ok(page) => page,
+            // A value of the wrong type in a row (SQLite does not enforce column types): the
+            // chain is broken there, not unverifiable.
+            Err(crate::storage::StoreError::Db(sqlx::Error::ColumnDecode { index, source })) => {
+                return Ok(Err(Break {
+                    pref_code: pref,
+                    seq: checker.next_seq(),
+                    reason: format!(
+                        "an entry holds a value of the wrong type in column {index} ({source})"
+                    ),
+                }));
+            }
+            Err(e) => return Err(e),
+        };
         let Some(last) = page.last() else {
             return Ok(Ok(()));
         };

@@ -327,6 +327,9 @@ pub trait Storage: Send + Sync + 'static {
     /// Closes the connections; SQLite first checkpoints its WAL into the database file and
     /// empties it. Called once the server has drained, and when a command ends.
     async fn close(&self);
+    /// Closes the connections of a process that only read (`verify-audit`, `refused-reads`)
+    /// without SQLite's closing checkpoint, which would hold up a server writing meanwhile.
+    async fn close_reader(&self);
     /// Whether the database answers now, on a connection outside the pool where there is one
     /// (the circuit in `api::db_circuit` asks it while requests are refused).
     async fn probe(&self) -> StoreResult<()>;

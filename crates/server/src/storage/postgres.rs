@@ -80,6 +80,10 @@ impl PgStore {
         self.write.close().await;
         self.audit.close().await;
     }
+
+    pub async fn close_reader_pools(&self) {
+        self.close_pools().await
+    }
 }
 
 super::sql::impl_storage!(

@@ -630,6 +630,10 @@ macro_rules! impl_storage {
                 self.close_pools().await
             }
 
+            async fn close_reader(&self) {
+                self.close_reader_pools().await
+            }
+
             async fn probe(&self) -> StoreResult<()> {
                 self.probe_connection().await
             }

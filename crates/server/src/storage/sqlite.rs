@@ -75,15 +75,23 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Copies the WAL into the database file and empties it, then closes both pools. The
-    /// checkpoint is explicit: a closed pool may leave its connections' final close (which
-    /// would checkpoint too) to their threads after the process has gone.
     /// Whether the database answers now (a file: only an I/O failure makes it not).
     pub async fn probe_connection(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.read).await?;
         Ok(())
     }
 
+    /// Closes both pools without folding the WAL: for commands that only read, beside a
+    /// running server. A TRUNCATE checkpoint from this second process would take the writer's
+    /// lock and make the server's requests fail as "database is locked".
+    pub async fn close_reader_pools(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+
+    /// Copies the WAL into the database file and empties it, then closes both pools. The
+    /// checkpoint is explicit: a closed pool may leave its connections' final close (which
+    /// would checkpoint too) to their threads after the process has gone.
     pub async fn close_pools(&self) {
         if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(&self.write)
