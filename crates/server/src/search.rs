@@ -28,6 +28,13 @@ use tsunagu_record::{RecordBody, Sex};
 pub const KIND_NAME: &str = "n";
 pub const KIND_READING: &str = "r";
 pub const KIND_GUARDIAN: &str = "g";
+/// One-deletion keys of short full readings ([`deletion_keys`]): a typo in a short name.
+pub const KIND_DELETION: &str = "d";
+
+/// Full loose readings of at most this many kana get [`deletion_keys`]. Short names are where
+/// the typo pass's halves are too short to be selective (ヤマ of ヤマキヨコ); longer names keep a
+/// half of three kana or more intact.
+pub const DELETION_KEYED_MAX: usize = 6;
 
 /// At most this many candidate records are ranked; more means `capped`.
 pub const CANDIDATE_CAP: usize = 200;
@@ -100,6 +107,23 @@ fn suffixes(s: &str) -> impl Iterator<Item = String> + '_ {
     (1..n.saturating_sub(MIN_SUFFIX - 1)).map(move |i| chars_from(s, i))
 }
 
+/// A string and every string one character shorter (one character deleted), each closed with
+/// `|` so that a prefix lookup of the key finds that key only. Two strings at most one edit
+/// apart (replaced, missing, extra, two neighbours swapped) always share one of these keys
+/// (the symmetric-deletion idea), so a typo in a short name is one exact lookup away, however
+/// common its first kana are.
+pub fn deletion_keys(s: &str) -> Vec<String> {
+    let c: Vec<char> = s.chars().collect();
+    let mut out = vec![format!("{s}|")];
+    for i in 0..c.len() {
+        let k: String = c[..i].iter().chain(&c[i + 1..]).collect::<String>() + "|";
+        if !out.contains(&k) {
+            out.push(k);
+        }
+    }
+    out
+}
+
 /// The normal forms of one person's name, computed once.
 #[derive(Debug, Clone, Default)]
 struct NameForms {
@@ -169,6 +193,12 @@ pub fn index_entry(
     for f in [&c.full, &c.swapped, &c.family, &c.given] {
         add(KIND_NAME, &f.folded);
         add(KIND_READING, &f.reading);
+    }
+    let n = c.full.loose.chars().count();
+    if (3..=DELETION_KEYED_MAX).contains(&n) {
+        for k in deletion_keys(&c.full.loose) {
+            add(KIND_DELETION, &k);
+        }
     }
     for f in [&c.full, &c.family, &c.given] {
         add(KIND_READING, &f.loose);
@@ -563,10 +593,31 @@ fn token_lookups(
 /// too —, so when it finds anyone, the parts (which find many more, mostly people who only
 /// share a family or a given name) are not looked up: that keeps a full-name query to a few
 /// short range scans and a handful of candidates.
+///
+/// A short name typed in kana also looks up its [`deletion_keys`], first: exact keys that find
+/// the few records one typo away even when the typed name happens to be the start of other
+/// children's names (which would keep the typo pass from running) or its halves are common.
 pub fn plan(q: &Query) -> Vec<KeyLookup> {
     let birth = q.birth.map(|b| b.window());
     let mut out = Vec::new();
     if let Some(n) = &q.name {
+        // Records are keyed by their loose reading; the typed reading is looked up as typed too,
+        // since a typo can make a long vowel that the loose key drops (アロオイ for アイオイ).
+        for l in [&n.whole.loose, &n.whole.reading].into_iter().flatten() {
+            // A record's key is at most DELETION_KEYED_MAX long; a typed extra kana makes one more.
+            if (3..=DELETION_KEYED_MAX + 1).contains(&l.chars().count()) {
+                for k in deletion_keys(l) {
+                    let l = KeyLookup {
+                        kind: KIND_DELETION,
+                        prefix: k,
+                        birth,
+                    };
+                    if !out.contains(&l) {
+                        out.push(l);
+                    }
+                }
+            }
+        }
         token_lookups(&n.whole, KIND_NAME, KIND_READING, birth, &mut out);
     } else if let Some(g) = &q.guardian {
         token_lookups(&g.whole, KIND_GUARDIAN, KIND_GUARDIAN, birth, &mut out);
@@ -1229,6 +1280,45 @@ mod tests {
         // Longest first: the most selective lookups come before the short ones.
         let lens: Vec<usize> = plan[2..].iter().map(|l| l.prefix.chars().count()).collect();
         assert!(lens.windows(2).all(|w| w[0] >= w[1]), "{lens:?}");
+    }
+
+    #[test]
+    fn one_typo_in_a_short_name_shares_a_deletion_key() {
+        let shares = |a: &str, b: &str| {
+            let ka = deletion_keys(a);
+            deletion_keys(b).iter().any(|k| ka.contains(k))
+        };
+        // Replaced, missing, extra, swapped: one edit always meets.
+        for typed in [
+            "ヤマキヨコ",
+            "ヤマキコ",
+            "ヤマキヨヨコ",
+            "ヤキマヨコ",
+            "ヤマキヨカ",
+        ] {
+            assert!(shares("ヤマキヨコ", typed), "{typed}");
+        }
+        // Two edits never do.
+        assert!(!shares("ヤマキヨコ", "ヤマカヨカ"));
+        assert!(!shares("ヤマキヨコ", "ヤキマヨカ"));
+        assert_eq!(deletion_keys("アア"), vec!["アア|", "ア|"]);
+        // Short full readings are keyed, long ones not; the plan looks them up first.
+        let mut body = RecordBody::default();
+        body.core.child_name = person("山木", "陽子", "ヤマキ", "ヨウコ");
+        let e = index_entry(13, 1, "x", &body);
+        assert!(e
+            .keys
+            .iter()
+            .any(|k| k.kind == KIND_DELETION && k.key == "ヤマヨコ|"));
+        body.core.child_name = person("渡辺", "健一郎", "ワタナベ", "ケンイチロウ");
+        let e = index_entry(13, 1, "x", &body);
+        assert!(!e.keys.iter().any(|k| k.kind == KIND_DELETION));
+        let p = plan(&q("やまきよこ"));
+        assert_eq!(p[0].kind, KIND_DELETION);
+        assert_eq!(p[0].prefix, "ヤマキヨコ|");
+        assert!(!plan(&q("ワタナベケンイチロウ"))
+            .iter()
+            .any(|l| l.kind == KIND_DELETION));
     }
 
     #[test]
