@@ -781,8 +781,8 @@ pub async fn run(a: SearchArgs) -> anyhow::Result<()> {
                 eprintln!("S2: {} variant pairs", s2_queries.len());
                 s2_people = Some(people);
             }
-            let (answers, secs) = s2::ours(&env, &s2_queries).await?;
-            let scores = s2::score(&s2_queries, &answers);
+            let (answers, ties, secs) = s2::ours(&env, &s2_queries).await?;
+            let scores = s2::score(&s2_queries, &answers, Some(&ties));
             eprintln!(
                 "S2 {}: tsunagu overall {:?} ({secs:.1} s)",
                 e.name(),
@@ -800,12 +800,12 @@ pub async fn run(a: SearchArgs) -> anyhow::Result<()> {
     let s2 = match s2_people {
         None => None,
         Some(people) => {
-            let exact = s2::score(&s2_queries, &s2::exact(&people, &s2_queries));
+            let exact = s2::score(&s2_queries, &s2::exact(&people, &s2_queries), None);
             eprintln!("S2 exact after NFKC: {:?}", exact.get("overall"));
             let dir = a.data.data_dir.join("s2-recordlinkage");
             let (rl, run, err) = match s2::recordlinkage(&a.s2_python, &dir, &people, &s2_queries) {
                 Ok((answers, run)) => {
-                    let sc = s2::score(&s2_queries, &answers);
+                    let sc = s2::score(&s2_queries, &answers, None);
                     eprintln!(
                         "S2 recordlinkage: {:?} ({:.1} s)",
                         sc.get("overall"),
@@ -1028,8 +1028,12 @@ fn markdown(r: &Report, a: &SearchArgs) -> String {
         let mut head = String::from("| kind | example |");
         let mut rule = String::from("|---|---|");
         for e in &t.ours {
-            let _ = write!(head, " tsunagu ({}) R@10 | P@1 |", e.engine);
-            rule.push_str("---:|---:|");
+            let _ = write!(
+                head,
+                " tsunagu ({}) R@10 | P@1 | P@1 ties missed |",
+                e.engine
+            );
+            rule.push_str("---:|---:|---:|");
         }
         head.push_str(" exact (NFKC) R@10 | P@1 | recordlinkage R@10 | P@1 |");
         rule.push_str("---:|---:|---:|---:|");
@@ -1057,7 +1061,13 @@ fn markdown(r: &Report, a: &SearchArgs) -> String {
             );
             for e in &t.ours {
                 let sc = e.scores.get(k).copied().unwrap_or_default();
-                let _ = write!(s, " {} | {} |", f(sc.recall_at_10), f(sc.precision_at_1));
+                let _ = write!(
+                    s,
+                    " {} | {} | {} |",
+                    f(sc.recall_at_10),
+                    f(sc.precision_at_1),
+                    f(sc.precision_at_1_ties_missed.unwrap_or(0.0))
+                );
             }
             let sc = t.exact.get(k).copied().unwrap_or_default();
             let _ = write!(s, " {} | {} |", f(sc.recall_at_10), f(sc.precision_at_1));
@@ -1075,14 +1085,15 @@ fn markdown(r: &Report, a: &SearchArgs) -> String {
             let o = e.scores.get("overall").copied().unwrap_or_default();
             let _ = writeln!(
                 s,
-                "\ntsunagu on {}: {} queries in {:.1} s; recall@10 {:.3} (target {}), precision@1 {:.3} (target {}).",
+                "\ntsunagu on {}: {} queries in {:.1} s; recall@10 {:.3} (target {}), precision@1 {:.3} (target {}), precision@1 with ties as misses {:.3}.",
                 e.engine,
                 o.queries,
                 e.secs,
                 o.recall_at_10,
                 verdict(o.recall_at_10 >= 0.98),
                 o.precision_at_1,
-                verdict(o.precision_at_1 >= 0.9)
+                verdict(o.precision_at_1 >= 0.9),
+                o.precision_at_1_ties_missed.unwrap_or(0.0)
             );
         }
         match (&t.recordlinkage_run, &t.recordlinkage_error) {

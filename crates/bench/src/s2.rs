@@ -312,7 +312,7 @@ pub async fn population(store: &dyn Storage) -> anyhow::Result<Vec<Person>> {
     Ok(out)
 }
 
-pub const KINDS: [&str; 8] = [
+pub const KINDS: [&str; 11] = [
     "variant_kanji",
     "ivs",
     "halfwidth_kana",
@@ -321,7 +321,50 @@ pub const KINDS: [&str; 8] = [
     "one_typo",
     "swapped_names",
     "era_date",
+    "loanword_kana",
+    "short_typo",
+    "ties",
 ];
+
+/// Conventional kana and the loanword spelling that folds to them (the inverse of
+/// `normalize::LOANWORD_KANA`, one spelling each).
+const TO_LOANWORD: [(char, &str); 15] = [
+    ('バ', "ヴァ"),
+    ('ビ', "ヴィ"),
+    ('ブ', "ヴ"),
+    ('ベ', "ヴェ"),
+    ('ボ', "ヴォ"),
+    ('チ', "ティ"),
+    ('ジ', "ディ"),
+    ('ツ', "トゥ"),
+    ('ズ', "ドゥ"),
+    ('ハ', "ファ"),
+    ('ヒ', "フィ"),
+    ('ヘ', "フェ"),
+    ('ホ', "フォ"),
+    ('セ', "シェ"),
+    ('ゼ', "ジェ"),
+];
+
+/// A reading with one kana written as a loanword spelling that folds back to it (ハナコ →
+/// ファナコ, チカ → ティカ), or `None` if it has none. The population has native names only
+/// (the generator leaves katakana names out), so this is the direction S2 can test: the
+/// record in conventional kana, the query with a loanword spelling.
+pub fn loanword(reading: &str, rng: &mut StdRng) -> Option<String> {
+    let c: Vec<char> = reading.chars().collect();
+    let small = |i: usize| c.get(i).is_some_and(|n| "ャュョァィゥェォ".contains(*n));
+    let spots: Vec<(usize, &str)> = (0..c.len())
+        .filter(|&i| !small(i + 1))
+        .filter_map(|i| {
+            TO_LOANWORD
+                .iter()
+                .find(|(k, _)| *k == c[i])
+                .map(|(_, l)| (i, *l))
+        })
+        .collect();
+    let (i, l) = *spots.choose(rng)?;
+    Some(c[..i].iter().collect::<String>() + l + &c[i + 1..].iter().collect::<String>())
+}
 
 /// One variant pair: the record and the query that should find it.
 #[derive(Debug, Clone, Serialize)]
@@ -397,6 +440,32 @@ fn make_query(
             }
         }
         "one_typo" => typo(&reading, rng)?,
+        "loanword_kana" => {
+            if rng.gen_bool(0.5) {
+                format!("{} {}", loanword(&p.family_kana, rng)?, p.given_kana)
+            } else {
+                match loanword(&p.given_kana, rng) {
+                    Some(g) => format!("{} {}", p.family_kana, g),
+                    None => format!("{} {}", loanword(&p.family_kana, rng)?, p.given_kana),
+                }
+            }
+        }
+        // A typo in a name of at most six kana once long vowels go (where the deletion keys
+        // apply); the typo must change the loose reading, or it is no typo to the search.
+        "short_typo" => {
+            let loose = tsunagu_record::normalize::loose_reading(&reading);
+            if loose.chars().count() > tsunagu_server::search::DELETION_KEYED_MAX {
+                return None;
+            }
+            let t = typo(&reading, rng)?;
+            if tsunagu_record::normalize::loose_reading(&t) == loose {
+                return None;
+            }
+            t
+        }
+        // The family name and the exact day: other children of that family name born that day
+        // are equal evidence, and precision@1 with ties as misses counts them against us.
+        "ties" => return Some((p.family.clone(), iso)),
         "swapped_names" => format!("{} {}", p.given, p.family),
         "era_date" => {
             let birth = if rng.gen_bool(0.5) {
@@ -464,11 +533,16 @@ pub fn eval_set(people: &[Person], per_kind: usize, seed: u64) -> Vec<EvalQuery>
 /// The first answers of one matcher for every query, in query order.
 pub type Answers = Vec<Vec<i64>>;
 
+/// Per query: whether the second answer is tied with the first (tsunagu says so with
+/// `tied_with_previous`).
+pub type Ties = Vec<bool>;
+
 /// tsunagu's search through the service, as a searcher would see it (first page, hits in
 /// group order).
-pub async fn ours(env: &Env, qs: &[EvalQuery]) -> anyhow::Result<(Answers, f64)> {
+pub async fn ours(env: &Env, qs: &[EvalQuery]) -> anyhow::Result<(Answers, Ties, f64)> {
     let started = Instant::now();
     let mut out = Vec::with_capacity(qs.len());
+    let mut ties = Vec::with_capacity(qs.len());
     for q in qs {
         let parsed = Query::parse(Some(&q.q), None, Some(&q.birth), None, None)
             .map_err(|e| anyhow::anyhow!("query {:?} refused: {}", q.q, e.message))?;
@@ -477,6 +551,13 @@ pub async fn ours(env: &Env, qs: &[EvalQuery]) -> anyhow::Result<(Answers, f64)>
             .search(&env.viewer, parsed)
             .await
             .map_err(|e| anyhow::anyhow!("search {:?}: {e:?}", q.q))?;
+        // The second answer: the first group's second hit, or the second group.
+        let second_tied = match r.groups.first().map(|g| g.hits.get(1)) {
+            Some(Some(h)) => h.tied_with_previous,
+            Some(None) => r.groups.get(1).is_some_and(|g| g.tied_with_previous),
+            None => false,
+        };
+        ties.push(second_tied);
         out.push(
             r.groups
                 .iter()
@@ -485,7 +566,7 @@ pub async fn ours(env: &Env, qs: &[EvalQuery]) -> anyhow::Result<(Answers, f64)>
                 .collect(),
         );
     }
-    Ok((out, started.elapsed().as_secs_f64()))
+    Ok((out, ties, started.elapsed().as_secs_f64()))
 }
 
 fn squash(s: &str) -> String {
@@ -648,29 +729,37 @@ pub struct Score {
     pub queries: usize,
     pub recall_at_10: f64,
     pub precision_at_1: f64,
+    /// Precision@1 where a first answer tied with a wrong second one is a miss (only for a
+    /// matcher that reports ties).
+    pub precision_at_1_ties_missed: Option<f64>,
 }
 
-/// Per kind (and `overall`): recall@10 and precision@1 of one matcher's answers.
-pub fn score(qs: &[EvalQuery], answers: &Answers) -> BTreeMap<String, Score> {
-    let mut acc: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
-    for (q, a) in qs.iter().zip(answers) {
+/// Per kind (and `overall`): recall@10 and precision@1 of one matcher's answers; with `ties`,
+/// also precision@1 counting a tie with a wrong answer as a miss.
+pub fn score(qs: &[EvalQuery], answers: &Answers, ties: Option<&Ties>) -> BTreeMap<String, Score> {
+    let mut acc: BTreeMap<String, (usize, usize, usize, usize)> = BTreeMap::new();
+    for (i, (q, a)) in qs.iter().zip(answers).enumerate() {
         let hit10 = a.iter().take(10).any(|id| q.correct.contains(id));
         let hit1 = a.first().is_some_and(|id| q.correct.contains(id));
+        let tied_wrong =
+            ties.is_some_and(|t| t[i]) && a.get(1).is_some_and(|id| !q.correct.contains(id));
         for k in [q.kind, "overall"] {
             let e = acc.entry(k.to_string()).or_default();
             e.0 += 1;
             e.1 += hit10 as usize;
             e.2 += hit1 as usize;
+            e.3 += (hit1 && !tied_wrong) as usize;
         }
     }
     acc.into_iter()
-        .map(|(k, (n, r, p))| {
+        .map(|(k, (n, r, p, strict))| {
             (
                 k,
                 Score {
                     queries: n,
                     recall_at_10: r as f64 / n.max(1) as f64,
                     precision_at_1: p as f64 / n.max(1) as f64,
+                    precision_at_1_ties_missed: ties.map(|_| strict as f64 / n.max(1) as f64),
                 },
             )
         })
@@ -701,6 +790,29 @@ pub fn misses(qs: &[EvalQuery], answers: &Answers, per_kind: usize) -> Vec<serde
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loanword_spellings_fold_back() {
+        let mut rng = StdRng::seed_from_u64(1);
+        for r in [
+            "ハナコ",
+            "チカ",
+            "シズカ",
+            "ヒロシ",
+            "タツヤ",
+            "セイジ",
+            "ゼンボウ",
+        ] {
+            for _ in 0..5 {
+                let l = loanword(r, &mut rng).unwrap();
+                assert_ne!(l, r);
+                assert_eq!(tsunagu_record::normalize::loanword_fold(&l), r, "{r} → {l}");
+            }
+        }
+        // Nothing to write as a loanword; a kana before a small one is left alone.
+        assert_eq!(loanword("アイコ", &mut rng), None);
+        assert_eq!(loanword("チュウ", &mut rng), None);
+    }
 
     #[test]
     fn kana_forms() {

@@ -194,6 +194,9 @@ pub enum MatchReason {
     SameReading,
     /// A similar reading (long vowels, small kana, voiced marks).
     SimilarReading,
+    /// The reading with a loanword spelling written in its conventional kana (ヴァ/バ, ティ/チ,
+    /// フィ/ヒ …): close, not equal.
+    LoanwordKana,
     /// Part of the family or given name.
     PartOfName,
     /// Family and given name swapped.
@@ -214,6 +217,7 @@ impl MatchReason {
             MatchReason::VariantKanji => "異体字一致",
             MatchReason::SameReading => "読み一致",
             MatchReason::SimilarReading => "読み類似",
+            MatchReason::LoanwordKana => "外来語表記の揺れ",
             MatchReason::PartOfName => "氏名の一部",
             MatchReason::SwappedNames => "姓名入替",
             MatchReason::OneEdit => "1文字違い",
@@ -239,6 +243,10 @@ pub struct SearchHit {
     pub owner: OwnerContact,
     /// The tier the searcher would have on opening the record (`none` when it cannot).
     pub tier: String,
+    /// The same evidence as the hit before it in its group (same score, birth-date distance
+    /// and reasons): their order says nothing about which is the better match.
+    #[serde(default)]
+    pub tied_with_previous: bool,
 }
 
 /// Hits that look like the same child registered by several organisations.
@@ -247,6 +255,11 @@ pub struct SearchHit {
 pub struct SearchGroup {
     pub score: f32,
     pub hits: Vec<SearchHit>,
+    /// This group's best hit has the same evidence as the previous group's best hit (on this
+    /// page or, for a page's first group, the last group of the page before): equal, not
+    /// ranked below it.
+    #[serde(default)]
+    pub tied_with_previous: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

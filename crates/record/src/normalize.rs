@@ -8,8 +8,11 @@
 //!    the compatibility ideographs NFKC leaves alone (U+FA11 﨑 …);
 //! 3. [`reading_key`]: the katakana reading as `search_key` gives it, without middle dots;
 //! 4. [`loose_reading`]: a looser reading key where small kana, voiced-mark variants and long
-//!    vowels no longer count (ヴ/ブ, ヂ/ジ, ヅ/ズ, ヶ/ケ, オオノ/オーノ/オノ). Equal loose keys mean
-//!    "similar", not "same": ranking prefers equal readings.
+//!    vowels no longer count (ヂ/ジ, ヅ/ズ, ヶ/ケ, オオノ/オーノ/オノ). Equal loose keys mean
+//!    "similar", not "same": ranking prefers equal readings;
+//! 5. [`loose_loanword`]: the loose key after [`loanword_fold`], where loanword spellings meet
+//!    the kana they are conventionally written with (ヴァ/バ, ティ/チ, フィ/ヒ …): close, ranked
+//!    below a similar reading.
 
 use unicode_normalization::UnicodeNormalization;
 
@@ -95,13 +98,10 @@ fn loose_char(c: char) -> char {
         'ヮ' => 'ワ',
         'ヵ' => 'カ',
         'ヶ' => 'ケ',
-        'ヴ' => 'ブ',
         'ヂ' => 'ジ',
         'ヅ' => 'ズ',
-        'ヷ' => 'バ',
-        'ヸ' => 'ビ',
-        'ヹ' => 'ベ',
-        'ヺ' => 'ボ',
+        // ヴ (and ヷヸヹヺ) are loanword spellings: [`loanword_fold`] folds them, so that ヴァ
+        // meets バ and not ブア.
         other => other,
     }
 }
@@ -129,13 +129,82 @@ fn lengthens(prev: char, c: char) -> bool {
     )
 }
 
-/// The loose reading key: [`reading_key`], small kana made large, ヴ/ヂ/ヅ/ヶ folded, and long
+/// The loose reading key: [`reading_key`], small kana made large, ヂ/ヅ/ヶ folded, and long
 /// vowels (ー, or a vowel that only lengthens the one before) dropped. オオノ, オーノ, オノ and
 /// オウノ all give オノ.
 pub fn loose_reading(s: &str) -> String {
+    loosen(&reading_key(s))
+}
+
+/// Loanword spellings (外来語の表記) and the conventional kana they are also written with, as
+/// listed in the Cabinet notice 「外来語の表記」 (内閣告示第二号, 1991): ヴァ/バ (バイオリン),
+/// ティ/チ and ディ/ジ (エチケット, ラジオ), トゥ/ツ and ドゥ/ズ (ツーピース, ズック),
+/// テュ/チュ, デュ/ジュ, フュ/ヒュ (チューブ, ジュース, ヒューズ), ファ…フォ/ハ…ホ (セロハン,
+/// ホルマリン), シェ/セ and ジェ/ゼ (ミルクセーキ, ゼラチン). Longest first. ウィ/ウェ/ウォ are
+/// also written ウイ/ウエ/ウオ, which the loose key already meets (small kana made large); their
+/// rarer イ/エ/オ and the テ/デ of ステッキ, キャンデー are left out: one sequence folds to one
+/// form, and ウィ→イ would part ウィ from ウイ.
+pub const LOANWORD_KANA: [(&str, &str); 23] = [
+    ("ヴァ", "バ"),
+    ("ヴィ", "ビ"),
+    ("ヴェ", "ベ"),
+    ("ヴォ", "ボ"),
+    ("ヴュ", "ビュ"),
+    ("ヴ", "ブ"),
+    ("ヷ", "バ"),
+    ("ヸ", "ビ"),
+    ("ヹ", "ベ"),
+    ("ヺ", "ボ"),
+    ("ティ", "チ"),
+    ("ディ", "ジ"),
+    ("テュ", "チュ"),
+    ("デュ", "ジュ"),
+    ("トゥ", "ツ"),
+    ("ドゥ", "ズ"),
+    ("ファ", "ハ"),
+    ("フィ", "ヒ"),
+    ("フェ", "ヘ"),
+    ("フォ", "ホ"),
+    ("フュ", "ヒュ"),
+    ("シェ", "セ"),
+    ("ジェ", "ゼ"),
+];
+
+/// A reading (as [`reading_key`] gives it) with every loanword spelling of [`LOANWORD_KANA`]
+/// written in its conventional kana: ヴァイオリン → バイオリン, ティナ → チナ.
+pub fn loanword_fold(reading: &str) -> String {
+    let mut out = String::with_capacity(reading.len());
+    let mut rest = reading;
+    'outer: while let Some(c) = rest.chars().next() {
+        for (from, to) in LOANWORD_KANA {
+            if let Some(r) = rest.strip_prefix(from) {
+                out.push_str(to);
+                rest = r;
+                continue 'outer;
+            }
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+/// Whether a reading holds a loanword spelling that [`loanword_fold`] changes.
+pub fn has_loanword_kana(reading: &str) -> bool {
+    LOANWORD_KANA.iter().any(|(from, _)| reading.contains(from))
+}
+
+/// The loose key of the loanword-folded reading: [`loose_reading`] after [`loanword_fold`].
+/// Equal to the loose key when the reading has no loanword spelling. Equal keys here but not
+/// in [`loose_reading`] mean "loanword spelling": close, below a similar reading.
+pub fn loose_loanword(s: &str) -> String {
+    loosen(&loanword_fold(&reading_key(s)))
+}
+
+fn loosen(reading: &str) -> String {
     let mut out = String::new();
     let mut prev_vowel: Option<char> = None;
-    for c in reading_key(s).chars().map(loose_char) {
+    for c in reading.chars().map(loose_char) {
         if c == 'ー' {
             continue;
         }
@@ -248,8 +317,7 @@ mod tests {
 
     #[test]
     fn loose_reading_folds_small_kana_and_voiced_variants() {
-        assert_eq!(loose_reading("ヴェ"), loose_reading("ブエ"));
-        assert_eq!(loose_reading("ヴ"), "ブ");
+        assert_eq!(loose_reading("ヴェ"), loose_reading("ヴエ"));
         assert_eq!(loose_reading("ヂ"), "ジ");
         assert_eq!(loose_reading("ヅ"), "ズ");
         assert_eq!(loose_reading("ヶ"), "ケ");
@@ -271,6 +339,39 @@ mod tests {
         // A vowel that starts a syllable of its own is kept.
         assert_eq!(loose_reading("アイ"), "アイ");
         assert_eq!(loose_reading("ミオ"), "ミオ");
+    }
+
+    #[test]
+    fn loanword_kana_fold_to_conventional_kana() {
+        for (a, b) in [
+            ("ヴァイオリン", "バイオリン"),
+            ("ヴィクトル", "ビクトル"),
+            ("ヴェロニカ", "ベロニカ"),
+            ("ヴォルフ", "ボルフ"),
+            ("ルヴ", "ルブ"),
+            ("ティナ", "チナ"),
+            ("ディラン", "ジラン"),
+            ("トゥーリ", "ツーリ"),
+            ("フィオナ", "ヒオナ"),
+            ("ファルコ", "ハルコ"),
+            ("シェリー", "セリー"),
+            ("ジェシカ", "ゼシカ"),
+            ("デューイ", "ジューイ"),
+        ] {
+            assert_eq!(loanword_fold(a), b, "{a}");
+            assert_eq!(loose_loanword(a), loose_loanword(b), "{a}");
+            // Close, not equal: the plain loose keys differ, so ranking can tell.
+            assert_ne!(loose_reading(a), loose_reading(b), "{a}");
+            assert!(has_loanword_kana(a) && !has_loanword_kana(b), "{a}");
+        }
+        // Hiragana and half-width forms take the same road.
+        assert_eq!(loose_loanword("ゔぃくとる"), loose_loanword("ﾋﾞｸﾄﾙ"));
+        // Native readings are left alone, and a small vowel typed large still meets it through
+        // the plain loose key.
+        assert_eq!(loanword_fold("ハナコ"), "ハナコ");
+        assert_eq!(loose_loanword("テイコ"), loose_reading("テイコ"));
+        assert_eq!(loose_reading("シェリー"), loose_reading("シエリー"));
+        assert_eq!(loose_reading("ヴィクトル"), loose_reading("ヴイクトル"));
     }
 
     #[test]

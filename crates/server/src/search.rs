@@ -18,7 +18,9 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 use tsunagu_record::api::MatchReason;
 use tsunagu_record::era::{parse_date_spec, DateSpec};
-use tsunagu_record::normalize::{is_katakana, loose_reading, name_key, reading_key, search_key};
+use tsunagu_record::normalize::{
+    is_katakana, loose_loanword, loose_reading, name_key, reading_key, search_key,
+};
 use tsunagu_record::schema::{BirthDate, PersonName};
 use tsunagu_record::{RecordBody, Sex};
 
@@ -26,6 +28,13 @@ use tsunagu_record::{RecordBody, Sex};
 pub const KIND_NAME: &str = "n";
 pub const KIND_READING: &str = "r";
 pub const KIND_GUARDIAN: &str = "g";
+/// One-deletion keys of short full readings ([`deletion_keys`]): a typo in a short name.
+pub const KIND_DELETION: &str = "d";
+
+/// Full loose readings of at most this many kana get [`deletion_keys`]. Short names are where
+/// the typo pass's halves are too short to be selective (ヤマ of ヤマキヨコ); longer names keep a
+/// half of three kana or more intact.
+pub const DELETION_KEYED_MAX: usize = 6;
 
 /// At most this many candidate records are ranked; more means `capped`.
 pub const CANDIDATE_CAP: usize = 200;
@@ -98,6 +107,23 @@ fn suffixes(s: &str) -> impl Iterator<Item = String> + '_ {
     (1..n.saturating_sub(MIN_SUFFIX - 1)).map(move |i| chars_from(s, i))
 }
 
+/// A string and every string one character shorter (one character deleted), each closed with
+/// `|` so that a prefix lookup of the key finds that key only. Two strings at most one edit
+/// apart (replaced, missing, extra, two neighbours swapped) always share one of these keys
+/// (the symmetric-deletion idea), so a typo in a short name is one exact lookup away, however
+/// common its first kana are.
+pub fn deletion_keys(s: &str) -> Vec<String> {
+    let c: Vec<char> = s.chars().collect();
+    let mut out = vec![format!("{s}|")];
+    for i in 0..c.len() {
+        let k: String = c[..i].iter().chain(&c[i + 1..]).collect::<String>() + "|";
+        if !out.contains(&k) {
+            out.push(k);
+        }
+    }
+    out
+}
+
 /// The normal forms of one person's name, computed once.
 #[derive(Debug, Clone, Default)]
 struct NameForms {
@@ -113,6 +139,8 @@ struct Forms {
     folded: String,
     reading: String,
     loose: String,
+    /// The loose key with loanword spellings folded (ヴァ → バ); equal to `loose` for most.
+    loan: String,
 }
 
 impl Forms {
@@ -122,6 +150,7 @@ impl Forms {
             exact: search_key(name),
             folded: name_key(name),
             loose: loose_reading(&r),
+            loan: loose_loanword(&r),
             reading: r,
         }
     }
@@ -165,8 +194,16 @@ pub fn index_entry(
         add(KIND_NAME, &f.folded);
         add(KIND_READING, &f.reading);
     }
+    let n = c.full.loose.chars().count();
+    if (3..=DELETION_KEYED_MAX).contains(&n) {
+        for k in deletion_keys(&c.full.loose) {
+            add(KIND_DELETION, &k);
+        }
+    }
     for f in [&c.full, &c.family, &c.given] {
         add(KIND_READING, &f.loose);
+        // Only readings with a loanword spelling get a key more (the set drops equal ones).
+        add(KIND_READING, &f.loan);
     }
     for part in [&c.family, &c.given] {
         for s in suffixes(&part.folded) {
@@ -183,6 +220,7 @@ pub fn index_entry(
             add(KIND_GUARDIAN, &f.reading);
         }
         add(KIND_GUARDIAN, &gf.full.loose);
+        add(KIND_GUARDIAN, &gf.full.loan);
     }
     let mut keys: Vec<IndexKey> = keys.into_iter().collect();
     keys.sort();
@@ -214,6 +252,7 @@ pub struct Token {
     /// Set when the part is written in kana: it is then (also) a reading.
     reading: Option<String>,
     loose: Option<String>,
+    loan: Option<String>,
 }
 
 impl Token {
@@ -224,6 +263,7 @@ impl Token {
             folded: name_key(s),
             reading: kana.then(|| reading_key(s)),
             loose: kana.then(|| loose_reading(s)),
+            loan: kana.then(|| loose_loanword(s)),
             exact,
         }
     }
@@ -540,9 +580,10 @@ fn token_lookups(
             out.push(l);
         }
     };
-    if let (Some(r), Some(l)) = (&t.reading, &t.loose) {
+    if let (Some(r), Some(l), Some(ll)) = (&t.reading, &t.loose, &t.loan) {
         push(kind_reading, r);
         push(kind_reading, l);
+        push(kind_reading, ll);
     }
     push(kind_name, &t.folded);
 }
@@ -553,10 +594,31 @@ fn token_lookups(
 /// too —, so when it finds anyone, the parts (which find many more, mostly people who only
 /// share a family or a given name) are not looked up: that keeps a full-name query to a few
 /// short range scans and a handful of candidates.
+///
+/// A short name typed in kana also looks up its [`deletion_keys`], first: exact keys that find
+/// the few records one typo away even when the typed name happens to be the start of other
+/// children's names (which would keep the typo pass from running) or its halves are common.
 pub fn plan(q: &Query) -> Vec<KeyLookup> {
     let birth = q.birth.map(|b| b.window());
     let mut out = Vec::new();
     if let Some(n) = &q.name {
+        // Records are keyed by their loose reading; the typed reading is looked up as typed too,
+        // since a typo can make a long vowel that the loose key drops (アロオイ for アイオイ).
+        for l in [&n.whole.loose, &n.whole.reading].into_iter().flatten() {
+            // A record's key is at most DELETION_KEYED_MAX long; a typed extra kana makes one more.
+            if (3..=DELETION_KEYED_MAX + 1).contains(&l.chars().count()) {
+                for k in deletion_keys(l) {
+                    let l = KeyLookup {
+                        kind: KIND_DELETION,
+                        prefix: k,
+                        birth,
+                    };
+                    if !out.contains(&l) {
+                        out.push(l);
+                    }
+                }
+            }
+        }
         token_lookups(&n.whole, KIND_NAME, KIND_READING, birth, &mut out);
     } else if let Some(g) = &q.guardian {
         token_lookups(&g.whole, KIND_GUARDIAN, KIND_GUARDIAN, birth, &mut out);
@@ -666,7 +728,7 @@ fn compare(t: &Token, f: &Forms) -> Option<Scored> {
     if !f.folded.is_empty() && t.folded == f.folded {
         return Some((0.95, vec![VariantKanji]));
     }
-    if let (Some(r), Some(l)) = (&t.reading, &t.loose) {
+    if let (Some(r), Some(l), Some(ll)) = (&t.reading, &t.loose, &t.loan) {
         if !f.reading.is_empty() {
             if *r == f.reading {
                 return Some((0.9, vec![SameReading]));
@@ -674,8 +736,23 @@ fn compare(t: &Token, f: &Forms) -> Option<Scored> {
             if *l == f.loose {
                 return Some((0.8, vec![SimilarReading]));
             }
+            if *ll == f.loan {
+                // Only the loanword spelling differs (ヴィクトル/ビクトル), or that and a long
+                // vowel or small kana as well (ヴィクトール/ビクトル).
+                return Some(
+                    if tsunagu_record::normalize::loanword_fold(r)
+                        == tsunagu_record::normalize::loanword_fold(&f.reading)
+                    {
+                        (0.76, vec![LoanwordKana])
+                    } else {
+                        (0.72, vec![LoanwordKana, SimilarReading])
+                    },
+                );
+            }
             if r.chars().count() >= 3
-                && (within_one_edit(r, &f.reading) || within_one_edit(l, &f.loose))
+                && (within_one_edit(r, &f.reading)
+                    || within_one_edit(l, &f.loose)
+                    || within_one_edit(ll, &f.loan))
             {
                 return Some((0.65, vec![OneEdit]));
             }
@@ -845,6 +922,96 @@ pub struct Ranked {
     pub doc: SearchDoc,
     pub score: f32,
     pub reasons: Vec<MatchReason>,
+    /// Days between the record's birth date and the birth filter (0 inside it or without a
+    /// filter): a closer date is stronger evidence when scores are equal.
+    pub birth_gap: i64,
+}
+
+/// How strong a reason is, strongest first: what breaks a tie between equal scores.
+fn strength(r: MatchReason) -> u8 {
+    use MatchReason::*;
+    match r {
+        ExactName => 0,
+        VariantKanji => 1,
+        SameReading => 2,
+        SimilarReading => 3,
+        LoanwordKana => 4,
+        OneEdit => 5,
+        SwappedNames => 6,
+        PartOfName => 7,
+        GuardianName => 8,
+        BirthDateExact => 9,
+        BirthDateNear => 10,
+        SexMatches => 11,
+    }
+}
+
+/// A score as compared for ties: scores equal to 1e-4 are equal (they come from the same
+/// weights multiplied in different orders).
+fn score_key(s: f32) -> i64 {
+    (s as f64 * 10_000.0).round() as i64
+}
+
+/// Orders hits by their evidence, best first: the score, then the closer birth date, then more
+/// reasons (more parts of the query matched), then the stronger reasons. `Equal` means the
+/// evidence cannot tell the two apart: a tie, shown as such.
+pub fn evidence_cmp(a: &Ranked, b: &Ranked) -> std::cmp::Ordering {
+    let reasons = |h: &Ranked| {
+        let mut v: Vec<u8> = h.reasons.iter().map(|r| strength(*r)).collect();
+        v.sort_unstable();
+        v
+    };
+    score_key(b.score)
+        .cmp(&score_key(a.score))
+        .then(a.birth_gap.cmp(&b.birth_gap))
+        .then(b.reasons.len().cmp(&a.reasons.len()))
+        .then_with(|| reasons(a).cmp(&reasons(b)))
+}
+
+/// The order among hits of equal evidence: by what the searcher sees and nothing that says who
+/// registered first — the reading, then the name, then the birth date and sex, then the owning
+/// organisation's id, then the guardians. Only hits identical in every shown field fall back
+/// to the record id, which then orders nothing anyone can tell apart.
+fn shown_cmp(a: &Ranked, b: &Ranked) -> std::cmp::Ordering {
+    let key = |h: &Ranked| {
+        let c = &h.doc.fields.child;
+        (
+            reading_key(&format!(
+                "{}{}",
+                c.family_kana.as_deref().unwrap_or(""),
+                c.given_kana.as_deref().unwrap_or("")
+            )),
+            search_key(&format!("{}{}", c.family, c.given)),
+            h.doc.birth,
+            h.doc.fields.sex,
+            h.doc.owner_org.clone(),
+            h.doc
+                .fields
+                .guardians
+                .iter()
+                .map(|g| {
+                    (
+                        reading_key(&format!(
+                            "{}{}",
+                            g.family_kana.as_deref().unwrap_or(""),
+                            g.given_kana.as_deref().unwrap_or("")
+                        )),
+                        search_key(&format!("{}{}", g.family, g.given)),
+                    )
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+    key(a).cmp(&key(b))
+}
+
+/// Days from `d` to the filter's accepted days (0 inside them, or without a filter).
+fn birth_gap(q: &Query, d: Option<NaiveDate>) -> i64 {
+    match (q.birth, d) {
+        (Some(b), Some(d)) if d < b.from => (b.from - d).num_days(),
+        (Some(b), Some(d)) if d > b.to => (d - b.to).num_days(),
+        _ => 0,
+    }
 }
 
 /// Ranks the candidates; non-matching ones are dropped (a stale key cannot produce a hit).
@@ -862,15 +1029,17 @@ pub fn rank_docs(q: &Query, docs: Vec<SearchDoc>) -> Vec<Ranked> {
                 },
             )?;
             Some(Ranked {
+                birth_gap: birth_gap(q, doc.fields.birth_date.map(|b| b.date)),
                 doc,
                 score,
                 reasons,
             })
         })
         .collect();
+    // Never by record id: that would rank whoever registered first above an equal match.
     out.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
+        evidence_cmp(a, b)
+            .then_with(|| shown_cmp(a, b))
             .then(a.doc.record_id.cmp(&b.doc.record_id))
     });
     out
@@ -1115,6 +1284,45 @@ mod tests {
     }
 
     #[test]
+    fn one_typo_in_a_short_name_shares_a_deletion_key() {
+        let shares = |a: &str, b: &str| {
+            let ka = deletion_keys(a);
+            deletion_keys(b).iter().any(|k| ka.contains(k))
+        };
+        // Replaced, missing, extra, swapped: one edit always meets.
+        for typed in [
+            "ヤマキヨコ",
+            "ヤマキコ",
+            "ヤマキヨヨコ",
+            "ヤキマヨコ",
+            "ヤマキヨカ",
+        ] {
+            assert!(shares("ヤマキヨコ", typed), "{typed}");
+        }
+        // Two edits never do.
+        assert!(!shares("ヤマキヨコ", "ヤマカヨカ"));
+        assert!(!shares("ヤマキヨコ", "ヤキマヨカ"));
+        assert_eq!(deletion_keys("アア"), vec!["アア|", "ア|"]);
+        // Short full readings are keyed, long ones not; the plan looks them up first.
+        let mut body = RecordBody::default();
+        body.core.child_name = person("山木", "陽子", "ヤマキ", "ヨウコ");
+        let e = index_entry(13, 1, "x", &body);
+        assert!(e
+            .keys
+            .iter()
+            .any(|k| k.kind == KIND_DELETION && k.key == "ヤマヨコ|"));
+        body.core.child_name = person("渡辺", "健一郎", "ワタナベ", "ケンイチロウ");
+        let e = index_entry(13, 1, "x", &body);
+        assert!(!e.keys.iter().any(|k| k.kind == KIND_DELETION));
+        let p = plan(&q("やまきよこ"));
+        assert_eq!(p[0].kind, KIND_DELETION);
+        assert_eq!(p[0].prefix, "ヤマキヨコ|");
+        assert!(!plan(&q("ワタナベケンイチロウ"))
+            .iter()
+            .any(|l| l.kind == KIND_DELETION));
+    }
+
+    #[test]
     fn suffixes_make_every_part_a_prefix() {
         let s: Vec<String> = suffixes("ヤマダ").collect();
         assert_eq!(s, vec!["マダ"]);
@@ -1154,6 +1362,128 @@ mod tests {
         assert!(same.1.contains(&MatchReason::SameReading));
         assert!(similar.1.contains(&MatchReason::SimilarReading));
         assert!(same.0 > similar.0);
+    }
+
+    #[test]
+    fn loanword_kana_rank_below_similar_above_one_edit() {
+        let p = person("佐々木", "ヴィクトル", "ササキ", "ヴィクトル");
+        let same = score("ササキヴィクトル", &p).unwrap();
+        let similar = score("ササキヴイクトル", &p).unwrap();
+        let loan = score("ささき びくとる", &p).unwrap();
+        let loan_long = score("ササキビクトール", &p).unwrap();
+        let typo = score("ササキヴィクトロ", &p).unwrap();
+        assert!(same.1.contains(&MatchReason::SameReading), "{same:?}");
+        assert!(
+            similar.1.contains(&MatchReason::SimilarReading),
+            "{similar:?}"
+        );
+        assert!(loan.1.contains(&MatchReason::LoanwordKana), "{loan:?}");
+        assert!(!loan.1.contains(&MatchReason::SimilarReading), "{loan:?}");
+        assert!(
+            loan_long.1.contains(&MatchReason::LoanwordKana)
+                && loan_long.1.contains(&MatchReason::SimilarReading),
+            "{loan_long:?}"
+        );
+        assert!(typo.1.contains(&MatchReason::OneEdit), "{typo:?}");
+        assert!(
+            same.0 > similar.0
+                && similar.0 > loan.0
+                && loan.0 > loan_long.0
+                && loan_long.0 > typo.0,
+            "{same:?} {similar:?} {loan:?} {loan_long:?} {typo:?}"
+        );
+        // Both ways, and ヴ alone is a loanword spelling now, not a similar reading.
+        let p = person("田中", "ビクトル", "タナカ", "ビクトル");
+        assert!(score("タナカヴィクトル", &p)
+            .unwrap()
+            .1
+            .contains(&MatchReason::LoanwordKana));
+        let p = person("田中", "ルヴ", "タナカ", "ルヴ");
+        assert!(score("タナカルブ", &p)
+            .unwrap()
+            .1
+            .contains(&MatchReason::LoanwordKana));
+        // The index holds the loanword key of a reading that has one, and only then.
+        let mut body = RecordBody::default();
+        body.core.child_name = person("佐々木", "ティナ", "ササキ", "ティナ");
+        let e = index_entry(13, 1, "x", &body);
+        assert!(e
+            .keys
+            .iter()
+            .any(|k| k.kind == KIND_READING && k.key == "ササキチナ"));
+        body.core.child_name = person("佐々木", "花子", "ササキ", "ハナコ");
+        let plain = index_entry(13, 1, "x", &body).keys.len();
+        body.core.child_name = person("佐々木", "花代", "ササキ", "ハナヨ");
+        assert_eq!(index_entry(13, 1, "x", &body).keys.len(), plain);
+    }
+
+    #[test]
+    fn ties_are_broken_by_evidence_and_shown_fields_never_by_id() {
+        let doc = |id: i64, org: &str, name: PersonName, birth: &str| {
+            let mut body = RecordBody::default();
+            body.core.child_name = name;
+            body.core.birth_date = Some(BirthDate {
+                date: birth.parse().unwrap(),
+                estimated: false,
+            });
+            index_entry(13, id, org, &body).doc
+        };
+        let docs = || {
+            vec![
+                doc(1, "b", person("佐藤", "蓮", "サトウ", "レン"), "2015-04-10"),
+                doc(
+                    2,
+                    "a",
+                    person("佐藤", "葵", "サトウ", "アオイ"),
+                    "2015-04-02",
+                ),
+                doc(
+                    3,
+                    "b",
+                    person("佐藤", "葵", "サトウ", "アオイ"),
+                    "2015-04-20",
+                ),
+                doc(
+                    4,
+                    "a",
+                    person("佐藤", "陽", "サトウ", "アオイ"),
+                    "2015-04-02",
+                ),
+            ]
+        };
+        let order = |q: &Query, mut d: Vec<SearchDoc>| {
+            d.reverse();
+            let a: Vec<i64> = rank_docs(q, d.clone())
+                .iter()
+                .map(|h| h.doc.record_id)
+                .collect();
+            d.reverse();
+            let b: Vec<i64> = rank_docs(q, d).iter().map(|h| h.doc.record_id).collect();
+            assert_eq!(a, b, "the order does not depend on the candidates' order");
+            a
+        };
+        // No birth filter: all equal (family only), ordered by reading, then name, then date.
+        let q0 = q("佐藤");
+        assert_eq!(order(&q0, docs()), vec![2, 3, 4, 1]);
+        let ranked = rank_docs(&q0, docs());
+        assert!(ranked
+            .windows(2)
+            .all(|w| evidence_cmp(&w[0], &w[1]) == std::cmp::Ordering::Equal));
+        // An exact day: the closer birth date first, whoever registered first.
+        let qb = Query::parse(Some("佐藤"), None, Some("2015-04-12"), None, None).unwrap();
+        let ranked = rank_docs(&qb, docs());
+        let ids: Vec<i64> = ranked.iter().map(|h| h.doc.record_id).collect();
+        assert_eq!(ids, vec![1, 3, 2, 4]);
+        assert_eq!((ranked[0].birth_gap, ranked[1].birth_gap), (2, 8));
+        // 2 and 4: same distance, same evidence: a tie, ordered by the name shown (葵 < 陽).
+        assert_eq!(
+            evidence_cmp(&ranked[2], &ranked[3]),
+            std::cmp::Ordering::Equal
+        );
+        assert_ne!(
+            evidence_cmp(&ranked[1], &ranked[2]),
+            std::cmp::Ordering::Equal
+        );
     }
 
     #[test]
@@ -1289,6 +1619,7 @@ mod tests {
                 doc: index_entry(13, id, "x", &body).doc,
                 score: 1.0,
                 reasons: vec![],
+                birth_gap: 0,
             }
         };
         let groups = group(vec![

@@ -762,10 +762,29 @@ impl AppState {
         let group_count = groups.len();
         let start = (q.page as usize - 1) * GROUPS_PER_PAGE;
         let has_more = group_count > start + GROUPS_PER_PAGE;
+        // Ties are decided over all groups, so a page's first group knows whether it ties the
+        // last group of the page before.
+        let group_ties: Vec<bool> = (0..groups.len())
+            .map(|i| {
+                i > 0
+                    && search::evidence_cmp(&groups[i - 1][0], &groups[i][0])
+                        == std::cmp::Ordering::Equal
+            })
+            .collect();
         let mut out = Vec::new();
-        for g in groups.into_iter().skip(start).take(GROUPS_PER_PAGE) {
+        for (g, group_tied) in groups
+            .into_iter()
+            .zip(group_ties)
+            .skip(start)
+            .take(GROUPS_PER_PAGE)
+        {
             let mut hits = Vec::with_capacity(g.len());
-            for h in g {
+            let ties: Vec<bool> = (0..g.len())
+                .map(|i| {
+                    i > 0 && search::evidence_cmp(&g[i - 1], &g[i]) == std::cmp::Ordering::Equal
+                })
+                .collect();
+            for (h, tied_with_previous) in g.into_iter().zip(ties) {
                 let owner = self.org(&h.doc.owner_org)?;
                 let t = tier::decide(
                     &v.org,
@@ -786,11 +805,13 @@ impl AppState {
                     guardians: f.guardians,
                     owner: owner.contact(),
                     tier: t.name().to_string(),
+                    tied_with_previous,
                 });
             }
             out.push(SearchGroup {
                 score: hits.first().map(|h| h.score).unwrap_or(0.0),
                 hits,
+                tied_with_previous: group_tied,
             });
         }
         let mut detail = q.shape();

@@ -301,8 +301,10 @@ both_engines! {
             // Half-width kana with voiced marks; hiragana.
             ("ﾊﾏﾀﾞ ﾕｲ", hamada, "same_reading"),
             ("さわぐち たかし", sawaguchi, "same_reading"),
-            // ヴ/ブ and small ィ, ヂ/ジ and ヅ/ズ: close (similar), not equal.
-            ("ささき ぶいくとる", sasaki, "similar_reading"),
+            // Small ィ typed large, ヂ/ジ and ヅ/ズ: close (similar), not equal; ヴィ/ビ: a loanword
+            // spelling, close too.
+            ("ささき ゔいくとる", sasaki, "similar_reading"),
+            ("ささき びくとる", sasaki, "loanword_kana"),
             ("チジワ チズル", chijiwa, "similar_reading"),
             ("チヂワ チヅル", chijiwa, "same_reading"),
         ] {
@@ -549,4 +551,265 @@ async fn sqlite_lookup_uses_the_index() {
         !plan.contains("TEMP B-TREE"),
         "sorted by the index, not afterwards: {plan}"
     );
+}
+
+// ----- issue 15: loanword kana, ties ---------------------------------------------------------
+
+use rand::seq::SliceRandom as _;
+use rand::{Rng as _, SeedableRng as _};
+use tsunagu_masterdata::names::{self, NameKind};
+use tsunagu_record::normalize::{has_loanword_kana, loanword_fold, reading_key};
+
+/// Each hit of an answer in order: (record id, reasons, tied_with_previous of the hit or, for a
+/// group's first hit, of the group).
+fn hits(v: &Value) -> Vec<(i64, Vec<String>, bool)> {
+    let mut out = Vec::new();
+    for g in v["groups"].as_array().unwrap_or(&vec![]) {
+        for (i, h) in g["hits"].as_array().unwrap().iter().enumerate() {
+            let tied = if i == 0 {
+                &g["tied_with_previous"]
+            } else {
+                &h["tied_with_previous"]
+            };
+            out.push((
+                h["record_id"].as_i64().unwrap(),
+                h["reasons"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.as_str().unwrap().to_string())
+                    .collect(),
+                tied.as_bool().unwrap_or(false),
+            ));
+        }
+    }
+    out
+}
+
+/// Katakana given names of the dictionary written with loanword kana (ヴィクトル, ティナ,
+/// ジェシカ …), one per conventional spelling, in dictionary order.
+fn loanword_given_names() -> Vec<&'static str> {
+    let mut seen = std::collections::HashSet::new();
+    names::entries()
+        .iter()
+        .filter(|e| {
+            e.kind == NameKind::Given && e.name == e.reading && names::is_katakana(e.reading)
+        })
+        .filter(|e| has_loanword_kana(e.reading) && e.reading.chars().count() >= 2)
+        .filter(|e| seen.insert(loanword_fold(e.reading)))
+        .map(|e| e.reading)
+        .collect()
+}
+
+/// The same reading with its last kana replaced: one edit away, never the same person.
+fn one_edit_away(reading: &str) -> String {
+    let mut c: Vec<char> = reading.chars().collect();
+    let last = c.len() - 1;
+    c[last] = if c[last] == 'ラ' { 'ナ' } else { 'ラ' };
+    c.into_iter().collect()
+}
+
+/// In a module of their own: `both_engines!` makes one `sqlite` and one `postgres` module.
+mod issue15 {
+    use super::*;
+    both_engines! {
+        async fn loanword_kana_are_close_readings_between_exact_and_one_edit(db) {
+            let srv = TestServer::start(db).await;
+            let users = [srv.login("cgc").await, srv.login("osaka").await];
+            let lg = ["131016", "271004"];
+            let mut rng = rand::rngs::StdRng::seed_from_u64(15_003);
+            let given = loanword_given_names();
+            assert!(given.len() >= 40, "only {} loanword names in the dictionary", given.len());
+            let families = names::family_names();
+            // (case, record to register, which of the case it is)
+            struct Case { family: (&'static str, &'static str), registered: String, typed: String, exact_rival: bool }
+            let mut cases = Vec::new();
+            for (i, g) in given.iter().take(40).enumerate() {
+                let family = &families[(i * 37 + 11) % 2000];
+                // Half registered with the loanword spelling and typed the conventional way, half
+                // the other way round.
+                let (registered, typed) = if i % 2 == 0 {
+                    (g.to_string(), loanword_fold(g))
+                } else {
+                    (loanword_fold(g), g.to_string())
+                };
+                cases.push(Case { family: (family.name, family.reading), registered, typed, exact_rival: i % 3 == 0 });
+            }
+            // Targets and fair look-alikes (the typed reading one kana off; for a third of the
+            // cases, someone whose reading is exactly what was typed), registered in random order.
+            let mut todo: Vec<(usize, &'static str)> = Vec::new();
+            for (i, c) in cases.iter().enumerate() {
+                todo.push((i, "target"));
+                todo.push((i, "one_edit"));
+                if c.exact_rival {
+                    todo.push((i, "exact"));
+                }
+            }
+            todo.shuffle(&mut rng);
+            let mut ids: std::collections::HashMap<(usize, &'static str), i64> = Default::default();
+            for (k, (i, role)) in todo.iter().enumerate() {
+                let c = &cases[*i];
+                let given = match *role {
+                    "target" => c.registered.clone(),
+                    "one_edit" => one_edit_away(&c.typed),
+                    _ => c.typed.clone(),
+                };
+                let u = rng.gen_range(0..2);
+                let birth = format!("2015-{:02}-{:02}", 1 + k % 12, 1 + k % 28);
+                let id = users[u].create(&person(lg[u], (c.family.0, &given, c.family.1, &given), 2, &birth, (c.family.0, "一", c.family.1, "ハジメ"), "L")).await;
+                ids.insert((*i, role), id);
+            }
+            for (i, c) in cases.iter().enumerate() {
+                let q = format!("{} {}", c.family.1, c.typed);
+                let (s, v) = search(&users[i % 2], &[("q", &q)]).await;
+                assert_eq!(s, StatusCode::OK, "{q}: {v}");
+                let h = hits(&v);
+                let pos = |role| h.iter().position(|x| x.0 == ids[&(i, role)]);
+                let t = pos("target").unwrap_or_else(|| panic!("{q} does not find {}: {v}", c.registered));
+                assert!(h[t].1.contains(&"loanword_kana".to_string()), "{q} → {}: {:?}", c.registered, h[t]);
+                assert!(!h[t].1.contains(&"same_reading".to_string()), "close, not equal: {:?}", h[t]);
+                // The look-alike one kana off is found only by the typo pass, which runs when the
+                // whole name found nobody; when it is found, it ranks below.
+                if let Some(d) = pos("one_edit") {
+                    assert!(t < d && !h[d].2, "{q}: loanword above one edit: {v}");
+                }
+                if c.exact_rival {
+                    let e = pos("exact").unwrap();
+                    assert_eq!((e, t), (0, 1), "{q}: the exact reading first, the loanword spelling next: {v}");
+                    assert!(h[0].1.contains(&"same_reading".to_string()) && !h[1].2, "{v}");
+                } else {
+                    assert_eq!(t, 0, "{q}: {v}");
+                }
+            }
+        }
+
+        async fn one_typo_in_a_short_kana_name_is_found(db) {
+        let srv = TestServer::start(db).await;
+        let users = [srv.login("cgc").await, srv.login("osaka").await];
+        let lg = ["131016", "271004"];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(15_006);
+        let (families, givens) = (names::family_names(), names::given_names());
+        const KANA: &str = "アイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワン";
+        let kana: Vec<char> = KANA.chars().collect();
+        // Short names of the dictionary (five or six kana once long vowels go), each typed
+        // with one typo after the first kana: replaced, missing, extra or two swapped.
+        let mut cases: Vec<(&names::NameEntry, &names::NameEntry, String)> = Vec::new();
+        let mut readings = std::collections::HashSet::new();
+        while cases.len() < 40 {
+            let (f, g) = (&families[rng.gen_range(0..3000)], &givens[rng.gen_range(0..3000)]);
+            let full = format!("{}{}", f.reading, g.reading);
+            let loose = tsunagu_record::normalize::loose_reading(&full);
+            if !(5..=6).contains(&loose.chars().count()) || !readings.insert(reading_key(&full)) {
+                continue;
+            }
+            let mut c: Vec<char> = loose.chars().collect();
+            let i = rng.gen_range(1..c.len() - 1);
+            match rng.gen_range(0..4) {
+                0 => { c.remove(i); }
+                1 if c[i] != c[i + 1] => c.swap(i, i + 1),
+                2 => c.insert(i, kana[rng.gen_range(0..kana.len())]),
+                _ => c[i] = kana[rng.gen_range(0..kana.len())],
+            }
+            let typed: String = c.into_iter().collect();
+            if tsunagu_record::normalize::loose_reading(&typed) == loose {
+                continue;
+            }
+            cases.push((f, g, typed));
+        }
+        // Each target, and a look-alike whose reading starts with what was typed (so the typed
+        // name finds someone and the typo pass never ran), in random order.
+        let mut todo: Vec<(usize, bool)> = (0..cases.len()).flat_map(|i| [(i, true), (i, false)]).collect();
+        todo.shuffle(&mut rng);
+        let mut target = std::collections::HashMap::new();
+        for (k, (i, is_target)) in todo.iter().enumerate() {
+            let (f, g, typed) = &cases[*i];
+            let u = rng.gen_range(0..2);
+            let birth = format!("2014-{:02}-{:02}", 1 + k % 12, 1 + k % 28);
+            let body = if *is_target {
+                person(lg[u], (f.name, g.name, f.reading, g.reading), 1, &birth, (f.name, "一", f.reading, "ハジメ"), "T")
+            } else {
+                let other = &families[(i * 13 + 3001) % families.len()];
+                person(lg[u], (other.name, "愛", typed, "アイ"), 2, &birth, (other.name, "一", typed, "ハジメ"), "D")
+            };
+            let id = users[u].create(&body).await;
+            if *is_target {
+                target.insert(*i, id);
+            }
+        }
+        for (i, (f, g, typed)) in cases.iter().enumerate() {
+            let (_, v) = search(&users[i % 2], &[("q", typed)]).await;
+            let h = hits(&v);
+            let t = h.iter().position(|x| x.0 == target[&i]);
+            let t = t.unwrap_or_else(|| panic!("{typed} for {}{} ({}{}) not found: {v}", f.name, g.name, f.reading, g.reading));
+            assert!(t < 10 && h[t].1.contains(&"one_edit".to_string()), "{typed}: {v}");
+        }
+        // A common start: more than the candidate cap of children whose reading starts with the
+        // same two kana, born within the month, registered before the target.
+        let (f, g) = (("山木", "ヤマキ"), ("陽子", "ヨウコ"));
+        for k in 0..205u32 {
+            let gk: String = [kana[(k / 26) as usize % 5], kana[(k % 26) as usize + 5], 'ロ', 'ウ'].iter().collect();
+            let birth = format!("2013-05-{:02}", 1 + k % 28);
+            users[0].create(&person(lg[0], ("山", "郎", "ヤマア", &gk), 1, &birth, ("山", "一", "ヤマア", "ハジメ"), "C")).await;
+        }
+        let id = users[1].create(&person(lg[1], (f.0, g.0, f.1, g.1), 2, "2013-05-15", (f.0, "一", f.1, "ハジメ"), "T")).await;
+        let (_, v) = search(&users[0], &[("q", "ヤマキカコ"), ("birth", "2013-05-15")]).await;
+        assert_eq!(hits(&v).first().map(|x| x.0), Some(id), "{v}");
+    }
+
+    async fn equal_hits_are_shown_as_equal_and_never_ordered_by_id(db) {
+            let srv = TestServer::start(db).await;
+            let users = [srv.login("cgc").await, srv.login("osaka").await];
+            let lg = ["131016", "271004"];
+            let mut rng = rand::rngs::StdRng::seed_from_u64(15_005);
+            let families = names::family_names();
+            let givens = names::given_names();
+            for round in 0..3 {
+                let family = &families[rng.gen_range(0..3000)];
+                // Eight children of one family name, distinct readings, in random order.
+                let mut seen = std::collections::HashSet::new();
+                let mut kids: Vec<&names::NameEntry> = Vec::new();
+                while kids.len() < 8 {
+                    let g = &givens[rng.gen_range(0..5000)];
+                    if seen.insert(reading_key(g.reading)) {
+                        kids.push(g);
+                    }
+                }
+                kids.shuffle(&mut rng);
+                // Births spread around a day: the k-th child k days after it, alternately before
+                // and after, so two children at each distance.
+                let day = chrono::NaiveDate::from_ymd_opt(2016, 6, 15).unwrap() + chrono::Days::new(round * 100);
+                let mut made: Vec<(i64, String, i64)> = Vec::new();
+                for (k, g) in kids.iter().enumerate() {
+                    let gap = (k / 2 + 1) as i64;
+                    let d = if k % 2 == 0 { day + chrono::Days::new(gap as u64) } else { day - chrono::Days::new(gap as u64) };
+                    let u = rng.gen_range(0..2);
+                    let id = users[u].create(&person(lg[u], (family.name, g.name, family.reading, g.reading), 1, &d.to_string(), (family.name, "一", family.reading, "ハジメ"), "E")).await;
+                    made.push((id, reading_key(&format!("{}{}", family.reading, g.reading)), gap));
+                }
+                // The family name alone: every child is the same evidence, a tie, shown in reading
+                // order, whoever registered first.
+                let (_, v) = search(&users[0], &[("q", family.name)]).await;
+                let h: Vec<_> = hits(&v).into_iter().filter(|x| made.iter().any(|m| m.0 == x.0)).collect();
+                assert_eq!(h.len(), 8, "{v}");
+                let mut by_reading = made.clone();
+                by_reading.sort_by(|a, b| a.1.cmp(&b.1));
+                assert_eq!(h.iter().map(|x| x.0).collect::<Vec<_>>(), by_reading.iter().map(|m| m.0).collect::<Vec<_>>(), "{v}");
+                assert!(h[1..].iter().all(|x| x.2), "all equal: {v}");
+                // With the day: the closer birth date first; the two at each distance tie.
+                let (_, v) = search(&users[1], &[("q", family.name), ("birth", &day.to_string())]).await;
+                let h: Vec<_> = hits(&v).into_iter().filter(|x| made.iter().any(|m| m.0 == x.0)).collect();
+                assert_eq!(h.len(), 8, "{v}");
+                let gap_of = |id: i64| made.iter().find(|m| m.0 == id).unwrap().2;
+                let gaps: Vec<i64> = h.iter().map(|x| gap_of(x.0)).collect();
+                assert_eq!(gaps, vec![1, 1, 2, 2, 3, 3, 4, 4], "{v}");
+                for (k, x) in h.iter().enumerate().skip(1) {
+                    assert_eq!(x.2, k % 2 == 1, "hit {k}: tied only with the other child at its distance: {v}");
+                }
+                for pair in h.chunks(2) {
+                    let r = |id| made.iter().find(|m| m.0 == id).unwrap().1.clone();
+                    assert!(r(pair[0].0) < r(pair[1].0), "equal hits in reading order: {v}");
+                }
+            }
+        }
+    }
 }
