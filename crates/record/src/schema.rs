@@ -215,6 +215,8 @@ pub struct Attachment {
     )]
     pub file_name: String,
     pub media_type: String,
+    /// Bytes, at most `validate::ATTACHMENT_SIZE_MAX` (10 GiB).
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 10737418240_u64))]
     pub size: u64,
     /// Hex SHA-256 of the content, for integrity.
     #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9a-fA-F]{64}$"))]

@@ -47,6 +47,9 @@ pub const SHORT_TEXT_MAX: usize = 200;
 pub const TEXT_MAX: usize = 4_000;
 pub const LONG_TEXT_MAX: usize = 20_000;
 pub const LIST_MAX: usize = 200;
+/// The largest attachment a record may describe, in bytes (10 GiB); the OpenAPI document
+/// states the same maximum.
+pub const ATTACHMENT_SIZE_MAX: u64 = 10 * 1024 * 1024 * 1024;
 /// Records are kept until the child is 25; older birth dates are typing mistakes.
 pub const MAX_AGE_YEARS: i32 = 30;
 
@@ -349,6 +352,13 @@ pub fn validate(record: &RecordBody, ctx: &Context) -> Result<(), Vec<FieldError
             &a.media_type,
             SHORT_TEXT_MAX,
         );
+        if a.size > ATTACHMENT_SIZE_MAX {
+            e.push(
+                format!("{path}.size"),
+                "too_large",
+                "添付ファイルの大きさは10GiB以下です",
+            );
+        }
         if a.sha256.len() != 64 || !a.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
             e.push(
                 format!("{path}.sha256"),
@@ -550,6 +560,24 @@ mod tests {
         assert_eq!(errs.len(), 2, "{errs:?}");
         assert!(errs[0].message.contains("51文字"));
         assert_eq!(errs[1].field, "casework.findings");
+    }
+
+    #[test]
+    fn an_attachment_larger_than_the_maximum_is_refused() {
+        let mut r = valid();
+        let a = |size| crate::schema::Attachment {
+            file_name: "a.pdf".into(),
+            media_type: "application/pdf".into(),
+            size,
+            sha256: "0".repeat(64),
+        };
+        r.casework.attachments = vec![a(ATTACHMENT_SIZE_MAX)];
+        assert!(validate(&r, &ctx()).is_ok());
+        for size in [ATTACHMENT_SIZE_MAX + 1, 1 << 63, u64::MAX] {
+            r.casework.attachments = vec![a(size)];
+            let errs = validate(&r, &ctx()).unwrap_err();
+            assert_eq!(errs[0].field, "casework.attachments[0].size", "{size}");
+        }
     }
 
     #[test]
