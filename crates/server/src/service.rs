@@ -433,14 +433,7 @@ impl AppState {
             let mut write = state.write_for(&v, &v.org, body, restrictions, action, detail);
             // An organisation is told of a change only if it can see one: a notice of a change
             // to parts it may not see would tell it when, and how often, they changed.
-            let after = StoredRecord {
-                version: current.version + 1,
-                updated_at: write.at,
-                updated_by: write.author.clone(),
-                restrictions: write.restrictions.clone(),
-                body: write.body.clone(),
-                ..current.clone()
-            };
+            let after = current.next_version(&write);
             write.notify.retain(|n| {
                 state.orgs.get(&n.org_id).is_some_and(|viewer| {
                     let view = |r: &StoredRecord| {

@@ -161,6 +161,21 @@ pub struct StoredRecord {
     pub body: RecordBody,
 }
 
+impl StoredRecord {
+    /// The row as `w` leaves it: the next version, with the write's body, restrictions, time
+    /// and author.
+    pub fn next_version(&self, w: &RecordWrite) -> StoredRecord {
+        StoredRecord {
+            version: self.version + 1,
+            updated_at: w.at,
+            updated_by: w.author.clone(),
+            restrictions: w.restrictions.clone(),
+            body: w.body.clone(),
+            ..self.clone()
+        }
+    }
+}
+
 /// Columns derived from the body for lists and filters (computed by the domain layer).
 #[derive(Debug, Clone)]
 pub struct RecordColumns {

@@ -962,14 +962,7 @@ macro_rules! impl_storage {
                 if current.version != expected_version {
                     return Ok(Versioned::Conflict(Box::new(current)));
                 }
-                let rec = StoredRecord {
-                    version: current.version + 1,
-                    updated_at: w.at,
-                    updated_by: w.author.clone(),
-                    restrictions: w.restrictions.clone(),
-                    body: w.body.clone(),
-                    ..current.clone()
-                };
+                let rec = current.next_version(&w);
                 update_index(&mut tx, &index_of(&current), &index_of(&rec)).await?;
                 let mut audit = w.audit;
                 audit.record_id = Some(id);
