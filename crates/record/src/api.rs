@@ -197,6 +197,9 @@ pub enum MatchReason {
     /// The reading with a loanword spelling written in its conventional kana (ヴァ/バ, ティ/チ,
     /// フィ/ヒ …): close, not equal.
     LoanwordKana,
+    /// A name typed in kanji only whose likely reading in the person-name dictionary is the
+    /// record's reading (安部 for 阿部, both アベ): other kanji, the same reading.
+    DictionaryReading,
     /// Part of the family or given name.
     PartOfName,
     /// Family and given name swapped.
@@ -218,6 +221,7 @@ impl MatchReason {
             MatchReason::SameReading => "読み一致",
             MatchReason::SimilarReading => "読み類似",
             MatchReason::LoanwordKana => "外来語表記の揺れ",
+            MatchReason::DictionaryReading => "読み一致（辞書）",
             MatchReason::PartOfName => "氏名の一部",
             MatchReason::SwappedNames => "姓名入替",
             MatchReason::OneEdit => "1文字違い",

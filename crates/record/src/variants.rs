@@ -35,8 +35,13 @@ fn parse(table: &str) -> impl Iterator<Item = (char, char)> + '_ {
 /// Merges the tables (supplement first, then MJ, then Unihan: the first table that names a
 /// source wins) and resolves chains (邉→邊→辺 becomes 邉→辺).
 fn build() -> HashMap<char, char> {
+    build_from(&[SUPPLEMENT, MJ, UNIHAN])
+}
+
+/// [`build`] over any tables, in precedence order (the coverage measure compares table sets).
+fn build_from(tables: &[&str]) -> HashMap<char, char> {
     let mut direct: HashMap<char, char> = HashMap::new();
-    for (s, t) in parse(SUPPLEMENT).chain(parse(MJ)).chain(parse(UNIHAN)) {
+    for (s, t) in tables.iter().flat_map(|t| parse(t)) {
         if s != t {
             direct.entry(s).or_insert(t);
         }
@@ -104,6 +109,14 @@ mod tests {
         ] {
             assert_eq!(fold(from), to, "{from}");
         }
+        // Everyday pairs both tables keep apart (issue 15): JIS X 0208:1983's changed glyphs,
+        // 人名用漢字 variants, and Unihan pairs the name dictionary attests.
+        for pair in [
+            "槇槙", "舘館", "嵜崎", "桧檜", "薮藪", "凜凛", "遙遥", "埼崎", "佑祐", "鯵鰺", "邇迩",
+        ] {
+            let c: Vec<char> = pair.chars().collect();
+            assert_eq!(fold_char(c[0]), fold_char(c[1]), "{pair}");
+        }
         assert_eq!(fold("髙橋"), "高橋");
         assert_eq!(fold("渡邉"), fold("渡辺"));
     }
@@ -136,6 +149,53 @@ mod tests {
         }
     }
 
+    /// The coverage measure of issue 15: of the most frequent kanji in the dictionary's family
+    /// and given names, the share whose known variants (Unihan kZVariant / kSemanticVariant /
+    /// kSpecializedSemanticVariant and the MJ map, where the variant occurs in names too) all
+    /// fold to the same form; and the same over the variants the dictionary attests as one name
+    /// spelled both ways. Prints the table for docs/search.md (`--nocapture`); with
+    /// `TSUNAGU_VARIANT_COVERAGE_BASE=DIR` (a directory with older supplement.tsv, mj.tsv,
+    /// unihan.tsv) it prints that table set's figures too, for a before/after.
+    #[test]
+    fn variant_coverage_of_name_kanji() {
+        let root =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/kanji-variants");
+        let (Ok(mj_src), Ok(unihan_src), Ok(names_src)) = (
+            std::fs::read_to_string(root.join("mj-shrink-map.tsv")),
+            std::fs::read_to_string(root.join("Unihan_Variants.txt")),
+            std::fs::read_to_string(root.join("../names/ipadic-person-names.tsv")),
+        ) else {
+            eprintln!("SKIPPED: data/kanji-variants or data/names not present");
+            return;
+        };
+        let now = build_from(&[SUPPLEMENT, MJ, UNIHAN]);
+        let base = std::env::var("TSUNAGU_VARIANT_COVERAGE_BASE")
+            .ok()
+            .map(|d| {
+                let read =
+                    |f: &str| std::fs::read_to_string(std::path::Path::new(&d).join(f)).unwrap();
+                let (s, m, u) = (read("supplement.tsv"), read("mj.tsv"), read("unihan.tsv"));
+                build_from(&[&s, &m, &u])
+            });
+        for top in [100, 500, 2000] {
+            let c = gen::coverage(&now, &mj_src, &unihan_src, &names_src, top);
+            eprintln!("coverage now, top {top}: {c:?}");
+            if let Some(b) = &base {
+                eprintln!(
+                    "coverage base, top {top}: {:?}",
+                    gen::coverage(b, &mj_src, &unihan_src, &names_src, top)
+                );
+            }
+            // Every attested name variant folds, except pairs whose forms the tables already
+            // give different common forms (齊→斉, 齋→斎).
+            assert_eq!(
+                c.attested_folded + c.attested_kept_apart,
+                c.attested_kanji,
+                "top {top}: {c:?}"
+            );
+        }
+    }
+
     /// Rebuilds the three tables from `data/kanji-variants` and checks the committed files are
     /// what the sources give. `TSUNAGU_REGEN_VARIANTS=1` writes them instead.
     #[test]
@@ -147,7 +207,9 @@ mod tests {
             return;
         };
         let unihan_src = std::fs::read_to_string(root.join("Unihan_Variants.txt")).unwrap();
-        let (mj, unihan) = gen::tables(&mj_src, &unihan_src);
+        let names_src = std::fs::read_to_string(root.join("../names/ipadic-person-names.tsv"))
+            .expect("data/names beside data/kanji-variants");
+        let (mj, unihan) = gen::tables(&mj_src, &unihan_src, &names_src);
         let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/variants");
         if std::env::var("TSUNAGU_REGEN_VARIANTS").is_ok() {
             std::fs::write(here.join("mj.tsv"), &mj).unwrap();
@@ -166,7 +228,103 @@ mod tests {
 
     /// The generator (test-only: the tables are committed data).
     mod gen {
-        use std::collections::{BTreeMap, HashSet};
+        use std::collections::{BTreeMap, HashMap, HashSet};
+
+        /// The Unihan fields that relate a character to its variants.
+        pub const ALL_FIELDS: &[&str] = &[
+            "kZVariant",
+            "kSemanticVariant",
+            "kSpecializedSemanticVariant",
+            "kTraditionalVariant",
+            "kSimplifiedVariant",
+        ];
+
+        /// The fields the coverage measure counts as "known variants" of a name kanji.
+        pub const VARIANT_FIELDS: &[&str] = &[
+            "kZVariant",
+            "kSemanticVariant",
+            "kSpecializedSemanticVariant",
+        ];
+
+        /// Unordered pairs (smaller char first) related by one of `fields`, both forms as NFKC
+        /// leaves them.
+        pub fn unihan_pairs(unihan_src: &str, fields: &[&str]) -> HashSet<(char, char)> {
+            let mut out = HashSet::new();
+            for line in unihan_src.lines().filter(|l| !l.starts_with('#')) {
+                let f: Vec<&str> = line.split('\t').collect();
+                if f.len() < 3 || !fields.contains(&f[1]) {
+                    continue;
+                }
+                let Some(s) = cp(f[0]).filter(|&c| nfkc_char(c) == Some(c)) else {
+                    continue;
+                };
+                for v in f[2].split(' ') {
+                    let Some(t) =
+                        cp(v.split('<').next().unwrap_or("")).filter(|&c| nfkc_char(c) == Some(c))
+                    else {
+                        continue;
+                    };
+                    if s != t {
+                        out.insert((s.min(t), s.max(t)));
+                    }
+                }
+            }
+            out
+        }
+
+        /// What the name dictionary says about kanji in names.
+        pub struct NameStats {
+            /// Dictionary entries (family and given names) each kanji occurs in.
+            pub count: HashMap<char, usize>,
+            /// Kanji pairs (smaller first) that are the only difference between two spellings
+            /// of one name with the same reading (山崎/山嵜 ヤマザキ).
+            pub same_name_pairs: HashSet<(char, char)>,
+        }
+
+        fn is_kanji(c: char) -> bool {
+            matches!(c as u32, 0x3400..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x3FFFF)
+        }
+
+        impl NameStats {
+            pub fn of(names_src: &str) -> NameStats {
+                let mut count: HashMap<char, usize> = HashMap::new();
+                let mut groups: HashMap<(&str, &str, usize), Vec<Vec<char>>> = HashMap::new();
+                for line in names_src.lines().skip(1) {
+                    let f: Vec<&str> = line.split('\t').collect();
+                    if f.len() < 3 {
+                        continue;
+                    }
+                    let name: Vec<char> = f[1].chars().filter_map(nfkc_char).collect();
+                    let mut seen = HashSet::new();
+                    for &c in name.iter().filter(|c| is_kanji(**c)) {
+                        if seen.insert(c) {
+                            *count.entry(c).or_default() += 1;
+                        }
+                    }
+                    groups
+                        .entry((f[0], f[2], name.len()))
+                        .or_default()
+                        .push(name);
+                }
+                let mut same_name_pairs = HashSet::new();
+                for names in groups.values() {
+                    for (i, a) in names.iter().enumerate() {
+                        for b in &names[i + 1..] {
+                            let mut diff = a.iter().zip(b).filter(|(x, y)| x != y);
+                            if let (Some((&x, &y)), None) = (diff.next(), diff.next()) {
+                                if is_kanji(x) && is_kanji(y) {
+                                    same_name_pairs.insert((x.min(y), x.max(y)));
+                                }
+                            }
+                        }
+                    }
+                }
+                NameStats {
+                    count,
+                    same_name_pairs,
+                }
+            }
+        }
 
         pub const MJ_NOTICE: &str = "\
 # Kanji variant folds derived from the MJ縮退マップ (MJ Shrink Map) Ver.1.2.0, 2018-01-26,
@@ -186,10 +344,17 @@ mod tests {
 # Kanji variant folds derived from the Unicode Unihan database (Unihan_Variants.txt, Unicode
 # 15.0.0), Copyright © Unicode, Inc., under the Unicode License
 # (https://www.unicode.org/license.txt).
-# Derivation: kZVariant, kSemanticVariant and kSpecializedSemanticVariant pairs whose source is
-# not folded by the MJ table and whose target is a common form of the MJ table (a character the
-# MJ table folds others to, and never folds itself). Chinese simplified/traditional pairs are
-# not used: they would fold distinct Japanese names together.
+# Derivation, two rules:
+# 1. kZVariant, kSemanticVariant and kSpecializedSemanticVariant pairs whose source is not
+#    folded by the MJ table and whose target is a common form of the MJ table (a character the
+#    MJ table folds others to, and never folds itself).
+# 2. Name variants both of whose forms are everyday characters the MJ table keeps apart (槇/槙,
+#    埼/崎, 桧/檜): a pair of any Unihan variant field (the three above, kTraditionalVariant,
+#    kSimplifiedVariant) is folded when the name dictionary (data/names) spells one name with
+#    the same reading both ways (山崎/山埼 ヤマザキ), unless the tables already fold each form
+#    to a different common form (齊→斉, 齋→斎 stay apart). The rarer form in the dictionary's
+#    names folds to the more frequent one. Without that evidence Chinese simplified/traditional
+#    pairs are not used: they would fold distinct Japanese names together.
 # Generated by crates/record/src/variants.rs (test generated_tables_match_sources); do not edit.
 # source<TAB>target
 ";
@@ -210,7 +375,93 @@ mod tests {
                 .and_then(char::from_u32)
         }
 
-        pub fn tables(mj_src: &str, unihan_src: &str) -> (String, String) {
+        /// See `variant_coverage_of_name_kanji`.
+        #[derive(Debug)]
+        #[allow(dead_code)] // Read through Debug, for the printed table.
+        pub struct Coverage {
+            pub top: usize,
+            /// Of the `top` kanji, those with a known variant that occurs in names.
+            pub with_variants: usize,
+            /// … whose every such variant folds with them.
+            pub folded: usize,
+            /// Of the `top` kanji, those with a variant the dictionary attests (one name, one
+            /// reading, spelled with either).
+            pub attested_kanji: usize,
+            pub attested_folded: usize,
+            /// Attested, but each form folds to a different common form already (kept apart).
+            pub attested_kept_apart: usize,
+        }
+
+        pub fn coverage(
+            fold: &HashMap<char, char>,
+            mj_src: &str,
+            unihan_src: &str,
+            names_src: &str,
+            top: usize,
+        ) -> Coverage {
+            let f = |c: char| fold.get(&c).copied().unwrap_or(c);
+            let names = NameStats::of(names_src);
+            let mut known = unihan_pairs(unihan_src, VARIANT_FIELDS);
+            for line in mj_src.lines().skip(1) {
+                let x: Vec<&str> = line.split('\t').collect();
+                if x.len() < 7 || x[4] == "reading-shape-analogy" {
+                    continue;
+                }
+                if let (Some(a), Some(b)) =
+                    (cp(x[2]).and_then(nfkc_char), cp(x[3]).and_then(nfkc_char))
+                {
+                    if a != b {
+                        known.insert((a.min(b), a.max(b)));
+                    }
+                }
+            }
+            let mut ranked: Vec<(char, usize)> =
+                names.count.iter().map(|(c, n)| (*c, *n)).collect();
+            ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            let mut partners: HashMap<char, Vec<char>> = HashMap::new();
+            for &(a, b) in &known {
+                if names.count.contains_key(&a) && names.count.contains_key(&b) {
+                    partners.entry(a).or_default().push(b);
+                    partners.entry(b).or_default().push(a);
+                }
+            }
+            let mut c = Coverage {
+                top,
+                with_variants: 0,
+                folded: 0,
+                attested_kanji: 0,
+                attested_folded: 0,
+                attested_kept_apart: 0,
+            };
+            // Which forms the MJ table and rule 1 alone give a common form of their own.
+            for &(k, _) in ranked.iter().take(top) {
+                let Some(vs) = partners.get(&k) else { continue };
+                c.with_variants += 1;
+                if vs.iter().all(|&v| f(v) == f(k)) {
+                    c.folded += 1;
+                }
+                let att: Vec<char> = vs
+                    .iter()
+                    .copied()
+                    .filter(|&v| names.same_name_pairs.contains(&(k.min(v), k.max(v))))
+                    .collect();
+                if att.is_empty() {
+                    continue;
+                }
+                c.attested_kanji += 1;
+                if att.iter().all(|&v| f(v) == f(k)) {
+                    c.attested_folded += 1;
+                } else if att
+                    .iter()
+                    .all(|&v| f(v) == f(k) || (f(v) != v && f(k) != k))
+                {
+                    c.attested_kept_apart += 1;
+                }
+            }
+            c
+        }
+
+        pub fn tables(mj_src: &str, unihan_src: &str, names_src: &str) -> (String, String) {
             struct Row {
                 s: char,
                 t: char,
@@ -289,6 +540,54 @@ mod tests {
                         uni.entry(s).or_insert(t);
                     }
                 }
+            }
+            // Rule 2: name variants the dictionary attests, resolved over everything above
+            // (the supplement first, as `build` merges them).
+            let mut direct: HashMap<char, char> = HashMap::new();
+            for (a, b) in super::super::parse(super::super::SUPPLEMENT) {
+                direct.entry(a).or_insert(b);
+            }
+            for (a, r) in &best {
+                direct.entry(*a).or_insert(r.t);
+            }
+            for (a, b) in &uni {
+                direct.entry(*a).or_insert(*b);
+            }
+            let root = |direct: &HashMap<char, char>, mut c: char| {
+                let mut hops = 0;
+                while let Some(&n) = direct.get(&c) {
+                    if n == c || hops > 16 {
+                        break;
+                    }
+                    c = n;
+                    hops += 1;
+                }
+                c
+            };
+            let names = NameStats::of(names_src);
+            let variants = unihan_pairs(unihan_src, ALL_FIELDS);
+            let mut attested: Vec<(char, char)> = names
+                .same_name_pairs
+                .iter()
+                .copied()
+                .filter(|p| variants.contains(p))
+                .collect();
+            attested.sort_unstable();
+            for (a, b) in attested {
+                let (ra, rb) = (root(&direct, a), root(&direct, b));
+                if ra == rb || (ra != a && rb != b) {
+                    continue;
+                }
+                let count = |c: char| names.count.get(&c).copied().unwrap_or(0);
+                // The more frequent form is the target; equal counts: the lower code point.
+                let (from, to) =
+                    if (count(ra), std::cmp::Reverse(ra)) >= (count(rb), std::cmp::Reverse(rb)) {
+                        (rb, ra)
+                    } else {
+                        (ra, rb)
+                    };
+                direct.insert(from, to);
+                uni.insert(from, to);
             }
             let mut out = UNIHAN_NOTICE.to_string();
             for (s, t) in uni {

@@ -558,7 +558,8 @@ async fn sqlite_lookup_uses_the_index() {
 use rand::seq::SliceRandom as _;
 use rand::{Rng as _, SeedableRng as _};
 use tsunagu_masterdata::names::{self, NameKind};
-use tsunagu_record::normalize::{has_loanword_kana, loanword_fold, reading_key};
+use tsunagu_record::normalize::{has_loanword_kana, loanword_fold, name_key, reading_key};
+use tsunagu_record::variants::fold_char;
 
 /// Each hit of an answer in order: (record id, reasons, tied_with_previous of the hit or, for a
 /// group's first hit, of the group).
@@ -754,6 +755,210 @@ mod issue15 {
         let id = users[1].create(&person(lg[1], (f.0, g.0, f.1, g.1), 2, "2013-05-15", (f.0, "一", f.1, "ハジメ"), "T")).await;
         let (_, v) = search(&users[0], &[("q", "ヤマキカコ"), ("birth", "2013-05-15")]).await;
         assert_eq!(hits(&v).first().map(|x| x.0), Some(id), "{v}");
+    }
+
+    async fn a_kanji_name_with_other_kanji_of_the_same_reading_is_found_by_its_dictionary_reading(db) {
+        let srv = TestServer::start(db).await;
+        let users = [srv.login("cgc").await, srv.login("osaka").await];
+        let lg = ["131016", "271004"];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(15_001);
+        // Family spellings with the same cheapest reading in the dictionary (阿部/安部 アベ,
+        // 伊藤/伊東 イトウ): the child is registered with one, the caseworker types the other.
+        let fams = names::family_names();
+        let mut cheapest_of: std::collections::HashMap<String, (i32, String)> = Default::default();
+        for e in names::entries() {
+            let c = cheapest_of.entry(name_key(e.name)).or_insert((e.cost, reading_key(e.reading)));
+            if e.cost < c.0 { *c = (e.cost, reading_key(e.reading)); }
+        }
+        let cheapest = |spelling: &str| cheapest_of.get(&name_key(spelling)).map(|c| c.1.clone());
+        let mut by_reading: std::collections::HashMap<String, Vec<&names::NameEntry>> = Default::default();
+        for e in fams.iter().take(4000) {
+            if cheapest(e.name).as_deref() == Some(&reading_key(e.reading)) {
+                let v = by_reading.entry(reading_key(e.reading)).or_default();
+                if !v.iter().any(|x| name_key(x.name) == name_key(e.name)) {
+                    v.push(e);
+                }
+            }
+        }
+        let mut pairs: Vec<(&names::NameEntry, &names::NameEntry)> = by_reading
+            .values()
+            .filter(|v| v.len() >= 2)
+            .map(|v| (v[0], v[1]))
+            .collect();
+        pairs.sort_by_key(|p| (p.0.reading, p.0.name));
+        pairs.shuffle(&mut rng);
+        assert!(pairs.len() >= 30, "only {} same-reading spellings", pairs.len());
+        let givens = names::given_names();
+        struct Case { registered: &'static str, typed: &'static str, reading: &'static str, given: &'static names::NameEntry, birth: String, rival: bool }
+        let cases: Vec<Case> = pairs.iter().take(30).enumerate().map(|(i, (a, b))| {
+            let (registered, typed) = if i % 2 == 0 { (a, b) } else { (b, a) };
+            Case {
+                registered: registered.name,
+                typed: typed.name,
+                reading: registered.reading,
+                given: &givens[rng.gen_range(0..3000)],
+                birth: format!("2016-{:02}-{:02}", 1 + i % 12, 1 + i % 28),
+                rival: i % 3 == 0,
+            }
+        }).collect();
+        // The target; a child with the typed family name exactly and another given name; a child
+        // whose reading is one kana off the target's; for a third, a child named exactly as typed
+        // (other reading). Registered in random order.
+        let mut todo: Vec<(usize, &str)> = Vec::new();
+        for (i, c) in cases.iter().enumerate() {
+            todo.extend([(i, "target"), (i, "same_family"), (i, "one_off")]);
+            if c.rival { todo.push((i, "rival")); }
+        }
+        todo.shuffle(&mut rng);
+        let mut ids: std::collections::HashMap<(usize, &str), i64> = Default::default();
+        for (i, role) in todo {
+            let c = &cases[i];
+            let other = &givens[(i * 31 + 3001) % givens.len()];
+            let off = one_edit_away(c.given.reading);
+            let child = match role {
+                "target" => (c.registered, c.given.name, c.reading, c.given.reading),
+                "same_family" => (c.typed, other.name, c.reading, other.reading),
+                "one_off" => ("仮名", "仮", c.reading, off.as_str()),
+                _ => (c.typed, c.given.name, "ベツヨミ", "ベツ"),
+            };
+            let u = rng.gen_range(0..2);
+            let id = users[u].create(&person(lg[u], child, 2, &c.birth, (c.registered, "一", c.reading, "ハジメ"), "K")).await;
+            ids.insert((i, role), id);
+        }
+        for (i, c) in cases.iter().enumerate() {
+            // Kanji only, no reading: with the birth date, and (for the full name's reading) without.
+            let q = if i % 2 == 0 { format!("{} {}", c.typed, c.given.name) } else { format!("{}{}", c.typed, c.given.name) };
+            let with_birth = i % 4 < 2;
+            let mut params = vec![("q", q.as_str())];
+            if with_birth { params.push(("birth", c.birth.as_str())); }
+            let (s, v) = search(&users[i % 2], &params).await;
+            assert_eq!(s, StatusCode::OK, "{q}: {v}");
+            let h = hits(&v);
+            let pos = |role| h.iter().position(|x| x.0 == ids[&(i, role)]);
+            let t = pos("target").unwrap_or_else(|| panic!("{q} does not find {}{}: {v}", c.registered, c.given.name));
+            assert!(h[t].1.contains(&"dictionary_reading".to_string()), "{q}: {:?}", h[t]);
+            assert!(!h[t].1.iter().any(|r| r == "exact_name" || r == "variant_kanji"), "{q}: {:?}", h[t]);
+            if c.rival {
+                assert_eq!(pos("rival"), Some(0), "{q}: the name as typed first: {v}");
+                assert_eq!(t, 1, "{q}: {v}");
+            } else {
+                assert_eq!(t, 0, "{q}: {v}");
+            }
+            assert!(!h[t].2, "{q}: not tied: {v}");
+            for role in ["same_family", "one_off"] {
+                if let Some(d) = pos(role) { assert!(d > t, "{q}: {role} above the target: {v}"); }
+            }
+        }
+    }
+
+    async fn everyday_variant_pairs_fold_whichever_form_is_registered(db) {
+        let srv = TestServer::start(db).await;
+        let users = [srv.login("cgc").await, srv.login("osaka").await];
+        let lg = ["131016", "271004"];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(15_002);
+        // Every pair of everyday kanji (both in the CJK Unified block, both in names of the
+        // dictionary) that the variant tables fold together: a family name with one form is
+        // registered, the other form typed.
+        let in_names: std::collections::HashSet<char> = names::entries().iter().flat_map(|e| e.name.chars()).collect();
+        let everyday = |c: char| ('\u{4E00}'..='\u{9FFF}').contains(&c) && in_names.contains(&c);
+        let mut classes: std::collections::BTreeMap<char, Vec<char>> = Default::default();
+        for &c in &in_names {
+            if everyday(c) { classes.entry(fold_char(c)).or_default().push(c); }
+        }
+        let mut pairs: Vec<(char, char)> = classes.values().filter(|v| v.len() >= 2).map(|v| { let mut v = v.clone(); v.sort(); (v[0], v[1]) }).collect();
+        pairs.sort();
+        assert!(pairs.len() >= 60, "{} everyday pairs", pairs.len());
+        // The pairs both source tables miss must be among them.
+        for p in ["槇槙", "桧檜", "薮藪", "埼崎", "遙遥"] {
+            let c: Vec<char> = p.chars().collect();
+            assert_eq!(fold_char(c[0]), fold_char(c[1]), "{p}");
+        }
+        pairs.shuffle(&mut rng);
+        let families = names::family_names();
+        let mut cases = Vec::new();
+        for (a, b) in pairs.into_iter().take(40) {
+            let (reg, typed) = if rng.gen_bool(0.5) { (a, b) } else { (b, a) };
+            // A dictionary family name with one of the two, else the character with 田.
+            let fam = families.iter().find(|e| e.name.contains(a) || e.name.contains(b));
+            let (name, reading) = match fam { Some(e) => (e.name.replace(b, &a.to_string()), e.reading), None => (format!("{a}田"), "カリタ") };
+            let registered = name.replace(a, &reg.to_string());
+            let typed_name = name.replace(a, &typed.to_string());
+            cases.push((registered, typed_name, reading));
+        }
+        let mut order: Vec<usize> = (0..cases.len()).collect();
+        order.shuffle(&mut rng);
+        let mut ids = std::collections::HashMap::new();
+        for (k, &i) in order.iter().enumerate() {
+            let (registered, _, reading) = &cases[i];
+            let u = rng.gen_range(0..2);
+            let birth = format!("2012-{:02}-{:02}", 1 + k % 12, 1 + k % 28);
+            ids.insert(i, (users[u].create(&person(lg[u], (registered, "花", reading, "ハナ"), 2, &birth, (registered, "一", reading, "ハジメ"), "V")).await, birth));
+        }
+        for (i, (registered, typed, _)) in cases.iter().enumerate() {
+            let (id, birth) = &ids[&i];
+            let q = format!("{typed} 花");
+            let (_, v) = search(&users[i % 2], &[("q", &q), ("birth", birth)]).await;
+            let h = hits(&v);
+            assert_eq!(h.first().map(|x| x.0), Some(*id), "{q} for {registered}: {v}");
+            if registered != typed {
+                assert!(h[0].1.contains(&"variant_kanji".to_string()), "{q} for {registered}: {v}");
+            }
+        }
+    }
+
+    async fn part_of_the_family_and_part_of_the_given_name_with_the_birth_year_find_the_child(db) {
+        let srv = TestServer::start(db).await;
+        let users = [srv.login("cgc").await, srv.login("osaka").await];
+        let lg = ["131016", "271004"];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(15_004);
+        let (families, givens) = (names::family_names(), names::given_names());
+        // Targets, each with more than the candidate cap of children born the same year who
+        // share only the start of the family name or only the start of the given name.
+        let mut todo: Vec<(usize, usize)> = Vec::new(); // (case, 0 target | 1.. look-alike)
+        let mut cases = Vec::new();
+        for i in 0..4usize {
+            let f = &families[rng.gen_range(0..2000)];
+            let g = givens.iter().skip(rng.gen_range(0..2000)).find(|g| g.reading.chars().count() >= 3 && g.name.chars().count() >= 2 && !g.name.chars().any(|c| c.is_ascii())).unwrap();
+            if f.reading.chars().count() < 3 { continue; }
+            cases.push((f, g, 2010 + i as i32));
+            for k in 0..=230 { todo.push((cases.len() - 1, k)); }
+        }
+        todo.shuffle(&mut rng);
+        let mut target = std::collections::HashMap::new();
+        let kana: Vec<char> = "アイウエオカキクケコサシスセソタチツテトナニヌネノ".chars().collect();
+        for (i, k) in todo {
+            let (f, g, year) = cases[i];
+            let birth = format!("{year}-{:02}-{:02}", 1 + k % 12, 1 + k % 28);
+            let fk: Vec<char> = f.reading.chars().collect();
+            let gk: Vec<char> = g.reading.chars().collect();
+            let fam: String = f.name.chars().take(1).collect();
+            let giv: String = g.name.chars().take(1).collect();
+            let u = k % 2;
+            let child: (String, String, String, String) = if k == 0 {
+                (f.name.into(), g.name.into(), f.reading.into(), g.reading.into())
+            } else if k % 2 == 1 {
+                // The family name's start, another given name (another start, in both scripts).
+                (format!("{fam}岡"), "一郎".into(), format!("{}{}ム{}", fk[0], fk[1], kana[k % kana.len()]), format!("ム{}", kana[(k / 7) % kana.len()]))
+            } else {
+                (format!("森{}", kana[k % 5]), format!("{giv}美"), format!("モリ{}", kana[(k / 3) % kana.len()]), format!("{}{}ミ", gk[0], gk[1]))
+            };
+            let id = users[u].create(&person(lg[u], (&child.0, &child.1, &child.2, &child.3), 1, &birth, ("保護", "一", "ホゴ", "ハジメ"), "P")).await;
+            if k == 0 { target.insert(i, id); }
+        }
+        for (i, (f, g, year)) in cases.iter().enumerate() {
+            let fk: String = f.reading.chars().take(2).collect();
+            let gk: String = g.reading.chars().take(2).collect();
+            let fam: String = f.name.chars().take(1).collect();
+            let giv: String = g.name.chars().take(1).collect();
+            for q in [format!("{fk} {gk}"), format!("{fam} {giv}"), format!("{fam} {gk}")] {
+                let (s, v) = search(&users[i % 2], &[("q", &q), ("birth", &year.to_string())]).await;
+                assert_eq!(s, StatusCode::OK, "{q}: {v}");
+                let h = hits(&v);
+                let t = h.iter().position(|x| x.0 == target[&i]).unwrap_or_else(|| panic!("{q} {year} does not find {}{}: {v}", f.name, g.name));
+                assert_eq!(t, 0, "{q}: the only child with both parts first: {v}");
+                assert!(h[0].1.contains(&"part_of_name".to_string()), "{q}: {v}");
+            }
+        }
     }
 
     async fn equal_hits_are_shown_as_equal_and_never_ordered_by_id(db) {

@@ -1430,6 +1430,31 @@ macro_rules! impl_storage {
 
             async fn search_lookup(&self, l: &KeyLookup, limit: i64) -> StoreResult<Vec<i64>> {
                 let (lo, hi) = l.birth.unwrap_or((i64::MIN, i64::MAX));
+                if let Some((kind, prefix, upper)) = l.also_range() {
+                    // Two range scans of the primary key, intersected by the engine.
+                    let rows = sqlx::query(
+                        "SELECT record_id FROM search_keys WHERE kind = $1 AND key >= $2 AND key < $3 \
+                         AND birth >= $4 AND birth <= $5 \
+                         INTERSECT \
+                         SELECT record_id FROM search_keys WHERE kind = $6 AND key >= $7 AND key < $8 \
+                         AND birth >= $9 AND birth <= $10 \
+                         ORDER BY 1 LIMIT $11",
+                    )
+                    .bind(l.kind)
+                    .bind(&l.prefix)
+                    .bind(l.upper())
+                    .bind(lo)
+                    .bind(hi)
+                    .bind(kind)
+                    .bind(prefix)
+                    .bind(upper)
+                    .bind(lo)
+                    .bind(hi)
+                    .bind(limit)
+                    .fetch_all(&self.read)
+                    .await?;
+                    return rows.iter().map(|r| Ok(r.try_get("record_id")?)).collect();
+                }
                 let rows = sqlx::query(
                     "SELECT record_id FROM search_keys WHERE kind = $1 AND key >= $2 AND key < $3 \
                      AND birth >= $4 AND birth <= $5 ORDER BY kind, key, birth LIMIT $6",

@@ -12,6 +12,8 @@
 //!
 //! See docs/search.md for the rules and their limits.
 
+pub mod readings;
+
 use std::collections::{HashMap, HashSet};
 
 use chrono::{Datelike, NaiveDate};
@@ -244,8 +246,27 @@ pub fn index_entry(
 
 // ----- queries ---------------------------------------------------------------------------------
 
+/// A reading the name dictionary gives a part typed in kanji only ([`readings`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DictReading {
+    reading: String,
+    loose: String,
+    /// 1.0 for the spelling's most likely reading, less for rarer ones.
+    weight: f32,
+}
+
+impl DictReading {
+    fn from(r: &readings::Reading) -> DictReading {
+        DictReading {
+            loose: loose_reading(&r.kana),
+            reading: r.kana.clone(),
+            weight: r.weight,
+        }
+    }
+}
+
 /// One part of a typed name in all its forms.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Token {
     exact: String,
     folded: String,
@@ -253,18 +274,55 @@ pub struct Token {
     reading: Option<String>,
     loose: Option<String>,
     loan: Option<String>,
+    /// For a part written with kanji, with no reading typed: its likely readings.
+    dict: Vec<DictReading>,
+}
+
+/// Written with kanji (カツ子 and 安部 are, ヤマダ is not): a name the dictionary may give
+/// readings for. A name typed all in kana is its own reading.
+fn has_kanji(s: &str) -> bool {
+    s.chars()
+        .any(|c| !is_kana_char(c) && !c.is_ascii() && c > '\u{3000}')
 }
 
 impl Token {
     fn new(s: &str) -> Token {
         let exact = search_key(s);
         let kana = is_katakana(&exact);
+        let folded = name_key(s);
+        let dict = if !kana && has_kanji(&exact) {
+            readings::of_part(&folded)
+                .iter()
+                .map(DictReading::from)
+                .collect()
+        } else {
+            Vec::new()
+        };
         Token {
-            folded: name_key(s),
             reading: kana.then(|| reading_key(s)),
             loose: kana.then(|| loose_reading(s)),
             loan: kana.then(|| loose_loanword(s)),
+            folded,
             exact,
+            dict,
+        }
+    }
+
+    /// The readings this part stands for: its own when typed in kana, else the dictionary's.
+    fn readings(&self) -> Vec<readings::Reading> {
+        match &self.reading {
+            Some(r) => vec![readings::Reading {
+                kana: r.clone(),
+                weight: 1.0,
+            }],
+            None => self
+                .dict
+                .iter()
+                .map(|d| readings::Reading {
+                    kana: d.reading.clone(),
+                    weight: d.weight,
+                })
+                .collect(),
         }
     }
 
@@ -275,7 +333,7 @@ impl Token {
 
 /// A typed name (the child's or a guardian's): the whole as typed, and its parts when it has
 /// two (family and given, in either order, separated by a space or by a change of script).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NameQuery {
     whole: Token,
     parts: Vec<Token>,
@@ -312,11 +370,27 @@ impl NameQuery {
                 }
             }
         }
-        let whole = Token::new(&words.concat());
+        let mut whole = Token::new(&words.concat());
         let parts: Vec<Token> = if words.len() == 2 {
             words.iter().map(|w| Token::new(w)).collect()
         } else {
             Vec::new()
+        };
+        // The whole name's likely readings: the parts' combined when one of them is in kanji
+        // only (安部 花子, 安部 はなこ), else every split of an unspaced kanji name (安部花子).
+        whole.dict = match parts.as_slice() {
+            [a, b] if !a.dict.is_empty() || !b.dict.is_empty() => {
+                readings::combine(&a.readings(), &b.readings())
+                    .iter()
+                    .map(DictReading::from)
+                    .collect()
+            }
+            [_, _] => Vec::new(),
+            _ if has_kanji(&whole.exact) => readings::of_unspaced(&whole.folded)
+                .iter()
+                .map(DictReading::from)
+                .collect(),
+            _ => Vec::new(),
         };
         let kana = parts.iter().filter(|t| t.reading.is_some()).count();
         let script = match (whole.reading.is_some(), parts.len(), kana) {
@@ -420,7 +494,7 @@ pub fn parse_birth(raw: &str) -> Result<BirthFilter, String> {
 }
 
 /// A parsed search request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Query {
     pub name: Option<NameQuery>,
     pub guardian: Option<NameQuery>,
@@ -546,12 +620,15 @@ impl Query {
 
 // ----- lookup plan -----------------------------------------------------------------------------
 
-/// One index range scan: keys of `kind` starting with `prefix`, births within `birth`.
+/// One index range scan: keys of `kind` starting with `prefix`, births within `birth`; with
+/// `also`, only records that have a key of that kind and prefix too (two range scans,
+/// intersected): part of the family name and part of the given name, each too common alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyLookup {
     pub kind: &'static str,
     pub prefix: String,
     pub birth: Option<(i64, i64)>,
+    pub also: Option<(&'static str, String)>,
 }
 
 impl KeyLookup {
@@ -559,7 +636,31 @@ impl KeyLookup {
     /// above U+10FFFF, and both engines compare text as UTF-8 bytes (SQLite BINARY, PostgreSQL
     /// COLLATE "C"), in which order U+10FFFF is last.
     pub fn upper(&self) -> String {
-        format!("{}\u{10FFFF}", self.prefix)
+        upper_of(&self.prefix)
+    }
+
+    /// The range of the `also` prefix, as [`upper`](Self::upper).
+    pub fn also_range(&self) -> Option<(&'static str, &str, String)> {
+        self.also
+            .as_ref()
+            .map(|(kind, p)| (*kind, p.as_str(), upper_of(p)))
+    }
+}
+
+fn upper_of(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
+}
+
+/// How a part of a typed name is looked up as a key prefix: its reading when typed in kana, else
+/// its folded form.
+fn part_prefix(
+    t: &Token,
+    kind_name: &'static str,
+    kind_reading: &'static str,
+) -> (&'static str, String) {
+    match &t.reading {
+        Some(r) => (kind_reading, r.clone()),
+        None => (kind_name, t.folded.clone()),
     }
 }
 
@@ -575,6 +676,7 @@ fn token_lookups(
             kind,
             prefix: p.to_string(),
             birth,
+            also: None,
         };
         if !p.is_empty() && !out.contains(&l) {
             out.push(l);
@@ -612,6 +714,7 @@ pub fn plan(q: &Query) -> Vec<KeyLookup> {
                         kind: KIND_DELETION,
                         prefix: k,
                         birth,
+                        also: None,
                     };
                     if !out.contains(&l) {
                         out.push(l);
@@ -620,6 +723,42 @@ pub fn plan(q: &Query) -> Vec<KeyLookup> {
             }
         }
         token_lookups(&n.whole, KIND_NAME, KIND_READING, birth, &mut out);
+        // Two parts: both at once. Part of the family name and part of the given name (ヤマ
+        // ハナ, 山 花子) are each the prefix of some key of the record, and each may be too
+        // common to find it alone within the limit; and the whole may find others (タナコウ is
+        // the start of タナコウジ), which would keep the second pass from running. The longer
+        // part drives the scan.
+        if let [a, b] = n.parts.as_slice() {
+            let (a, b) = if a.len() >= b.len() { (a, b) } else { (b, a) };
+            let (ka, pa) = part_prefix(a, KIND_NAME, KIND_READING);
+            let (kb, pb) = part_prefix(b, KIND_NAME, KIND_READING);
+            out.push(KeyLookup {
+                kind: ka,
+                prefix: pa,
+                birth,
+                also: Some((kb, pb)),
+            });
+        }
+        // A name typed in kanji only: the records whose reading is one of its likely readings
+        // (their loose key, which the exact reading's records have too).
+        for d in n
+            .whole
+            .dict
+            .iter()
+            .filter(|d| d.weight >= DICT_LOOKUP_WEIGHT)
+            .filter(|d| birth.is_some() || d.reading.chars().count() >= DICT_LOOKUP_MIN_KANA)
+            .take(DICT_LOOKUPS)
+        {
+            let l = KeyLookup {
+                kind: KIND_READING,
+                prefix: d.loose.clone(),
+                birth,
+                also: None,
+            };
+            if !out.contains(&l) {
+                out.push(l);
+            }
+        }
     } else if let Some(g) = &q.guardian {
         token_lookups(&g.whole, KIND_GUARDIAN, KIND_GUARDIAN, birth, &mut out);
     }
@@ -669,6 +808,7 @@ pub fn fallback_plan(q: &Query) -> Vec<KeyLookup> {
                         kind,
                         prefix,
                         birth,
+                        also: None,
                     };
                     if !out.contains(&l) {
                         out.push(l);
@@ -758,6 +898,21 @@ fn compare(t: &Token, f: &Forms) -> Option<Scored> {
             }
         }
     }
+    if !f.reading.is_empty() {
+        if let Some(d) = t
+            .dict
+            .iter()
+            .find(|d| d.reading == f.reading || d.loose == f.loose)
+        {
+            // Below a variant kanji (the kanji differ, only their reading agrees) and above a
+            // typo; the dictionary's more likely readings rank their records higher.
+            let close = if d.reading == f.reading { 0.0 } else { 0.01 };
+            return Some((
+                DICT_READING_BASE + DICT_READING_SPAN * d.weight - close,
+                vec![DictionaryReading],
+            ));
+        }
+    }
     if t.folded.chars().count() >= 3
         && !f.folded.is_empty()
         && within_one_edit(&t.folded, &f.folded)
@@ -766,6 +921,18 @@ fn compare(t: &Token, f: &Forms) -> Option<Scored> {
     }
     None
 }
+
+/// A kanji-only name whose likely reading (from the dictionary) is the record's: scored
+/// `BASE + SPAN × weight`, 0.66–0.71, between a typo (0.65) and a loanword reading (0.72).
+const DICT_READING_BASE: f32 = 0.66;
+const DICT_READING_SPAN: f32 = 0.05;
+/// Dictionary readings looked up per query (the most likely first), and how likely a reading
+/// must be to be looked up: the rest still rank candidates other lookups find.
+const DICT_LOOKUPS: usize = 4;
+const DICT_LOOKUP_WEIGHT: f32 = 0.2;
+/// Without a birth date, a dictionary reading is looked up only when it is this long: a full
+/// name's reading, not one part's, which would find thousands of children.
+const DICT_LOOKUP_MIN_KANA: usize = 5;
 
 /// A token that is only part of a form: a prefix, or anywhere inside.
 fn compare_part(t: &Token, f: &Forms) -> Option<Scored> {
@@ -817,7 +984,10 @@ fn match_name(q: &NameQuery, p: &NameForms) -> Option<Scored> {
             (&p.family, &p.given, 0.93, None),
             (&p.given, &p.family, 0.82, Some(SwappedNames)),
         ] {
-            if let (Some(sa), Some(sb)) = (compare(a, x), compare(b, y)) {
+            // Each part whole, or part of its part (ヤマ of ヤマダ, 花 of 花子); a partial match
+            // carries `PartOfName` and scores lower, but both parts together still beat none.
+            let whole_or_part = |t: &Token, f: &Forms| compare(t, f).or_else(|| compare_part(t, f));
+            if let (Some(sa), Some(sb)) = (whole_or_part(a, x), whole_or_part(b, y)) {
                 let mut reasons = sa.1;
                 for r in sb.1.into_iter().chain(extra) {
                     if !reasons.contains(&r) {
@@ -936,13 +1106,14 @@ fn strength(r: MatchReason) -> u8 {
         SameReading => 2,
         SimilarReading => 3,
         LoanwordKana => 4,
-        OneEdit => 5,
-        SwappedNames => 6,
-        PartOfName => 7,
-        GuardianName => 8,
-        BirthDateExact => 9,
-        BirthDateNear => 10,
-        SexMatches => 11,
+        DictionaryReading => 5,
+        OneEdit => 6,
+        SwappedNames => 7,
+        PartOfName => 8,
+        GuardianName => 9,
+        BirthDateExact => 10,
+        BirthDateNear => 11,
+        SexMatches => 12,
     }
 }
 
