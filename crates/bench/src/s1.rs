@@ -669,6 +669,8 @@ pub struct FairInfo {
     pub distractors: BTreeMap<String, usize>,
     /// Seconds to generate the set (not to register it).
     pub plan_secs: f64,
+    /// The everyday variant pairs `variant_kanji_everyday` draws from.
+    pub everyday_pairs: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -854,6 +856,7 @@ pub async fn run(a: SearchArgs) -> anyhow::Result<()> {
                 .map(|(k, v)| (k.to_string(), v))
                 .collect(),
             plan_secs: secs,
+            everyday_pairs: set.everyday_pairs.clone(),
         });
         Some(set)
     } else {
@@ -1148,6 +1151,13 @@ fn markdown(r: &Report, a: &SearchArgs) -> String {
                         .join(", "),
                     f.base,
                     f.records
+                );
+                let _ = writeln!(
+                    s,
+                    "`variant_kanji_everyday` draws from the {} everyday variant pairs (both \
+                     forms in CP932) that the dictionary has in one name with one reading: {}.\n",
+                    f.everyday_pairs.len(),
+                    f.everyday_pairs.join(" ")
                 );
             }
             None => {
