@@ -11,7 +11,9 @@
 //! target's full reading nor its full kanji name, it is not what the query literally says (the
 //! query's name or reading is not the distractor's), and it is not an equally good answer to the
 //! query's own information (for `ties`: not the same family name and day; for `partial_combo`:
-//! not both typed parts and the same birth year). Candidates that fail are drawn again.
+//! not both typed parts and the same birth year; for the typo classes: not born the same day
+//! with a reading one typo from the query). Candidates that fail are drawn again. A third of
+//! the name look-alikes are born the same day as the target, a third within 60 days.
 //!
 //! Every record (base, targets, distractors) is shuffled with a seeded RNG before it is
 //! registered, so record ids say nothing about roles; ids are computed from the order (one
@@ -84,7 +86,7 @@ impl FairOpts {
     /// The part of the cache name that fixes the set.
     pub fn cache_tag(&self) -> String {
         format!(
-            "fair1-k{}-d{}-{}",
+            "fair2-k{}-d{}-{}",
             self.per_kind, self.min_distractors, self.max_distractors
         )
     }
@@ -568,8 +570,38 @@ pub fn is_fair(kind: &str, t: &SyntheticChild, d: &SyntheticChild, q: &str, qbir
             });
             !(same_year && hit)
         }
+        // A typed reading one typo from the target's: a distractor born the same day whose
+        // reading is one typo from it too is as good an answer.
+        "one_typo" | "short_typo" => {
+            !(d.birth_date == t.birth_date && osa(&loose_reading(&qr), &dl) <= 1)
+        }
         _ => true,
     }
+}
+
+/// Optimal string alignment distance (insertions, deletions, substitutions, adjacent swaps),
+/// over chars.
+pub fn osa(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let w = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * w];
+    for i in 0..=a.len() {
+        for j in 0..=b.len() {
+            d[i * w + j] = if i == 0 || j == 0 {
+                i + j
+            } else {
+                let cost = (a[i - 1] != b[j - 1]) as usize;
+                let mut v = (d[(i - 1) * w + j] + 1)
+                    .min(d[i * w + j - 1] + 1)
+                    .min(d[(i - 1) * w + j - 1] + cost);
+                if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                    v = v.min(d[(i - 2) * w + j - 2] + 1);
+                }
+                v
+            };
+        }
+    }
+    d[a.len() * w + b.len()]
 }
 
 /// One look-alike of `t` of `DISTRACTOR_KINDS[dk]`, or `None` if the dictionary has none.
@@ -618,11 +650,13 @@ fn distractor(
         _ => unreachable!("distractor kinds are listed"),
     }
     let mut c = dress(shell, name);
-    if DISTRACTOR_KINDS[dk] == "same_birth" {
-        c.birth_date = t.birth_date;
-    } else if rng.gen_bool(0.5) {
-        c.birth_date = near_date(t.birth_date, rng);
-    }
+    // A name look-alike born the same day, within two months, or any day, a third each: the
+    // query's date alone then tells it from the target only some of the time.
+    c.birth_date = match (DISTRACTOR_KINDS[dk], rng.gen_range(0..3)) {
+        ("same_birth", _) | (_, 0) => t.birth_date,
+        (_, 1) => near_date(t.birth_date, rng),
+        _ => c.birth_date,
+    };
     Some(c)
 }
 
@@ -947,6 +981,15 @@ mod tests {
                 assert_ne!(tn, dn, "{:?} vs {:?}", t.name, d.name);
                 assert_ne!(name_key(&p.q), dn, "query {:?} names {:?}", p.q, d.name);
                 assert_ne!(reading_key(&p.q), dr, "query {:?} reads {:?}", p.q, d.name);
+                if p.kind == "one_typo" || p.kind == "short_typo" {
+                    assert!(
+                        d.birth_date != t.birth_date
+                            || osa(&loose_reading(&reading_key(&p.q)), &loose_reading(&dr)) > 1,
+                        "{:?} is one typo from {:?} too",
+                        p.q,
+                        d.name
+                    );
+                }
                 if p.kind == "ties" {
                     assert!(
                         name_key(&d.name.family) != name_key(&t.name.family)
@@ -966,6 +1009,16 @@ mod tests {
             }
         }
         assert!(checked > 10_000, "{checked}");
+    }
+
+    #[test]
+    fn osa_counts_one_typo_as_one() {
+        assert_eq!(osa("ハナコ", "ハナコ"), 0);
+        assert_eq!(osa("ハナコ", "ハルコ"), 1);
+        assert_eq!(osa("ハナコ", "ハコ"), 1);
+        assert_eq!(osa("ハナコ", "ナハコ"), 1);
+        assert_eq!(osa("ハナコ", "ハナコウ"), 1);
+        assert_eq!(osa("ハナコ", "ヒロシ"), 3);
     }
 
     #[test]
