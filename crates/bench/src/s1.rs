@@ -1225,8 +1225,12 @@ fn markdown(r: &Report, a: &SearchArgs) -> String {
                     f(sc.precision_at_1_ties_missed.unwrap_or(0.0))
                 );
             }
-            let sc = t.exact.get(k).copied().unwrap_or_default();
-            let _ = write!(s, " {} | {} |", f(sc.recall_at_10), f(sc.precision_at_1));
+            match t.exact.get(k) {
+                Some(sc) => {
+                    let _ = write!(s, " {} | {} |", f(sc.recall_at_10), f(sc.precision_at_1));
+                }
+                None => s.push_str(" - | - |"),
+            }
             match &t.recordlinkage {
                 Some(rl) => {
                     let sc = rl.get(k).copied().unwrap_or_default();
