@@ -25,6 +25,8 @@ use tsunagu_server::storage::postgres::PgStore;
 use tsunagu_server::storage::sqlite::SqliteStore;
 use tsunagu_server::storage::{CaseQuery, CaseSort, NewUser, Storage, StoredRecord};
 
+use crate::s2fair::{FairOpts, FairSet};
+
 /// Record id = prefecture × 10^12 + a counter from 1 (see the server's `storage::sql`).
 pub const ID_BASE: i64 = 1_000_000_000_000;
 
@@ -84,20 +86,51 @@ fn pg_admin_url(any: &str) -> anyhow::Result<String> {
     pg_db_url(any, "postgres")
 }
 
-fn pg_db_name(o: &DataOpts) -> String {
-    format!("tsunagu_bench_n{}_s{}", o.records, o.seed)
+/// What a generated database holds besides the organisations and the demo accounts.
+#[derive(Clone, Copy)]
+pub enum Fill<'a> {
+    /// `records` synthetic records in the bulk generator's order.
+    Bulk,
+    /// The S2 fair set, in its own (shuffled) order.
+    Fair(&'a FairSet, &'a FairOpts),
 }
 
-fn sqlite_path(o: &DataOpts) -> PathBuf {
+impl Fill<'_> {
+    /// The cache name's middle: size, and for the fair set what fixes it.
+    fn tag(&self, o: &DataOpts) -> String {
+        match self {
+            Fill::Bulk => format!("n{}", o.records),
+            Fill::Fair(_, f) => format!("n{}-{}", f.base, f.cache_tag()),
+        }
+    }
+
+    fn records(&self, o: &DataOpts) -> usize {
+        match self {
+            Fill::Bulk => o.records,
+            Fill::Fair(s, _) => s.people.len(),
+        }
+    }
+}
+
+fn pg_db_name(o: &DataOpts, fill: Fill) -> String {
+    format!("tsunagu_bench_{}_s{}", fill.tag(o), o.seed).replace('-', "_")
+}
+
+fn sqlite_path(o: &DataOpts, fill: Fill) -> PathBuf {
     o.data_dir
-        .join(format!("sqlite-n{}-s{}.sqlite", o.records, o.seed))
+        .join(format!("sqlite-{}-s{}.sqlite", fill.tag(o), o.seed))
 }
 
 /// Finds the cached database of this engine and size, or generates it.
 pub async fn prepare(engine: Engine, o: &DataOpts) -> anyhow::Result<Dataset> {
+    prepare_with(engine, o, Fill::Bulk).await
+}
+
+/// Finds the cached database of this engine and content, or generates it.
+pub async fn prepare_with(engine: Engine, o: &DataOpts, fill: Fill<'_>) -> anyhow::Result<Dataset> {
     match engine {
-        Engine::Sqlite => prepare_sqlite(o).await,
-        Engine::Postgres => prepare_pg(o).await,
+        Engine::Sqlite => prepare_sqlite(o, fill).await,
+        Engine::Postgres => prepare_pg(o, fill).await,
     }
 }
 
@@ -110,10 +143,10 @@ fn sidecars(p: &Path) -> [PathBuf; 3] {
     ]
 }
 
-async fn prepare_sqlite(o: &DataOpts) -> anyhow::Result<Dataset> {
+async fn prepare_sqlite(o: &DataOpts, fill: Fill<'_>) -> anyhow::Result<Dataset> {
     std::fs::create_dir_all(&o.data_dir)
         .with_context(|| format!("creating {}", o.data_dir.display()))?;
-    let path = sqlite_path(o);
+    let path = sqlite_path(o, fill);
     if o.regenerate {
         for f in sidecars(&path) {
             let _ = std::fs::remove_file(f);
@@ -131,19 +164,19 @@ async fn prepare_sqlite(o: &DataOpts) -> anyhow::Result<Dataset> {
     }
     let partial = o
         .data_dir
-        .join(format!("sqlite-n{}-s{}.partial.sqlite", o.records, o.seed));
+        .join(format!("sqlite-{}-s{}.partial.sqlite", fill.tag(o), o.seed));
     for f in sidecars(&partial) {
         let _ = std::fs::remove_file(f);
     }
     eprintln!(
         "sqlite: generating {} records into {}",
-        o.records,
+        fill.records(o),
         partial.display()
     );
     let started = Instant::now();
     let store = SqliteStore::open(&partial).await?;
     store.migrate().await?;
-    generate(&store, &url, o.records, o.seed).await?;
+    generate(&store, &url, o, fill).await?;
     // Closing checkpoints the WAL into the main file first.
     store.close_pools().await;
     for (from, to) in sidecars(&partial).into_iter().zip(sidecars(&path)) {
@@ -187,8 +220,8 @@ async fn pg_size(admin: &mut sqlx::PgConnection, db: &str) -> Option<u64> {
         .map(|n| n as u64)
 }
 
-async fn prepare_pg(o: &DataOpts) -> anyhow::Result<Dataset> {
-    let db = pg_db_name(o);
+async fn prepare_pg(o: &DataOpts, fill: Fill<'_>) -> anyhow::Result<Dataset> {
+    let db = pg_db_name(o, fill);
     let building = format!("{db}_building");
     let mut admin = pg_admin(o).await?;
     if o.regenerate && pg_exists(&mut admin, &db).await? {
@@ -212,11 +245,14 @@ async fn prepare_pg(o: &DataOpts) -> anyhow::Result<Dataset> {
     sqlx::query(&format!("CREATE DATABASE {building}"))
         .execute(&mut admin)
         .await?;
-    eprintln!("postgres: generating {} records into {building}", o.records);
+    eprintln!(
+        "postgres: generating {} records into {building}",
+        fill.records(o)
+    );
     let started = Instant::now();
     let store = PgStore::connect(&pg_db_url(&o.pg_url, &building)?, 4).await?;
     store.migrate().await?;
-    generate(&store, &url, o.records, o.seed).await?;
+    generate(&store, &url, o, fill).await?;
     // Planner statistics as a database that has been running would have them.
     sqlx::query("ANALYZE")
         .execute(&mut sqlx::PgConnection::connect(&pg_db_url(&o.pg_url, &building)?).await?)
@@ -235,11 +271,17 @@ async fn prepare_pg(o: &DataOpts) -> anyhow::Result<Dataset> {
     })
 }
 
-/// The organisations, the demo accounts and `records` synthetic records spread over every
-/// centre and municipality of the country, with a fixed seed.
+/// The organisations, the demo accounts and the records: `records` synthetic ones spread over
+/// every centre and municipality of the country with a fixed seed, or the S2 fair set.
 ///
 /// The TOTP key goes where the server will look for it for `url`, the finished database.
-async fn generate(store: &dyn Storage, url: &str, records: usize, seed: u64) -> anyhow::Result<()> {
+async fn generate(
+    store: &dyn Storage,
+    url: &str,
+    o: &DataOpts,
+    fill: Fill<'_>,
+) -> anyhow::Result<()> {
+    let (records, seed) = (fill.records(o), o.seed);
     let clock = Clock::default();
     let m = master::synthetic();
     let config = tsunagu_server::config::Config {
@@ -252,6 +294,14 @@ async fn generate(store: &dyn Storage, url: &str, records: usize, seed: u64) -> 
     seed::create_demo_users(store, &m, PasswordCost::default(), clock.now(), &key).await?;
     let dir = OrgDirectory::from_rows(store.list_orgs().await?)?;
     let started = Instant::now();
+    if let Fill::Fair(set, _) = fill {
+        return crate::s2fair::register(store, &dir, set, |n| {
+            if n % 50_000 < 5_000 || n == records {
+                eprintln!("  {n} records ({:.0} s)", started.elapsed().as_secs_f64());
+            }
+        })
+        .await;
+    }
     seed::seed_bulk_records(
         store,
         &dir,

@@ -27,6 +27,7 @@ mod data;
 mod load;
 mod s1;
 mod s2;
+mod s2fair;
 mod s3;
 mod s4;
 mod s7;
@@ -171,9 +172,26 @@ pub struct SearchArgs {
     /// S1: also time `rebuild_search_index` (rewrites the index in place; it ends identical).
     #[arg(long)]
     rebuild_index: bool,
+    /// S2: which evaluation set. `fair`: targets and fair look-alike distractors generated
+    /// from the name dictionary, shuffled into a base population in a database of their own
+    /// (see `s2fair.rs`); `population`: pairs drawn from the benchmark database's records.
+    #[arg(long, default_value = "fair", value_parser = ["fair", "population"])]
+    s2_set: String,
     /// S2: variant pairs per kind.
-    #[arg(long, default_value_t = 250)]
+    #[arg(long, default_value_t = 1000)]
     s2_per_kind: usize,
+    /// S2 fair set: records of the unrelated base population.
+    #[arg(long, default_value_t = 100_000)]
+    s2_base: usize,
+    /// S2 fair set: fewest look-alike distractors per target.
+    #[arg(long, default_value_t = 3)]
+    s2_min_distractors: usize,
+    /// S2 fair set: most look-alike distractors per target.
+    #[arg(long, default_value_t = 8)]
+    s2_max_distractors: usize,
+    /// S2: skip the exact-after-NFKC and recordlinkage baselines.
+    #[arg(long)]
+    s2_no_baselines: bool,
     /// S2: the Python interpreter that has `recordlinkage` installed.
     #[arg(long, default_value = "python3")]
     s2_python: String,

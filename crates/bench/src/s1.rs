@@ -32,6 +32,7 @@ use tsunagu_server::storage::Storage;
 use crate::data::{self, Dataset, Engine};
 use crate::load::{self, Measured, Shape};
 use crate::s2;
+use crate::s2fair;
 use crate::SearchArgs;
 
 /// What each measured phase needs: the server in process, a logged-in searcher, its HTTP API.
@@ -651,13 +652,32 @@ async fn s1(
 #[derive(Debug, Serialize)]
 pub struct S2Engine {
     pub engine: &'static str,
+    pub dataset: Dataset,
     pub secs: f64,
     pub scores: BTreeMap<String, s2::Score>,
     pub misses: Vec<serde_json::Value>,
 }
 
+/// How the fair set was made.
+#[derive(Debug, Serialize)]
+pub struct FairInfo {
+    pub base: usize,
+    pub records: usize,
+    pub min_distractors: usize,
+    pub max_distractors: usize,
+    /// Distractors of each kind.
+    pub distractors: BTreeMap<String, usize>,
+    /// Seconds to generate the set (not to register it).
+    pub plan_secs: f64,
+    /// The everyday variant pairs `variant_kanji_everyday` draws from.
+    pub everyday_pairs: Vec<String>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct S2Result {
+    /// `fair` or `population`.
+    pub set: String,
+    pub fair: Option<FairInfo>,
     pub population: usize,
     pub queries: usize,
     pub per_kind: usize,
@@ -680,9 +700,45 @@ pub struct Report {
     pub s2: Option<S2Result>,
 }
 
-async fn env_for(engine: Engine, a: &SearchArgs) -> anyhow::Result<(Env, app::Running, Dataset)> {
+/// tsunagu's answers to the S2 queries on one engine, scored.
+async fn s2_engine(
+    env: &Env,
+    e: Engine,
+    qs: &[s2::EvalQuery],
+    dataset: &Dataset,
+) -> anyhow::Result<S2Engine> {
+    let (answers, ties, secs) = s2::ours(env, qs).await?;
+    let scores = s2::score(qs, &answers, Some(&ties));
+    eprintln!(
+        "S2 {}: tsunagu overall {:?} ({secs:.1} s)",
+        e.name(),
+        scores.get("overall")
+    );
+    for (k, sc) in &scores {
+        eprintln!(
+            "  {k:<24} n={:<5} R@10 {:.3}  P@1 {:.3}  P@1 ties missed {:.3}",
+            sc.queries,
+            sc.recall_at_10,
+            sc.precision_at_1,
+            sc.precision_at_1_ties_missed.unwrap_or(0.0)
+        );
+    }
+    Ok(S2Engine {
+        engine: e.name(),
+        dataset: dataset.clone(),
+        secs,
+        scores,
+        misses: s2::misses(qs, &answers, 5),
+    })
+}
+
+async fn env_for(
+    engine: Engine,
+    a: &SearchArgs,
+    fill: data::Fill<'_>,
+) -> anyhow::Result<(Env, app::Running, Dataset)> {
     let opts = a.data.opts();
-    let dataset = data::prepare(engine, &opts).await?;
+    let dataset = data::prepare_with(engine, &opts, fill).await?;
     let config = Config {
         database_url: dataset.url.clone(),
         pg_max_connections: a.pg_max_connections,
@@ -763,47 +819,98 @@ pub async fn run(a: SearchArgs) -> anyhow::Result<()> {
     let mut s2_people: Option<Vec<s2::Person>> = None;
     let mut s2_queries: Vec<s2::EvalQuery> = Vec::new();
     let mut s2_ours = Vec::new();
+    let fair = want("s2") && a.s2_set == "fair";
+    let fair_opts = s2fair::FairOpts {
+        base: a.s2_base,
+        per_kind: a.s2_per_kind,
+        min_distractors: a.s2_min_distractors,
+        max_distractors: a.s2_max_distractors,
+        seed: a.data.seed,
+    };
+    anyhow::ensure!(
+        fair_opts.min_distractors <= fair_opts.max_distractors,
+        "--s2-min-distractors is more than --s2-max-distractors"
+    );
+    let mut fair_info = None;
+    let fair_set = if fair {
+        let t0 = Instant::now();
+        let set = s2fair::FairSet::generate(&fair_opts);
+        let secs = t0.elapsed().as_secs_f64();
+        s2_queries = set.eval_queries();
+        s2_people = Some(set.persons());
+        eprintln!(
+            "S2 fair set: {} records ({} base), {} pairs, distractors {:?}, generated in {secs:.1} s",
+            set.people.len(),
+            a.s2_base,
+            s2_queries.len(),
+            set.distractor_counts()
+        );
+        fair_info = Some(FairInfo {
+            base: a.s2_base,
+            records: set.people.len(),
+            min_distractors: a.s2_min_distractors,
+            max_distractors: a.s2_max_distractors,
+            distractors: set
+                .distractor_counts()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            plan_secs: secs,
+            everyday_pairs: set.everyday_pairs.clone(),
+        });
+        Some(set)
+    } else {
+        None
+    };
     for e in engines {
-        let (env, running, dataset) = env_for(e, &a)
-            .await
-            .with_context(|| format!("opening {}", e.name()))?;
-        if want("s1") {
-            s1s.push(
-                s1(&env, e, &a, &dataset)
-                    .await
-                    .with_context(|| format!("S1 on {}", e.name()))?,
-            );
-        }
-        if want("s2") {
-            if s2_people.is_none() {
-                let people = s2::population(env.store.as_ref()).await?;
-                s2_queries = s2::eval_set(&people, a.s2_per_kind, a.data.seed);
-                eprintln!("S2: {} variant pairs", s2_queries.len());
-                s2_people = Some(people);
+        if want("s1") || (want("s2") && !fair) {
+            let (env, running, dataset) = env_for(e, &a, data::Fill::Bulk)
+                .await
+                .with_context(|| format!("opening {}", e.name()))?;
+            if want("s1") {
+                s1s.push(
+                    s1(&env, e, &a, &dataset)
+                        .await
+                        .with_context(|| format!("S1 on {}", e.name()))?,
+                );
             }
-            let (answers, ties, secs) = s2::ours(&env, &s2_queries).await?;
-            let scores = s2::score(&s2_queries, &answers, Some(&ties));
-            eprintln!(
-                "S2 {}: tsunagu overall {:?} ({secs:.1} s)",
-                e.name(),
-                scores.get("overall")
-            );
-            s2_ours.push(S2Engine {
-                engine: e.name(),
-                secs,
-                scores,
-                misses: s2::misses(&s2_queries, &answers, 5),
-            });
+            if want("s2") && !fair {
+                if s2_people.is_none() {
+                    let people = s2::population(env.store.as_ref()).await?;
+                    s2_queries = s2::eval_set(&people, a.s2_per_kind, a.data.seed);
+                    eprintln!("S2: {} variant pairs", s2_queries.len());
+                    s2_people = Some(people);
+                }
+                s2_ours.push(s2_engine(&env, e, &s2_queries, &dataset).await?);
+            }
+            running.stop().await?;
         }
-        running.stop().await?;
+        if let Some(set) = &fair_set {
+            let (env, running, dataset) =
+                env_for(e, &a, data::Fill::Fair(set, &fair_opts))
+                    .await
+                    .with_context(|| format!("opening the S2 fair set on {}", e.name()))?;
+            s2fair::verify(env.store.as_ref(), set).await?;
+            s2_ours.push(s2_engine(&env, e, &s2_queries, &dataset).await?);
+            running.stop().await?;
+        }
     }
     let s2 = match s2_people {
         None => None,
         Some(people) => {
-            let exact = s2::score(&s2_queries, &s2::exact(&people, &s2_queries), None);
+            let exact = if a.s2_no_baselines {
+                BTreeMap::new()
+            } else {
+                s2::score(&s2_queries, &s2::exact(&people, &s2_queries), None)
+            };
             eprintln!("S2 exact after NFKC: {:?}", exact.get("overall"));
             let dir = a.data.data_dir.join("s2-recordlinkage");
-            let (rl, run, err) = match s2::recordlinkage(&a.s2_python, &dir, &people, &s2_queries) {
+            let rl = if a.s2_no_baselines {
+                Err(anyhow::anyhow!("--s2-no-baselines"))
+            } else {
+                s2::recordlinkage(&a.s2_python, &dir, &people, &s2_queries)
+            };
+            let (rl, run, err) = match rl {
                 Ok((answers, run)) => {
                     let sc = s2::score(&s2_queries, &answers, None);
                     eprintln!(
@@ -825,6 +932,8 @@ pub async fn run(a: SearchArgs) -> anyhow::Result<()> {
                     .or_insert_with(|| format!("q={} birth={}", q.q, q.birth));
             }
             Some(S2Result {
+                set: a.s2_set.clone(),
+                fair: fair_info,
                 population: people.len(),
                 queries: s2_queries.len(),
                 per_kind: a.s2_per_kind,
@@ -1018,15 +1127,52 @@ fn markdown(r: &Report, a: &SearchArgs) -> String {
     if let Some(t) = &r.s2 {
         let _ = writeln!(
             s,
-            "### S2: finding a child written differently (target recall@10 ≥ 0.98, precision@1 ≥ 0.9)\n\n\
-             {} variant pairs ({} per kind) drawn from the {} synthetic records of the database; \
-             each query is the name written with one variation plus the date of birth (ISO, \
-             or a Japanese era for `era_date`). A record's exact twins (same name, reading and \
-             date of birth) count as correct.\n",
-            t.queries, t.per_kind, t.population
+            "### S2: finding a child written differently (target recall@10 ≥ 0.98, precision@1 ≥ 0.9)\n"
         );
-        let mut head = String::from("| kind | example |");
-        let mut rule = String::from("|---|---|");
+        match &t.fair {
+            Some(f) => {
+                let _ = writeln!(
+                    s,
+                    "Fair set: {} variant pairs ({} per kind); each target generated from the \
+                     name dictionary with {}–{} fair look-alike distractors ({}), shuffled with \
+                     a base population of {} into {} records registered in random order. Each \
+                     query is the name written as its class says plus the date of birth (ISO; a \
+                     Japanese era for `era_date`; the year alone for `partial_combo`). A \
+                     target's exact twins (same name, reading and date of birth) count as \
+                     correct.\n",
+                    t.queries,
+                    t.per_kind,
+                    f.min_distractors,
+                    f.max_distractors,
+                    f.distractors
+                        .iter()
+                        .map(|(k, v)| format!("{k} {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    f.base,
+                    f.records
+                );
+                let _ = writeln!(
+                    s,
+                    "`variant_kanji_everyday` draws from the {} everyday variant pairs (both \
+                     forms in CP932) that the dictionary has in one name with one reading: {}.\n",
+                    f.everyday_pairs.len(),
+                    f.everyday_pairs.join(" ")
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    s,
+                    "{} variant pairs ({} per kind) drawn from the {} synthetic records of the \
+                     database; each query is the name written with one variation plus the date \
+                     of birth (ISO, or a Japanese era for `era_date`). A record's exact twins \
+                     (same name, reading and date of birth) count as correct.\n",
+                    t.queries, t.per_kind, t.population
+                );
+            }
+        }
+        let mut head = String::from("| kind | pairs | example |");
+        let mut rule = String::from("|---|---:|---|");
         for e in &t.ours {
             let _ = write!(
                 head,
@@ -1038,7 +1184,12 @@ fn markdown(r: &Report, a: &SearchArgs) -> String {
         head.push_str(" exact (NFKC) R@10 | P@1 | recordlinkage R@10 | P@1 |");
         rule.push_str("---:|---:|---:|---:|");
         let _ = writeln!(s, "{head}\n{rule}");
-        let mut kinds: Vec<String> = s2::KINDS.iter().map(|k| k.to_string()).collect();
+        let listed: &[&str] = if t.fair.is_some() {
+            &s2fair::FAIR_KINDS
+        } else {
+            &s2::KINDS
+        };
+        let mut kinds: Vec<String> = listed.iter().map(|k| k.to_string()).collect();
         kinds.push("overall".into());
         for k in &kinds {
             let ex = t.examples.get(k).cloned().unwrap_or_default();
@@ -1050,9 +1201,14 @@ fn markdown(r: &Report, a: &SearchArgs) -> String {
                     format!("{x:.3}")
                 }
             };
+            let n = t
+                .ours
+                .first()
+                .and_then(|e| e.scores.get(k))
+                .map_or(0, |sc| sc.queries);
             let _ = write!(
                 s,
-                "| {k} | {} |",
+                "| {k} | {n} | {} |",
                 if ex.is_empty() {
                     String::new()
                 } else {
@@ -1069,8 +1225,12 @@ fn markdown(r: &Report, a: &SearchArgs) -> String {
                     f(sc.precision_at_1_ties_missed.unwrap_or(0.0))
                 );
             }
-            let sc = t.exact.get(k).copied().unwrap_or_default();
-            let _ = write!(s, " {} | {} |", f(sc.recall_at_10), f(sc.precision_at_1));
+            match t.exact.get(k) {
+                Some(sc) => {
+                    let _ = write!(s, " {} | {} |", f(sc.recall_at_10), f(sc.precision_at_1));
+                }
+                None => s.push_str(" - | - |"),
+            }
             match &t.recordlinkage {
                 Some(rl) => {
                     let sc = rl.get(k).copied().unwrap_or_default();

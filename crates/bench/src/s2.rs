@@ -378,7 +378,7 @@ pub struct EvalQuery {
     pub correct: Vec<i64>,
 }
 
-fn make_query(
+pub fn make_query(
     kind: &'static str,
     p: &Person,
     v: &Variants,
