@@ -423,6 +423,8 @@ async fn serve_on<H: crate::conn::Handshake>(
     handshake: H,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Built before the first request, so no search pays for parsing the name dictionary.
+    crate::search::readings::warm();
     let hub = state.hub.clone();
     let limits = crate::conn::ConnLimits::from(&state.config.limits);
     let app = crate::api::router(state.clone());

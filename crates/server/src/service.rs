@@ -697,7 +697,7 @@ impl AppState {
     // ----- search -----------------------------------------------------------------------------
 
     /// Nationwide person search for centres and municipalities. Candidates come from indexed
-    /// lookups only (see `search.rs`); hits carry only the search fields, whatever the tier.
+    /// lookups only (see `search/mod.rs`); hits carry only the search fields, whatever the tier.
     /// The search is audited (the query's shape and the hit count, never the names) before
     /// anything is returned.
     pub async fn search(&self, v: &Viewer, q: crate::search::Query) -> AppResult<SearchResults> {

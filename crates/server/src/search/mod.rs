@@ -723,21 +723,11 @@ pub fn plan(q: &Query) -> Vec<KeyLookup> {
             }
         }
         token_lookups(&n.whole, KIND_NAME, KIND_READING, birth, &mut out);
-        // Two parts: both at once. Part of the family name and part of the given name (ヤマ
-        // ハナ, 山 花子) are each the prefix of some key of the record, and each may be too
-        // common to find it alone within the limit; and the whole may find others (タナコウ is
-        // the start of タナコウジ), which would keep the second pass from running. The longer
-        // part drives the scan.
-        if let [a, b] = n.parts.as_slice() {
-            let (a, b) = if a.len() >= b.len() { (a, b) } else { (b, a) };
-            let (ka, pa) = part_prefix(a, KIND_NAME, KIND_READING);
-            let (kb, pb) = part_prefix(b, KIND_NAME, KIND_READING);
-            out.push(KeyLookup {
-                kind: ka,
-                prefix: pa,
-                birth,
-                also: Some((kb, pb)),
-            });
+        // Two parts of which one looks like the start of a name (two kana, one kanji): both
+        // at once, here, since the whole may find others (タナコウ is the start of
+        // タナコウジ) and keep the second pass from running.
+        if n.parts.iter().any(looks_partial) {
+            push_both_parts(n, birth, &mut out);
         }
         // A name typed in kanji only: the records whose reading is one of its likely readings
         // (their loose key, which the exact reading's records have too).
@@ -765,6 +755,34 @@ pub fn plan(q: &Query) -> Vec<KeyLookup> {
     out
 }
 
+/// A typed part short enough to be the start of a name rather than a name: two kana or fewer,
+/// or one kanji.
+fn looks_partial(t: &Token) -> bool {
+    match t.reading {
+        Some(_) => t.len() <= 2,
+        None => t.len() <= 1,
+    }
+}
+
+/// Part of the family name and part of the given name (ヤマ ハナ, 山 花子) are each the prefix of
+/// some key of the record, and each may be too common to find it alone within the limit: one
+/// lookup of both, two range scans intersected. The longer part drives the scan.
+fn push_both_parts(n: &NameQuery, birth: Option<(i64, i64)>, out: &mut Vec<KeyLookup>) {
+    let [a, b] = n.parts.as_slice() else { return };
+    let (a, b) = if a.len() >= b.len() { (a, b) } else { (b, a) };
+    let (ka, pa) = part_prefix(a, KIND_NAME, KIND_READING);
+    let (kb, pb) = part_prefix(b, KIND_NAME, KIND_READING);
+    let l = KeyLookup {
+        kind: ka,
+        prefix: pa,
+        birth,
+        also: Some((kb, pb)),
+    };
+    if !out.contains(&l) {
+        out.push(l);
+    }
+}
+
 /// The second pass, when the first found little: a typo leaves one half of the name intact,
 /// so each half of the whole name is looked up as a prefix (the second half finds the given
 /// name or a suffix of a part). When the typo is in the family name and the second half starts
@@ -774,8 +792,14 @@ pub fn plan(q: &Query) -> Vec<KeyLookup> {
 pub fn fallback_plan(q: &Query) -> Vec<KeyLookup> {
     let birth = q.birth.map(|b| b.window());
     let mut out = Vec::new();
-    // The parts, each on its own (a name written half in kanji and half in kana, 山田 はなこ,
-    // is no key as a whole), then the guardian.
+    // Both parts at once (when the first pass did not look them up), then the parts each on its
+    // own (a name written half in kanji and half in kana, 山田 はなこ, is no key as a whole),
+    // then the guardian.
+    if let Some(n) = &q.name {
+        if !n.parts.iter().any(looks_partial) {
+            push_both_parts(n, birth, &mut out);
+        }
+    }
     if let Some(n) = &q.name {
         for p in &n.parts {
             token_lookups(p, KIND_NAME, KIND_READING, birth, &mut out);

@@ -71,6 +71,11 @@ fn table() -> &'static HashMap<String, Vec<Reading>> {
     })
 }
 
+/// Builds the table now (it is otherwise built by the first search that needs it).
+pub fn warm() {
+    let _ = table();
+}
+
 /// The dictionary's readings of one name part (folded with `name_key`), most likely first.
 pub fn of_part(folded: &str) -> &'static [Reading] {
     table().get(folded).map(Vec::as_slice).unwrap_or(&[])

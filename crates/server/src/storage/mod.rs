@@ -495,7 +495,7 @@ pub trait Storage: Send + Sync + 'static {
     /// The bare single-row UPDATE used as the S4 benchmark baseline.
     async fn bare_update(&self, pref_code: i64, id: i64, at: i64) -> StoreResult<()>;
 
-    // Search (the index is written with every record write; see `search.rs`).
+    // Search (the index is written with every record write; see `search/mod.rs`).
     /// Record ids whose keys of `lookup.kind` start with `lookup.prefix` (within the birth
     /// window), in key order, at most `limit` rows (a record can appear more than once).
     async fn search_lookup(&self, lookup: &KeyLookup, limit: i64) -> StoreResult<Vec<i64>>;
