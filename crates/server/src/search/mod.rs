@@ -962,18 +962,22 @@ const DICT_LOOKUP_MIN_KANA: usize = 5;
 fn compare_part(t: &Token, f: &Forms) -> Option<Scored> {
     let inside =
         |hay: &str, needle: &str| !hay.is_empty() && !needle.is_empty() && hay.contains(needle);
-    let coverage =
-        |hay: &str, needle: &str| needle.chars().count() as f32 / hay.chars().count().max(1) as f32;
+    // More of the name covered is closer; the start of the name is what people type when they
+    // know only part of it, so a part at the start ranks above the same part inside.
+    let closeness = |hay: &str, needle: &str| {
+        let coverage = needle.chars().count() as f32 / hay.chars().count().max(1) as f32;
+        0.2 * coverage + if hay.starts_with(needle) { 0.04 } else { 0.0 }
+    };
     if inside(&f.folded, &t.folded) {
         return Some((
-            0.35 + 0.2 * coverage(&f.folded, &t.folded),
+            0.35 + closeness(&f.folded, &t.folded),
             vec![MatchReason::PartOfName],
         ));
     }
     if let Some(r) = &t.reading {
         if inside(&f.reading, r) {
             return Some((
-                0.33 + 0.2 * coverage(&f.reading, r),
+                0.33 + closeness(&f.reading, r),
                 vec![MatchReason::PartOfName],
             ));
         }

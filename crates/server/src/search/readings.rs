@@ -37,7 +37,7 @@ fn table() -> &'static HashMap<String, Vec<Reading>> {
         let mut costs: HashMap<String, HashMap<String, i32>> = HashMap::new();
         for e in entries() {
             let reading = reading_key(e.reading);
-            if !is_katakana(&reading) || e.name.chars().all(|c| c.is_ascii()) {
+            if !is_katakana(&reading) || e.name.is_ascii() {
                 continue;
             }
             let spelling = name_key(e.name);
@@ -164,7 +164,7 @@ mod tests {
         for e in entries() {
             let r = reading_key(e.reading);
             let s = name_key(e.name);
-            if !is_katakana(&r) || is_katakana(&s) || e.name.chars().all(|c| c.is_ascii()) {
+            if !is_katakana(&r) || is_katakana(&s) || e.name.is_ascii() {
                 continue;
             }
             let b = cheapest.entry(s).or_insert((e.cost, Vec::new()));
