@@ -253,6 +253,8 @@ pub struct DictReading {
     loose: String,
     /// 1.0 for the spelling's most likely reading, less for rarer ones.
     weight: f32,
+    /// A whole name's reading (family and given), not one part's.
+    full: bool,
 }
 
 impl DictReading {
@@ -261,6 +263,7 @@ impl DictReading {
             loose: loose_reading(&r.kana),
             reading: r.kana.clone(),
             weight: r.weight,
+            full: r.parts == 2,
         }
     }
 }
@@ -314,6 +317,7 @@ impl Token {
             Some(r) => vec![readings::Reading {
                 kana: r.clone(),
                 weight: 1.0,
+                parts: 1,
             }],
             None => self
                 .dict
@@ -321,6 +325,7 @@ impl Token {
                 .map(|d| readings::Reading {
                     kana: d.reading.clone(),
                     weight: d.weight,
+                    parts: 1,
                 })
                 .collect(),
         }
@@ -729,13 +734,15 @@ pub fn plan(q: &Query) -> Vec<KeyLookup> {
         if n.parts.iter().any(looks_partial) {
             push_both_parts(n, birth, &mut out);
         }
-        // A name typed in kanji only: the records whose reading is one of its likely readings
-        // (their loose key, which the exact reading's records have too).
+        // A full name typed with kanji: the records whose reading is one of its likely readings
+        // (their loose key, which the exact reading's records have too). One part alone (a
+        // family name) is not looked up by its reading: every child of that reading would come
+        // back, mostly not the one meant; the part still ranks what other lookups find.
         for d in n
             .whole
             .dict
             .iter()
-            .filter(|d| d.weight >= DICT_LOOKUP_WEIGHT)
+            .filter(|d| d.full && d.weight >= DICT_LOOKUP_WEIGHT)
             .filter(|d| birth.is_some() || d.reading.chars().count() >= DICT_LOOKUP_MIN_KANA)
             .take(DICT_LOOKUPS)
         {
@@ -954,8 +961,8 @@ const DICT_READING_SPAN: f32 = 0.05;
 /// must be to be looked up: the rest still rank candidates other lookups find.
 const DICT_LOOKUPS: usize = 4;
 const DICT_LOOKUP_WEIGHT: f32 = 0.2;
-/// Without a birth date, a dictionary reading is looked up only when it is this long: a full
-/// name's reading, not one part's, which would find thousands of children.
+/// Without a birth date, a full name's dictionary reading is looked up only when it is this long
+/// (a short one finds too many children).
 const DICT_LOOKUP_MIN_KANA: usize = 5;
 
 /// A token that is only part of a form: a prefix, or anywhere inside.

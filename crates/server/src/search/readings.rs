@@ -27,6 +27,8 @@ const MIN_WEIGHT: f32 = 0.05;
 pub struct Reading {
     pub kana: String,
     pub weight: f32,
+    /// 2 for a whole name's reading (family and given combined), 1 for one spelling's.
+    pub parts: u8,
 }
 
 fn table() -> &'static HashMap<String, Vec<Reading>> {
@@ -60,6 +62,7 @@ fn table() -> &'static HashMap<String, Vec<Reading>> {
                     .map(|(kana, cost)| Reading {
                         weight: (-((cost - best) as f32) / COST_SCALE).exp(),
                         kana,
+                        parts: 1,
                     })
                     .filter(|r| r.weight >= MIN_WEIGHT)
                     .collect();
@@ -91,6 +94,7 @@ pub fn combine(a: &[Reading], b: &[Reading]) -> Vec<Reading> {
                 Reading {
                     kana: format!("{}{}", x.kana, y.kana),
                     weight: x.weight * y.weight,
+                    parts: 2,
                 },
             );
         }
@@ -119,7 +123,10 @@ pub fn of_unspaced(folded: &str) -> Vec<Reading> {
 
 fn push_best(out: &mut Vec<Reading>, r: Reading) {
     match out.iter_mut().find(|o| o.kana == r.kana) {
-        Some(o) => o.weight = o.weight.max(r.weight),
+        Some(o) => {
+            o.weight = o.weight.max(r.weight);
+            o.parts = o.parts.max(r.parts);
+        }
         None => out.push(r),
     }
 }
@@ -193,8 +200,9 @@ mod tests {
         assert!(r.len() <= READINGS_PER_QUERY);
         let r = of_unspaced(&name_key("伊東翔太"));
         assert!(kana(&r).contains(&"イトウショウタ"), "{:?}", kana(&r));
-        // A family name alone is its own spelling.
-        assert!(kana(&of_unspaced(&name_key("安部"))).contains(&"アベ"));
+        // A family name alone is its own spelling, one part's reading.
+        let alone = of_unspaced(&name_key("安部"));
+        assert!(alone.iter().any(|r| r.kana == "アベ" && r.parts == 1));
     }
 
     #[test]
@@ -203,18 +211,22 @@ mod tests {
             Reading {
                 kana: "ア".into(),
                 weight: 1.0,
+                parts: 1,
             },
             Reading {
                 kana: "イ".into(),
                 weight: 0.5,
+                parts: 1,
             },
         ];
         let b = [Reading {
             kana: "カ".into(),
             weight: 0.5,
+            parts: 1,
         }];
         let c = combine(&a, &b);
         assert_eq!(kana(&c), ["アカ", "イカ"]);
         assert_eq!(c[1].weight, 0.25);
+        assert!(c.iter().all(|r| r.parts == 2));
     }
 }
