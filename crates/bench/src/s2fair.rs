@@ -917,6 +917,13 @@ mod tests {
     use super::*;
     use std::sync::OnceLock;
 
+    /// The fair set's classes are the population set's, in its order, then the new ones: the
+    /// two lists are kept apart only because a const array cannot be concatenated.
+    #[test]
+    fn fair_kinds_extend_the_population_kinds() {
+        assert_eq!(FAIR_KINDS[..crate::s2::KINDS.len()], crate::s2::KINDS);
+    }
+
     fn set() -> &'static FairSet {
         static SET: OnceLock<FairSet> = OnceLock::new();
         SET.get_or_init(|| {
