@@ -671,6 +671,8 @@ pub struct FairInfo {
     pub plan_secs: f64,
     /// The everyday variant pairs `variant_kanji_everyday` draws from.
     pub everyday_pairs: Vec<String>,
+    /// `partial_combo` queries drawn again because another record fit them as well.
+    pub partial_redrawn: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -857,6 +859,7 @@ pub async fn run(a: SearchArgs) -> anyhow::Result<()> {
                 .collect(),
             plan_secs: secs,
             everyday_pairs: set.everyday_pairs.clone(),
+            partial_redrawn: set.partial_redrawn,
         });
         Some(set)
     } else {
@@ -1158,6 +1161,13 @@ fn markdown(r: &Report, a: &SearchArgs) -> String {
                      forms in CP932) that the dictionary has in one name with one reading: {}.\n",
                     f.everyday_pairs.len(),
                     f.everyday_pairs.join(" ")
+                );
+                let _ = writeln!(
+                    s,
+                    "A `partial_combo` query that another record fits as well as its target \
+                     (both typed parts at the start of the same parts, born the same year) has \
+                     no one right first answer; {} such queries were drawn again.\n",
+                    f.partial_redrawn
                 );
             }
             None => {
