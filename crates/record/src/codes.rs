@@ -18,7 +18,7 @@ macro_rules! code_list {
         #[cfg(feature = "openapi")]
         impl utoipa::PartialSchema for $name {
             fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-                code_list_schema(&[$($doc),*], $name::ALL.iter().map(|v| (v.code(), v.label_ja())))
+                $crate::codes::code_list_schema(&[$($doc),*], $name::ALL.iter().map(|v| (v.code(), v.label_ja())))
             }
         }
         #[cfg(feature = "openapi")]

@@ -1,9 +1,11 @@
 //! The national common record format (児童記録票) shared by the server and the client: code
 //! lists, the record's four groups, validation with Japanese messages, search normal forms,
 //! Japanese era dates, and the wire types of each visibility tier.
-pub mod api;
+#[macro_use]
 pub mod codes;
+pub mod api;
 pub mod era;
+pub mod intake;
 pub mod normalize;
 pub mod restrict;
 pub mod schema;

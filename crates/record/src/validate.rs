@@ -91,20 +91,27 @@ pub fn forbidden_char(value: &str, multiline: bool) -> Option<char> {
     value.chars().find(|c| is_forbidden_char(*c, multiline))
 }
 
-struct Errors(Vec<FieldError>);
+/// Problems collected while checking, every one reported at once.
+#[derive(Default)]
+pub(crate) struct Errors(Vec<FieldError>);
 
 impl Errors {
-    fn push(&mut self, field: impl Into<String>, code: &str, message: impl Into<String>) {
+    pub(crate) fn push(
+        &mut self,
+        field: impl Into<String>,
+        code: &str,
+        message: impl Into<String>,
+    ) {
         self.0.push(FieldError::new(field, code, message));
     }
 
-    fn required(&mut self, field: &str, label: &str, value: &str) {
+    pub(crate) fn required(&mut self, field: &str, label: &str, value: &str) {
         if value.trim().is_empty() {
             self.push(field, "required", format!("{label}は必須です"));
         }
     }
 
-    fn max_len(&mut self, field: &str, label: &str, value: &str, max: usize) {
+    pub(crate) fn max_len(&mut self, field: &str, label: &str, value: &str, max: usize) {
         let n = value.chars().count();
         if n > max {
             self.push(
@@ -115,7 +122,7 @@ impl Errors {
         }
     }
 
-    fn no_control(&mut self, field: &str, label: &str, value: &str, multiline: bool) {
+    pub(crate) fn no_control(&mut self, field: &str, label: &str, value: &str, multiline: bool) {
         if let Some(c) = forbidden_char(value, multiline) {
             self.push(
                 field,
@@ -128,12 +135,18 @@ impl Errors {
         }
     }
 
-    fn text(&mut self, field: &str, label: &str, value: &str, max: usize) {
+    pub(crate) fn text(&mut self, field: &str, label: &str, value: &str, max: usize) {
         self.max_len(field, label, value, max);
         self.no_control(field, label, value, max > SHORT_TEXT_MAX);
     }
 
-    fn name(&mut self, path: &str, label: &str, name: &PersonName, given_required: bool) {
+    pub(crate) fn name(
+        &mut self,
+        path: &str,
+        label: &str,
+        name: &PersonName,
+        given_required: bool,
+    ) {
         self.required(
             &format!("{path}.family"),
             &format!("{label}（氏）"),
@@ -158,6 +171,10 @@ impl Errors {
             &name.given,
             NAME_MAX,
         );
+        self.readings(path, label, name);
+    }
+
+    fn readings(&mut self, path: &str, label: &str, name: &PersonName) {
         for (part, kana, l) in [
             ("family_kana", &name.family_kana, "フリガナ（氏）"),
             ("given_kana", &name.given_kana, "フリガナ（名）"),
@@ -176,7 +193,39 @@ impl Errors {
         }
     }
 
-    fn date_not_future(&mut self, field: &str, label: &str, date: NaiveDate, today: NaiveDate) {
+    /// A name of which every part may be empty (an intake's child as far as known): only
+    /// lengths, characters and the reading's script are checked.
+    pub(crate) fn optional_name(&mut self, path: &str, label: &str, name: &PersonName) {
+        self.text(
+            &format!("{path}.family"),
+            &format!("{label}（氏）"),
+            &name.family,
+            NAME_MAX,
+        );
+        self.text(
+            &format!("{path}.given"),
+            &format!("{label}（名）"),
+            &name.given,
+            NAME_MAX,
+        );
+        self.readings(path, label, name);
+    }
+
+    pub(crate) fn into_result(self) -> Result<(), Vec<FieldError>> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self.0)
+        }
+    }
+
+    pub(crate) fn date_not_future(
+        &mut self,
+        field: &str,
+        label: &str,
+        date: NaiveDate,
+        today: NaiveDate,
+    ) {
         if date > today {
             self.push(
                 field,

@@ -13,6 +13,7 @@ pub mod config;
 pub mod conn;
 pub mod domain;
 pub mod error;
+pub mod intake;
 pub mod notify;
 pub mod orgs;
 pub mod search;

@@ -304,6 +304,19 @@ pub fn summary(tier: Tier, r: &StoredRecord, owner: &Org) -> Option<CaseSummary>
     })
 }
 
+/// Whether `viewer` may read an intake received by `receiver`: the receiving organisation
+/// always; once the intake is linked to a record, whoever sees that record's casework (a
+/// report is casework of the child it concerns), with the record's tier and restrictions. An
+/// unlinked intake is the receiver's alone, whatever it says about which child.
+pub fn intake_readable(
+    viewer: &Org,
+    receiver: &str,
+    linked: Option<(Tier, &Restrictions)>,
+) -> bool {
+    viewer.id == receiver
+        || linked.is_some_and(|(t, r)| t != Tier::None && !casework_withheld(t, r))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,6 +418,35 @@ mod tests {
                 viewer.id,
                 owner.id
             );
+        }
+    }
+
+    #[test]
+    fn an_intake_is_read_by_its_receiver_and_by_whoever_sees_the_records_casework() {
+        let cgc = org("cgc-13-01", OrgKind::Cgc, 13, None);
+        let muni = org("muni-a", OrgKind::Municipality, 13, Some("cgc-13-01"));
+        let far = org("cgc-27-01", OrgKind::Cgc, 27, None);
+        let ministry = org("ministry", OrgKind::Ministry, 0, None);
+        let open = Restrictions::default();
+        let mut closed = Restrictions::default();
+        closed.groups.push(Group::Casework);
+        // Unlinked: the receiver's alone.
+        assert!(intake_readable(&muni, "muni-a", None));
+        for v in [&cgc, &far, &ministry] {
+            assert!(!intake_readable(v, "muni-a", None), "{}", v.id);
+        }
+        // Linked to a record: by its tier for that record's casework.
+        let cases = [
+            (Tier::Owner, &closed, true),
+            (Tier::Partner, &open, true),
+            (Tier::Partner, &closed, false),
+            (Tier::Transfer, &open, true),
+            (Tier::Outside, &open, false),
+            (Tier::Ministry, &open, true),
+            (Tier::None, &open, false),
+        ];
+        for (t, r, want) in cases {
+            assert_eq!(intake_readable(&far, "muni-a", Some((t, r))), want, "{t:?}");
         }
     }
 }

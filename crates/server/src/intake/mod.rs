@@ -1,0 +1,4 @@
+//! Intake (通告受理): reports saved the moment they are typed, the safety clock they start,
+//! and their link to the record they concern.
+
+pub mod rules;
