@@ -15,6 +15,7 @@ pub mod domain;
 pub mod error;
 pub mod notify;
 pub mod orgs;
+pub mod records;
 pub mod search;
 pub mod seed;
 pub mod service;
