@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 use crate::error::AppError;
-use crate::service::{AppState, Viewer};
+use crate::state::{AppState, Viewer};
 
 impl FromRequestParts<AppState> for Viewer {
     type Rejection = AppError;

@@ -19,7 +19,8 @@ use tsunagu_record::{RecordBody, RecordView, Restrictions};
 
 use super::extract::JsonBody;
 use crate::error::{AppError, AppResult};
-use crate::service::{decode_cursor, AppState, CaseListParams, Viewer};
+use crate::records::service::{decode_cursor, CaseListParams};
+use crate::state::{AppState, Viewer};
 use crate::storage::CaseSort;
 
 /// Body of `PUT /records/{id}/restrictions`.

@@ -17,7 +17,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::error::AppError;
-use crate::service::AppState;
+use crate::state::AppState;
 
 pub mod extract;
 pub mod handlers;

@@ -1,4 +1,5 @@
 //! Child records: creating and changing them, reading them as the caller's tier allows, their
 //! versions and case lists. The rules without I/O are in `domain.rs` and `tier.rs`.
 
+pub mod service;
 pub(crate) mod sql;
