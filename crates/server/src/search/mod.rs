@@ -13,6 +13,7 @@
 //! See docs/search.md for the rules and their limits.
 
 pub mod readings;
+pub mod routes;
 pub mod service;
 pub(crate) mod sql;
 
