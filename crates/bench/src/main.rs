@@ -19,7 +19,7 @@ use serde::Serialize;
 use sqlx::Connection as _;
 use tsunagu_server::app;
 use tsunagu_server::config::Config;
-use tsunagu_server::service::AppState;
+use tsunagu_server::state::AppState;
 use tsunagu_server::storage::Counts;
 
 mod client;

@@ -26,7 +26,7 @@ use tsunagu_record::normalize::search_key;
 use tsunagu_server::app;
 use tsunagu_server::config::Config;
 use tsunagu_server::search::{Query, CANDIDATE_CAP};
-use tsunagu_server::service::{AppState, Viewer};
+use tsunagu_server::state::{AppState, Viewer};
 use tsunagu_server::storage::Storage;
 
 use crate::data::{self, Dataset, Engine};

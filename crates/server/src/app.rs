@@ -11,7 +11,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::notify::Hub;
 use crate::orgs::OrgDirectory;
-use crate::service::AppState;
+use crate::state::AppState;
 use crate::storage::postgres::PgStore;
 use crate::storage::sqlite::SqliteStore;
 use crate::storage::Storage;

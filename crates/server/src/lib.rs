@@ -1,8 +1,12 @@
 //! tsunagu central server: one national API where child guidance centres and municipalities keep
 //! their child records, each organisation seeing what its tier allows.
 //!
-//! Layers, outermost first: `api` (HTTP) → `service` (use cases) → `domain` and `tier` (rules,
-//! no I/O) → `storage` (one trait, SQLite and PostgreSQL).
+//! Laid out by area, one folder each (`auth`, `records`, `search`, `notify`, and `audit` and
+//! `orgs` with storage only), with one file per layer, outermost first: `routes.rs` (HTTP in
+//! and out) → `service.rs` (use cases, `impl AppState`) → `domain` and `tier` (rules, no I/O) →
+//! `sql.rs` (the area's statements, one macro expanded for SQLite and PostgreSQL). Shared by
+//! all: `api` (router, layers, extractors, OpenAPI), `state` (`AppState`, `Viewer`) and
+//! `storage` (the traits, the two engines, the SQL the areas share). See docs/architecture.md.
 
 pub mod api;
 pub mod app;
@@ -16,10 +20,11 @@ pub mod error;
 pub mod intake;
 pub mod notify;
 pub mod orgs;
+pub mod records;
 pub mod search;
 pub mod seed;
-pub mod service;
 pub mod session_cache;
+pub mod state;
 pub mod storage;
 pub mod tier;
 pub mod totp_key;

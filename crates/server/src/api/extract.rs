@@ -8,8 +8,8 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
-use crate::error::AppError;
-use crate::service::{AppState, Viewer};
+use crate::error::{AppError, AppResult};
+use crate::state::{AppState, Viewer};
 
 impl FromRequestParts<AppState> for Viewer {
     type Rejection = AppError;
@@ -167,6 +167,17 @@ pub fn single_line(field: &str, value: &str) -> Result<(), AppError> {
             field: Some(field.to_string()),
         }),
     }
+}
+
+/// A path id: a positive integer in its one written form (ASCII digits, no sign, no leading
+/// zero), refused by name otherwise, so one record has one URL (`i64::from_str` alone would
+/// also take `+13`, which the document does not allow).
+pub fn record_id(raw: &str) -> AppResult<i64> {
+    Some(raw)
+        .filter(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()) && !r.starts_with('0'))
+        .and_then(|r| r.parse::<i64>().ok())
+        .filter(|id| *id > 0)
+        .ok_or_else(|| AppError::bad_field("id", "IDは正の整数で指定してください"))
 }
 
 fn parse_with_path<T: DeserializeOwned>(

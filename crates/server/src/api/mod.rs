@@ -1,10 +1,11 @@
-//! The HTTP API (`/api/v1`): routes, and the layers every request passes through (request id,
-//! tracing without personal data, body limit, timeout, compression, ETag).
+//! The HTTP API (`/api/v1`): the router of every area's routes (`<area>/routes.rs`), and the
+//! layers every request passes through (request id, tracing without personal data, body limit,
+//! timeout, compression, ETag).
 
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -16,11 +17,12 @@ use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::{auth, notify, records, search};
+
 use crate::error::AppError;
-use crate::service::AppState;
+use crate::state::AppState;
 
 pub mod extract;
-pub mod handlers;
 mod openapi;
 pub mod rate_limit;
 
@@ -31,29 +33,35 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route(
             "/auth/login",
-            rate_limit::limit_login(post(handlers::login), &limits),
+            rate_limit::limit_login(post(auth::routes::login), &limits),
         )
-        .route("/auth/logout", post(handlers::logout))
-        .route("/me", get(handlers::me))
+        .route("/auth/logout", post(auth::routes::logout))
+        .route("/me", get(auth::routes::me))
         .route(
             "/records",
-            get(handlers::list_cases).post(handlers::create_record),
+            get(records::routes::list_cases).post(records::routes::create_record),
         )
         .route(
             "/records/{id}",
-            get(handlers::get_record).put(handlers::update_record),
+            get(records::routes::get_record).put(records::routes::update_record),
         )
         .route(
             "/records/{id}/restrictions",
-            put(handlers::set_restrictions),
+            put(records::routes::set_restrictions),
         )
-        .route("/records/{id}/versions", get(handlers::list_versions))
-        .route("/records/{id}/views", get(handlers::record_views))
-        .route("/search", get(handlers::search))
-        .route("/notifications", get(handlers::notifications))
-        .route("/notifications/stream", get(handlers::stream))
-        .route("/notifications/{id}/read", post(handlers::mark_read))
-        .route("/notifications/{id}/unread", post(handlers::mark_unread))
+        .route(
+            "/records/{id}/versions",
+            get(records::routes::list_versions),
+        )
+        .route("/records/{id}/views", get(records::routes::record_views))
+        .route("/search", get(search::routes::search))
+        .route("/notifications", get(notify::routes::notifications))
+        .route("/notifications/stream", get(notify::routes::stream))
+        .route("/notifications/{id}/read", post(notify::routes::mark_read))
+        .route(
+            "/notifications/{id}/unread",
+            post(notify::routes::mark_unread),
+        )
         .route("/openapi.json", get(|| async { Json(openapi::document()) }))
         .fallback(|| async { AppError::NotFound("そのAPIはありません".into()) });
     let api = rate_limit::limit_api(api, &limits);
@@ -64,7 +72,7 @@ pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(limits.request_timeout_secs);
     Router::new()
         .nest("/api/v1", api)
-        .route("/healthz", get(handlers::health))
+        .route("/healthz", get(health))
         .with_state(state)
         .layer(middleware::from_fn(etag))
         .layer(middleware::from_fn(refuse_forbidden_query_text))
@@ -87,6 +95,16 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
         .layer(middleware::from_fn(drop_unfit_request_id))
+}
+
+/// How long `/healthz` waits for the database before answering 503.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
+
+pub async fn health(State(s): State<AppState>) -> impl IntoResponse {
+    match tokio::time::timeout(HEALTH_TIMEOUT, s.store.audit_heads()).await {
+        Ok(Ok(_)) => (StatusCode::OK, "ok"),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+    }
 }
 
 /// The longest client `x-request-id` kept.

@@ -23,7 +23,7 @@ use tower_governor::{GovernorError, GovernorLayer};
 
 use crate::config::LimitsConfig;
 use crate::error::AppError;
-use crate::service::AppState;
+use crate::state::AppState;
 
 /// Keys requests by client: an IPv4 address, or an IPv6 address's /64, the block one
 /// subscriber usually gets (so that moving within it gives no new quota).

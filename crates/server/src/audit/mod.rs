@@ -16,6 +16,7 @@ pub mod batcher;
 pub mod checkpoint;
 pub mod keys;
 pub mod refusals;
+pub(crate) mod sql;
 pub mod verify;
 
 pub use batcher::AuditBatcher;

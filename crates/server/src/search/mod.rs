@@ -13,6 +13,9 @@
 //! See docs/search.md for the rules and their limits.
 
 pub mod readings;
+pub mod routes;
+pub mod service;
+pub(crate) mod sql;
 
 use std::collections::{HashMap, HashSet};
 

@@ -1,6 +1,8 @@
 //! Storage behind one trait, with a SQLite and a PostgreSQL implementation. Each method is one
 //! transaction: a write and the audit entry and notifications it causes commit or roll back
-//! together. The SQL is written once (`sql.rs`) and compiled for each engine.
+//! together. The trait is one per area (`AuthStore`, `RecordStore`, …), all of them parts of
+//! `Storage`; the SQL is written once, in each area's `sql.rs` (see `sql.rs` here for the map),
+//! and compiled for each engine.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -11,7 +13,7 @@ use crate::audit::{AuditDraft, AuditEntry, MacKey};
 use crate::search::{KeyLookup, SearchDoc};
 
 pub mod postgres;
-mod sql;
+pub(crate) mod sql;
 pub mod sqlite;
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -335,8 +337,21 @@ pub struct Counts {
     pub audit_entries: i64,
 }
 
+/// The whole store: the engine's own methods here, and each area's in its trait below (every
+/// engine implements them all; `storage/sql.rs` says where their SQL is). Method calls on a
+/// `dyn Storage` reach the area traits' methods without importing them.
 #[async_trait]
-pub trait Storage: Send + Sync + 'static {
+pub trait Storage:
+    OrgStore
+    + AuthStore
+    + RecordStore
+    + AuditStore
+    + NotificationStore
+    + SearchStore
+    + Send
+    + Sync
+    + 'static
+{
     /// Which engine, for logs and benchmark tables.
     fn engine(&self) -> &'static str;
     /// Closes the connections; SQLite first checkpoints its WAL into the database file and
@@ -353,12 +368,18 @@ pub trait Storage: Send + Sync + 'static {
     fn install_audit_key(&self, key: std::sync::Arc<MacKey>);
     fn audit_key(&self) -> StoreResult<std::sync::Arc<MacKey>>;
     async fn counts(&self) -> StoreResult<Counts>;
+}
 
-    // Organisations.
+/// The organisation master (`orgs/sql.rs`).
+#[async_trait]
+pub trait OrgStore: Send + Sync {
     async fn upsert_orgs(&self, orgs: &[OrgRow]) -> StoreResult<()>;
     async fn list_orgs(&self) -> StoreResult<Vec<OrgRow>>;
+}
 
-    // Users and sessions.
+/// Users, sessions, counted login attempts and TOTP secrets (`auth/sql.rs`).
+#[async_trait]
+pub trait AuthStore: Send + Sync {
     async fn create_user(&self, user: &NewUser, audit: AuditDraft) -> StoreResult<i64>;
     async fn user_by_login(&self, login: &str) -> StoreResult<Option<UserRow>>;
     /// Replaces a user's (sealed) TOTP secret, forgets the last step used, clears the lockout and
@@ -412,8 +433,11 @@ pub trait Storage: Send + Sync + 'static {
     async fn session(&self, token_hash: &str) -> StoreResult<Option<SessionRow>>;
     async fn touch_session(&self, token_hash: &str, at: i64) -> StoreResult<()>;
     async fn end_session(&self, token_hash: &str, audit: Option<AuditDraft>) -> StoreResult<()>;
+}
 
-    // Records.
+/// Records, their versions and case lists (`records/sql.rs`).
+#[async_trait]
+pub trait RecordStore: Send + Sync {
     async fn create_record(
         &self,
         write: RecordWrite,
@@ -431,8 +455,15 @@ pub trait Storage: Send + Sync + 'static {
     /// Bulk load for demo and benchmark data: records in one transaction, each with its audit
     /// entry. Notifications are not sent for seeded data.
     async fn seed_records(&self, writes: Vec<RecordWrite>) -> StoreResult<()>;
+    /// The audit-free primary-key read used as the S3 benchmark baseline.
+    async fn bare_read(&self, pref_code: i64, id: i64) -> StoreResult<Option<String>>;
+    /// The bare single-row UPDATE used as the S4 benchmark baseline.
+    async fn bare_update(&self, pref_code: i64, id: i64, at: i64) -> StoreResult<()>;
+}
 
-    // Audit.
+/// The audit chains and their checkpoints (`audit/sql.rs`).
+#[async_trait]
+pub trait AuditStore: Send + Sync {
     async fn append_audit(&self, audit: AuditDraft) -> StoreResult<AuditEntry>;
     /// Several entries in one transaction, each chained in the order given (per prefecture);
     /// the entries come back in the same order. All or none are written.
@@ -471,8 +502,11 @@ pub trait Storage: Send + Sync + 'static {
     /// Every stored checkpoint as (body, signature), oldest first.
     async fn stored_checkpoints(&self) -> StoreResult<Vec<(String, String)>>;
     async fn audit_for_record(&self, record_id: i64, action: &str) -> StoreResult<Vec<AuditEntry>>;
+}
 
-    // Notifications.
+/// Each organisation's inbox (`notify/sql.rs`).
+#[async_trait]
+pub trait NotificationStore: Send + Sync {
     async fn notifications(
         &self,
         org_id: &str,
@@ -490,12 +524,12 @@ pub trait Storage: Send + Sync + 'static {
         read: bool,
         audit: AuditDraft,
     ) -> StoreResult<bool>;
-    /// The audit-free primary-key read used as the S3 benchmark baseline.
-    async fn bare_read(&self, pref_code: i64, id: i64) -> StoreResult<Option<String>>;
-    /// The bare single-row UPDATE used as the S4 benchmark baseline.
-    async fn bare_update(&self, pref_code: i64, id: i64, at: i64) -> StoreResult<()>;
+}
 
-    // Search (the index is written with every record write; see `search/mod.rs`).
+/// Search (the index is written with every record write; see `search/mod.rs` and
+/// `search/sql.rs`).
+#[async_trait]
+pub trait SearchStore: Send + Sync {
     /// Record ids whose keys of `lookup.kind` start with `lookup.prefix` (within the birth
     /// window), in key order, at most `limit` rows (a record can appear more than once).
     async fn search_lookup(&self, lookup: &KeyLookup, limit: i64) -> StoreResult<Vec<i64>>;

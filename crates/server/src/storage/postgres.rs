@@ -86,10 +86,17 @@ impl PgStore {
     }
 }
 
-super::sql::impl_storage!(
+// One SQL body, two engines: every area's statements, expanded here for PostgreSQL and in
+// `sqlite.rs` for SQLite (see `sql.rs`).
+super::sql::impl_common!(PgStore, sqlx::Postgres, "postgres", " FOR UPDATE");
+crate::orgs::sql::impl_org_store!(PgStore, sqlx::Postgres, " FOR UPDATE");
+crate::auth::sql::impl_auth_store!(PgStore, sqlx::Postgres, " FOR UPDATE");
+crate::records::sql::impl_record_store!(PgStore, sqlx::Postgres, " FOR UPDATE");
+crate::audit::sql::impl_audit_store!(PgStore, sqlx::Postgres, " FOR UPDATE");
+crate::notify::sql::impl_notification_store!(PgStore, sqlx::Postgres, " FOR UPDATE");
+crate::search::sql::impl_search_store!(
     PgStore,
     sqlx::Postgres,
-    "postgres",
     " FOR UPDATE",
     // DELETE, not TRUNCATE: TRUNCATE would lock searches out for the whole rebuild; with
     // DELETE they keep reading the old keys until the rebuild commits.

@@ -128,10 +128,17 @@ fn checkpoint_in_background(pool: SqlitePool) {
     });
 }
 
-super::sql::impl_storage!(
+// One SQL body, two engines: every area's statements, expanded here for SQLite and in
+// `postgres.rs` for PostgreSQL (see `sql.rs`). No row locks: the single writer serialises writes.
+super::sql::impl_common!(SqliteStore, sqlx::Sqlite, "sqlite", "");
+crate::orgs::sql::impl_org_store!(SqliteStore, sqlx::Sqlite, "");
+crate::auth::sql::impl_auth_store!(SqliteStore, sqlx::Sqlite, "");
+crate::records::sql::impl_record_store!(SqliteStore, sqlx::Sqlite, "");
+crate::audit::sql::impl_audit_store!(SqliteStore, sqlx::Sqlite, "");
+crate::notify::sql::impl_notification_store!(SqliteStore, sqlx::Sqlite, "");
+crate::search::sql::impl_search_store!(
     SqliteStore,
     sqlx::Sqlite,
-    "sqlite",
     "",
     "DELETE FROM search_keys; DELETE FROM search_docs;"
 );

@@ -17,7 +17,7 @@ use tsunagu_server::audit::{action, AuditDraft};
 use tsunagu_server::auth::{self, PasswordCost};
 use tsunagu_server::config::Config;
 use tsunagu_server::orgs::rows_from_master;
-use tsunagu_server::service::AppState;
+use tsunagu_server::state::AppState;
 use tsunagu_server::storage::{NewUser, Storage};
 
 pub const CHEAP: PasswordCost = PasswordCost {

@@ -2,6 +2,10 @@
 //! database inbox is the source of truth; the hub only makes delivery immediate, and a stream
 //! that falls behind re-reads the inbox.
 
+pub mod routes;
+pub mod service;
+pub(crate) mod sql;
+
 use tokio::sync::{broadcast, watch};
 
 use crate::storage::NotificationRow;

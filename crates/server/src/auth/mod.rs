@@ -1,6 +1,10 @@
 //! Passwords (Argon2id), one-time codes (TOTP, RFC 6238, with replay refused) and opaque session
 //! tokens (random, stored only as their SHA-256).
 
+pub mod routes;
+pub mod service;
+pub(crate) mod sql;
+
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };

@@ -1,6 +1,8 @@
 //! The organisation directory, held in memory: every request needs to know who an organisation
 //! is and whom it works with, and the master changes only when an operator loads a new one.
 
+pub(crate) mod sql;
+
 use std::collections::HashMap;
 
 use tsunagu_masterdata::orgs::{OrgDef, OrgMaster};

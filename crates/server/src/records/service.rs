@@ -1,0 +1,490 @@
+//! The use cases of records: create, update and restrict (the owner only), read a record, its
+//! versions and who viewed it as the caller's tier allows, and case lists with their cursors.
+
+use base64::Engine;
+use serde_json::json;
+use tsunagu_record::api::{CaseList, RecordViewEntry, UpdateRecord, VersionEntry};
+use tsunagu_record::validate::{validate, Context};
+use tsunagu_record::{RecordBody, RecordView, Restrictions};
+
+use crate::audit::action;
+use crate::domain;
+use crate::error::{AppError, AppResult};
+use crate::orgs::Org;
+use crate::state::{time, AppState, Viewer};
+use crate::storage::{
+    CaseCursor, CaseQuery, CaseSort, NewNotification, PrepareWrite, RecordWrite, StoredRecord,
+    Versioned,
+};
+use crate::tier::{self, RecordFacts, Tier};
+
+/// What an owner's update replaces.
+enum Change {
+    Body(Box<RecordBody>),
+    Restrictions(Restrictions),
+}
+
+impl AppState {
+    fn check_body(&self, body: &RecordBody) -> AppResult<()> {
+        let exists = |code: &str| {
+            tsunagu_masterdata::localgov::municipality(code).is_some()
+                || self.orgs.by_lgcode(code).is_some()
+        };
+        validate(
+            body,
+            &Context {
+                today: self.clock.today(),
+                municipality_exists: &exists,
+            },
+        )
+        .map_err(AppError::Validation)
+    }
+
+    fn writer_check(&self, v: &Viewer) -> AppResult<()> {
+        if domain::may_write_records(v.role, &v.org) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(
+                "この利用者は記録を登録・更新できません".into(),
+            ))
+        }
+    }
+
+    fn write_for(
+        &self,
+        v: &Viewer,
+        owner: &Org,
+        body: RecordBody,
+        restrictions: Restrictions,
+        action: &'static str,
+        detail: serde_json::Value,
+    ) -> RecordWrite {
+        let at = self.clock.now();
+        let notify = domain::recipients(&v.org, owner, &body, &self.orgs)
+            .into_iter()
+            .map(|org_id| NewNotification {
+                org_id,
+                kind: if action == action::RECORD_CREATED {
+                    tsunagu_record::api::NotificationKind::RecordCreated
+                } else {
+                    tsunagu_record::api::NotificationKind::RecordUpdated
+                },
+                from_org_id: v.org.id.clone(),
+            })
+            .collect();
+        RecordWrite {
+            pref_code: owner.pref_code,
+            owner_org: owner.id.clone(),
+            author: v.display_name.clone(),
+            at,
+            columns: domain::columns(&body, &restrictions),
+            body,
+            restrictions,
+            audit: v.audit(at, owner.pref_code, action, None, detail),
+            notify,
+        }
+    }
+
+    pub async fn create_record(&self, v: &Viewer, body: RecordBody) -> AppResult<RecordView> {
+        self.writer_check(v)?;
+        self.check_body(&body)?;
+        let write = self.write_for(
+            v,
+            &v.org,
+            body,
+            Restrictions::default(),
+            action::RECORD_CREATED,
+            json!({ "version": 1 }),
+        );
+        let (rec, notes) = self.store.create_record(write).await?;
+        self.hub.publish(&notes);
+        Ok(tier::project(Tier::Owner, &rec, &v.org).expect("owner sees everything"))
+    }
+
+    /// The check and the write of an owner's change, run by the store on the locked current row:
+    /// anyone but the owner is refused.
+    fn update_by_owner(
+        &self,
+        v: &Viewer,
+        change: Change,
+        action: &'static str,
+        detail: serde_json::Value,
+    ) -> PrepareWrite {
+        let (state, v) = (self.clone(), v.clone());
+        Box::new(move |current: &StoredRecord| {
+            if current.owner_org != v.org.id {
+                return None;
+            }
+            let (body, restrictions) = match change {
+                Change::Body(b) => (*b, current.restrictions.clone()),
+                Change::Restrictions(r) => (current.body.clone(), r),
+            };
+            let mut write = state.write_for(&v, &v.org, body, restrictions, action, detail);
+            // An organisation is told of a change only if it can see one: a notice of a change
+            // to parts it may not see would tell it when, and how often, they changed.
+            let after = current.next_version(&write);
+            write.notify.retain(|n| {
+                state.orgs.get(&n.org_id).is_some_and(|viewer| {
+                    let view = |r: &StoredRecord| {
+                        tier::project(tier::decide(viewer, &v.org, facts(r)), r, &v.org)
+                    };
+                    view(current) != view(&after)
+                })
+            });
+            Some(write)
+        })
+    }
+
+    /// The owner's update of record `id` at `version`. Anyone else is refused: not found if they
+    /// may not see the record (the same answer as for an id that does not exist), forbidden if
+    /// they may.
+    async fn versioned_write(
+        &self,
+        v: &Viewer,
+        id: i64,
+        version: i64,
+        prepare: PrepareWrite,
+    ) -> AppResult<StoredRecord> {
+        let outcome = match self.store.update_record(id, version, prepare).await {
+            Err(crate::storage::StoreError::NotFound) => return Err(not_found()),
+            other => other?,
+        };
+        match outcome {
+            Versioned::Done((rec, notes)) => {
+                self.hub.publish(&notes);
+                Ok(rec)
+            }
+            Versioned::Refused(current) => {
+                // Whether the record exists is not told to those who may not see it.
+                let owner = self.org(&current.owner_org)?;
+                Err(match tier::decide(&v.org, owner, facts(&current)) {
+                    Tier::None => not_found(),
+                    _ => AppError::Forbidden("記録を更新できるのは所有機関のみです".into()),
+                })
+            }
+            Versioned::Conflict(current) => {
+                let owner = self.org(&current.owner_org)?;
+                match tier::project(Tier::Owner, &current, owner) {
+                    Some(RecordView::Owner(full)) => Err(AppError::Conflict(Box::new(full))),
+                    _ => Err(AppError::Internal(anyhow::anyhow!(
+                        "owner projection failed"
+                    ))),
+                }
+            }
+        }
+    }
+
+    pub async fn update_record(
+        &self,
+        v: &Viewer,
+        id: i64,
+        req: UpdateRecord,
+    ) -> AppResult<RecordView> {
+        self.writer_check(v)?;
+        self.check_body(&req.record)?;
+        let prepare = self.update_by_owner(
+            v,
+            Change::Body(Box::new(req.record)),
+            action::RECORD_UPDATED,
+            json!({ "from_version": req.version }),
+        );
+        let rec = self.versioned_write(v, id, req.version, prepare).await?;
+        Ok(tier::project(Tier::Owner, &rec, &v.org).expect("owner sees everything"))
+    }
+
+    pub async fn set_restrictions(
+        &self,
+        v: &Viewer,
+        id: i64,
+        version: i64,
+        r: Restrictions,
+    ) -> AppResult<RecordView> {
+        self.writer_check(v)?;
+        let r = r.normalised();
+        if r.reason.chars().count() > 200 {
+            return Err(AppError::bad_field(
+                "restrictions.reason",
+                "制限の理由は200文字以内で入力してください",
+            ));
+        }
+        if let Some(c) = tsunagu_record::validate::forbidden_char(&r.reason, false) {
+            return Err(AppError::bad_field(
+                "restrictions.reason",
+                format!(
+                    "制限の理由に使用できない文字（制御文字など、U+{:04X}）が含まれています",
+                    c as u32
+                ),
+            ));
+        }
+        let detail = json!({ "from_version": version, "groups": r.groups, "fields": r.fields });
+        let prepare =
+            self.update_by_owner(v, Change::Restrictions(r), action::RESTRICTIONS_SET, detail);
+        let rec = self.versioned_write(v, id, version, prepare).await?;
+        Ok(tier::project(Tier::Owner, &rec, &v.org).expect("owner sees everything"))
+    }
+
+    /// Reads a record as the caller may see it. A read by another organisation is logged before
+    /// anything is returned: if the log cannot be written, nothing leaves.
+    pub async fn get_record(&self, v: &Viewer, id: i64) -> AppResult<RecordView> {
+        if !domain::may_read_records(v.role) {
+            return Err(AppError::Forbidden(
+                "運用者は記録の内容を閲覧できません".into(),
+            ));
+        }
+        let Some(rec) = self.store.get_record(id).await? else {
+            return Err(self.refused(v, id, "record").await);
+        };
+        let owner = self.org(&rec.owner_org)?;
+        let t = tier::decide(&v.org, owner, facts(&rec));
+        let Some(view) = tier::project(t, &rec, owner) else {
+            return Err(self.refused(v, id, "record").await);
+        };
+        if t != Tier::Owner {
+            let audit = v.audit(
+                self.clock.now(),
+                rec.pref_code,
+                action::RECORD_VIEWED,
+                Some(rec.id),
+                json!({ "tier": t.name(), "version": rec.version }),
+            );
+            self.read_audit.append(audit).await?;
+        }
+        Ok(view)
+    }
+
+    pub async fn list_versions(&self, v: &Viewer, id: i64) -> AppResult<Vec<VersionEntry>> {
+        if !domain::may_read_records(v.role) {
+            return Err(AppError::Forbidden(
+                "運用者は記録の内容を閲覧できません".into(),
+            ));
+        }
+        let Some(rec) = self.store.get_record(id).await? else {
+            return Err(self.refused(v, id, "versions").await);
+        };
+        let owner = self.org(&rec.owner_org)?;
+        let t = tier::decide(&v.org, owner, facts(&rec));
+        if t == Tier::None {
+            return Err(self.refused(v, id, "versions").await);
+        }
+        let versions = self.store.list_versions(id).await?;
+        if t != Tier::Owner {
+            let audit = v.audit(
+                self.clock.now(),
+                rec.pref_code,
+                action::HISTORY_VIEWED,
+                Some(rec.id),
+                json!({ "tier": t.name(), "versions": versions.len() }),
+            );
+            self.read_audit.append(audit).await?;
+        }
+        Ok(tier::history(t, &rec, owner, versions))
+    }
+
+    /// Who from other organisations opened the record: for its owner only.
+    pub async fn record_views(&self, v: &Viewer, id: i64) -> AppResult<Vec<RecordViewEntry>> {
+        let Some(rec) = self.store.get_record(id).await? else {
+            return Err(self.refused(v, id, "views").await);
+        };
+        if rec.owner_org != v.org.id {
+            let owner = self.org(&rec.owner_org)?;
+            return Err(match tier::decide(&v.org, owner, facts(&rec)) {
+                Tier::None => self.refused(v, id, "views").await,
+                _ => AppError::Forbidden("閲覧履歴を確認できるのは所有機関のみです".into()),
+            });
+        }
+        let mut out = Vec::new();
+        for a in [action::RECORD_VIEWED, action::HISTORY_VIEWED] {
+            for e in self.store.audit_for_record(id, a).await? {
+                let org = self.orgs.get(&e.actor_org);
+                let tier = serde_json::from_str::<serde_json::Value>(&e.detail)
+                    .ok()
+                    .and_then(|d| d.get("tier").and_then(|t| t.as_str()).map(str::to_string))
+                    .unwrap_or_default();
+                out.push(RecordViewEntry {
+                    at: time(e.at),
+                    org_id: e.actor_org.clone(),
+                    org_name: org.map(|o| o.name.clone()).unwrap_or_default(),
+                    user: format!("利用者#{}", e.actor_user.unwrap_or_default()),
+                    tier,
+                });
+            }
+        }
+        out.sort_by_key(|e| e.at);
+        Ok(out)
+    }
+
+    pub async fn list_cases(&self, v: &Viewer, p: CaseListParams) -> AppResult<CaseList> {
+        let limit = p.limit.unwrap_or(50).clamp(1, self.config.limits.page_max);
+        let mut q = CaseQuery {
+            owners: Vec::new(),
+            pref_code: None,
+            serious_only: false,
+            status: p.status,
+            municipality: p.municipality,
+            viewer_org: v.org.id.clone(),
+            mask_others: false,
+            updated_since: p.updated_since,
+            sort: p.sort,
+            after: p.cursor,
+            // One more than the page, to know whether another page follows.
+            limit: limit + 1,
+        };
+        match v.org.kind {
+            tsunagu_record::OrgKind::Cgc | tsunagu_record::OrgKind::Municipality => {
+                q.owners.push(v.org.id.clone());
+                q.owners.extend(
+                    self.orgs
+                        .partners_of(&v.org)
+                        .into_iter()
+                        .map(|o| o.id.clone()),
+                );
+                q.pref_code = Some(v.org.pref_code);
+                // Other owners' rows in a centre's or municipality's list are partners' rows.
+                q.mask_others = true;
+            }
+            tsunagu_record::OrgKind::Ministry => q.serious_only = true,
+            tsunagu_record::OrgKind::Operator => {
+                return Err(AppError::Forbidden(
+                    "運用者は記録の内容を閲覧できません".into(),
+                ))
+            }
+        }
+        let mut rows = self.store.list_cases(&q).await?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let next_cursor = match rows.last() {
+            Some(r) if more => Some(self.cursor_for(v, r, q.sort)?),
+            _ => None,
+        };
+        let mut items = Vec::with_capacity(rows.len());
+        let mut others = Vec::new();
+        for r in &rows {
+            let owner = self.org(&r.owner_org)?;
+            let t = tier::decide(&v.org, owner, facts(r));
+            if let Some(s) = tier::summary(t, r, owner) {
+                if t != Tier::Owner {
+                    others.push(r.id);
+                }
+                items.push(s);
+            }
+        }
+        // A list row of another organisation's record is a read of it: one entry per page
+        // names the records shown (ids only), before the page leaves.
+        if !others.is_empty() {
+            let audit = v.audit(
+                self.clock.now(),
+                v.org.pref_code,
+                action::CASES_LISTED,
+                None,
+                json!({ "records": others }),
+            );
+            self.read_audit.append(audit).await?;
+        }
+        Ok(CaseList { items, next_cursor })
+    }
+}
+
+fn facts(r: &StoredRecord) -> RecordFacts<'static> {
+    RecordFacts {
+        serious: r.body.admin.serious_case,
+        transfer_to: None,
+    }
+}
+
+fn not_found() -> AppError {
+    AppError::NotFound("記録が見つからないか、閲覧する権限がありません".into())
+}
+
+/// Filters, sort and page of a case list, parsed from the query string.
+#[derive(Debug, Clone)]
+pub struct CaseListParams {
+    pub status: Option<String>,
+    pub municipality: Option<String>,
+    pub updated_since: Option<i64>,
+    pub sort: CaseSort,
+    pub cursor: Option<CaseCursor>,
+    pub limit: Option<i64>,
+}
+
+impl AppState {
+    /// Audits a refused read (no tier, or no such record: the caller gets the same 404 for
+    /// both) in the reader's chain, and warns the operator when one account is refused again
+    /// and again. The refusal is the answer unless the log cannot be written.
+    async fn refused(&self, v: &Viewer, id: i64, read: &'static str) -> AppError {
+        let now = self.clock.now();
+        let audit = v.audit(
+            now,
+            v.org.pref_code,
+            action::ACCESS_REFUSED,
+            Some(id),
+            json!({ "read": read }),
+        );
+        if let Some(n) = self.refusals.note(v.user_id, now) {
+            tracing::warn!(
+                user_id = v.user_id,
+                org = %v.org.id,
+                refusals = n,
+                "repeated refused reads from one account within 10 minutes (tsunagu-server refused-reads lists them)"
+            );
+        }
+        match self.read_audit.append(audit).await {
+            Ok(_) => not_found(),
+            Err(e) => e.into(),
+        }
+    }
+
+    /// The cursor after row `r`, holding its sort key as the viewer sees it: a key the viewer
+    /// may not see would leave in the cursor otherwise.
+    fn cursor_for(&self, v: &Viewer, r: &StoredRecord, sort: CaseSort) -> AppResult<String> {
+        let owner = self.org(&r.owner_org)?;
+        let t = tier::decide(&v.org, owner, facts(r));
+        let cursor = if tier::casework_withheld(t, &r.restrictions) {
+            CaseCursor {
+                key: crate::storage::masked_sort_key(sort).to_string(),
+                id: r.id,
+            }
+        } else {
+            cursor_of(r, sort)
+        };
+        Ok(encode_cursor(&cursor))
+    }
+}
+
+fn cursor_of(r: &StoredRecord, sort: CaseSort) -> CaseCursor {
+    let key = match sort {
+        CaseSort::UpdatedDesc | CaseSort::UpdatedAsc => r.updated_at.to_string(),
+        CaseSort::NextReview => domain::columns(&r.body, &r.restrictions).next_review,
+        CaseSort::CaseNumber => r.body.admin.case_number.trim().to_string(),
+    };
+    CaseCursor { key, id: r.id }
+}
+
+pub fn encode_cursor(c: &CaseCursor) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(c).expect("plain data"))
+}
+
+impl CaseCursor {
+    /// Whether this cursor could have come from a page in `sort` order: a client may send
+    /// anything, and the store must get only keys of the sorted column's form.
+    pub fn fits(&self, sort: CaseSort) -> bool {
+        let key_ok = match sort {
+            CaseSort::UpdatedDesc | CaseSort::UpdatedAsc => self
+                .key
+                .parse::<i64>()
+                .is_ok_and(|k| k >= 0 && k.to_string() == self.key),
+            CaseSort::NextReview | CaseSort::CaseNumber => {
+                tsunagu_record::validate::forbidden_char(&self.key, false).is_none()
+                    && self.key.chars().count() <= 200
+            }
+        };
+        key_ok && self.id > 0
+    }
+}
+
+pub fn decode_cursor(s: &str) -> Option<CaseCursor> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
