@@ -85,7 +85,11 @@ impl App {
                         let nid = item.id;
                         self.request("mark", CmdKind::MarkRead { nid, read: true });
                     }
-                    self.open_record(rid);
+                    // An intake not linked to a record yet has nothing to open here (the
+                    // intake screen comes with the workflow menu).
+                    if let Some(rid) = rid {
+                        self.open_record(rid);
+                    }
                 }
             }
             _ => self.dirty = false,
@@ -133,11 +137,15 @@ pub fn draw(f: &mut Frame, area: Rect, app: &mut App) {
     let jst = chrono::FixedOffset::east_opt(9 * 3600).expect("JST");
     for (i, n) in s.items.iter().enumerate().skip(start).take(rows) {
         let mark = if n.read { "    " } else { "未読" };
+        let subject = match (n.record_id, n.intake_id) {
+            (Some(r), _) => format!("記録 {r}"),
+            (None, Some(i)) => format!("通告 {i}"),
+            (None, None) => String::new(),
+        };
         let line = format!(
-            "{mark} {}  {}  記録 {}  {}",
+            "{mark} {}  {}  {subject}  {}",
             n.at.with_timezone(&jst).format("%m/%d %H:%M"),
             n.kind.label_ja(),
-            n.record_id,
             n.from_org_name
         );
         let style = if i == s.selected {

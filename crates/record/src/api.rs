@@ -150,6 +150,12 @@ pub struct RecordViewEntry {
 pub enum NotificationKind {
     RecordCreated,
     RecordUpdated,
+    /// Another organisation received a report about a child of one of your records.
+    IntakeForwarded,
+    /// An intake's safety confirmation is due soon (a reminder point before the deadline).
+    SafetyDueSoon,
+    /// An intake's safety confirmation deadline has passed unconfirmed.
+    SafetyOverdue,
 }
 
 impl NotificationKind {
@@ -157,6 +163,9 @@ impl NotificationKind {
         match self {
             NotificationKind::RecordCreated => "新規登録",
             NotificationKind::RecordUpdated => "更新",
+            NotificationKind::IntakeForwarded => "通告の送付",
+            NotificationKind::SafetyDueSoon => "安全確認期限間近",
+            NotificationKind::SafetyOverdue => "安全確認期限超過",
         }
     }
 }
@@ -167,7 +176,10 @@ impl NotificationKind {
 pub struct Notification {
     pub id: i64,
     pub kind: NotificationKind,
-    pub record_id: i64,
+    /// The record; null for a notification about an intake not linked to a record yet.
+    pub record_id: Option<i64>,
+    /// The intake it is about, if any.
+    pub intake_id: Option<i64>,
     pub from_org_id: String,
     pub from_org_name: String,
     pub at: DateTime<Utc>,

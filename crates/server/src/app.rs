@@ -428,7 +428,8 @@ async fn serve_on<H: crate::conn::Handshake>(
     let hub = state.hub.clone();
     let limits = crate::conn::ConnLimits::from(&state.config.limits);
     let app = crate::api::router(state.clone());
-    with_checkpoints(&state, async move {
+    let reminders = tokio::spawn(safety_reminders(state.clone()));
+    let served = with_checkpoints(&state, async move {
         crate::conn::serve(listener, app, limits, handshake, async move {
             shutdown.await;
             hub.close();
@@ -436,7 +437,26 @@ async fn serve_on<H: crate::conn::Handshake>(
         .await?;
         Ok(())
     })
-    .await
+    .await;
+    reminders.abort();
+    served
+}
+
+/// Every minute, the safety clock's reminders that fell due (`intake::service`). Several
+/// servers may run this at once: each reminder is marked sent by one conditional update.
+async fn safety_reminders(state: AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match state.send_safety_reminders().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(reminders = n, "safety confirmation reminders sent"),
+            Err(e) => {
+                tracing::warn!(error = ?e, "safety confirmation reminders failed; retried in a minute")
+            }
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -28,6 +28,12 @@ pub enum AppError {
     },
     Validation(Vec<FieldError>),
     Conflict(Box<FullRecord>),
+    /// The request does not fit the current state of what it changes (an intake changed
+    /// since it was read, already linked, already confirmed): 409 with a code saying which.
+    State {
+        code: &'static str,
+        message: String,
+    },
     UnsupportedMediaType,
     PayloadTooLarge,
     Unavailable,
@@ -158,6 +164,7 @@ impl IntoResponse for AppError {
                 e.current = Some(current);
                 (StatusCode::CONFLICT, e)
             }
+            AppError::State { code, message } => (StatusCode::CONFLICT, body(code, message)),
             AppError::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 body("unsupported_media_type", "Content-Type は application/json にしてください"),

@@ -17,7 +17,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::{auth, notify, records, search};
+use crate::{auth, intake, notify, records, search};
 
 use crate::error::AppError;
 use crate::state::AppState;
@@ -54,6 +54,21 @@ pub fn router(state: AppState) -> Router {
             get(records::routes::list_versions),
         )
         .route("/records/{id}/views", get(records::routes::record_views))
+        .route("/records/{id}/intakes", get(intake::routes::record_intakes))
+        .route(
+            "/intakes",
+            get(intake::routes::list_intakes).post(intake::routes::create_intake),
+        )
+        .route(
+            "/intakes/{id}",
+            get(intake::routes::get_intake).put(intake::routes::update_intake),
+        )
+        .route("/intakes/{id}/attach", post(intake::routes::attach_intake))
+        .route(
+            "/intakes/{id}/convert",
+            post(intake::routes::convert_intake),
+        )
+        .route("/intakes/{id}/safety", post(intake::routes::confirm_safety))
         .route("/search", get(search::routes::search))
         .route("/notifications", get(notify::routes::notifications))
         .route("/notifications/stream", get(notify::routes::stream))

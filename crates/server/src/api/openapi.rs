@@ -12,6 +12,7 @@ use utoipa::{Modify, OpenApi};
 /// in `paths(...)`, and the document's tag has been `handlers` since the routes were one file.
 mod handlers {
     pub use crate::auth::routes::*;
+    pub use crate::intake::routes::*;
     pub use crate::notify::routes::*;
     pub use crate::records::routes::*;
     pub use crate::search::routes::*;
@@ -26,6 +27,8 @@ mod handlers {
         handlers::create_record, handlers::get_record, handlers::update_record, handlers::set_restrictions,
         handlers::list_versions, handlers::record_views, handlers::list_cases, handlers::search,
         handlers::notifications, handlers::mark_read, handlers::mark_unread, handlers::stream,
+        handlers::create_intake, handlers::list_intakes, handlers::get_intake, handlers::update_intake,
+        handlers::attach_intake, handlers::convert_intake, handlers::confirm_safety, handlers::record_intakes,
     ),
     components(schemas(tsunagu_record::api::ApiError, handlers::CaseSortParam)),
     modifiers(&BearerAuth, &CommonResponses, &Examples),

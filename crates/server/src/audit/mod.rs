@@ -39,6 +39,21 @@ pub mod action {
     /// Every sealed TOTP secret sealed again under a new key (detail: how many).
     pub const TOTP_KEY_ROTATED: &str = "user.totp_key_rotated";
     pub const RECORD_CREATED: &str = "record.created";
+    /// An intake saved (detail: its id); then changed, linked, confirmed, read, listed.
+    pub const INTAKE_RECEIVED: &str = "intake.received";
+    pub const INTAKE_UPDATED: &str = "intake.updated";
+    pub const INTAKE_ATTACHED: &str = "intake.attached";
+    /// Sent to the owner of another organisation's record (detail: the owner).
+    pub const INTAKE_FORWARDED: &str = "intake.forwarded";
+    /// Converted into a new record (the entry names the record).
+    pub const INTAKE_CONVERTED: &str = "intake.converted";
+    pub const SAFETY_CONFIRMED: &str = "intake.safety_confirmed";
+    /// A reminder of an intake's safety clock sent (by the server; detail: the stage).
+    pub const SAFETY_REMINDED: &str = "intake.safety_reminded";
+    pub const INTAKE_VIEWED: &str = "intake.viewed";
+    pub const INTAKES_LISTED: &str = "intake.listed";
+    pub const INTAKE_ACCESS_REFUSED: &str = "intake.access_refused";
+    pub const SAFETY_HOURS_SET: &str = "settings.safety_hours_set";
     pub const RECORD_UPDATED: &str = "record.updated";
     pub const RESTRICTIONS_SET: &str = "record.restrictions_set";
     pub const RECORD_VIEWED: &str = "record.viewed";

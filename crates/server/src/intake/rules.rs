@@ -1,8 +1,28 @@
 //! The rules of intakes without I/O: the safety clock (due time, state, reminder points) and
-//! the order of the duty list.
+//! why a change of an intake is refused.
 
 use chrono::{DateTime, Duration, Utc};
 use tsunagu_record::intake::{IntakeStatus, SafetyState};
+use tsunagu_record::validate::FieldError;
+
+/// Why a change of an intake was not made, decided on its current row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The caller may not see the intake: the same answer as for no such intake.
+    NotFound,
+    /// The caller sees it, but only the receiving organisation may do this.
+    NotReceiver,
+    /// The intake has moved on since the caller read it.
+    Conflict {
+        version: i64,
+    },
+    /// Already attached, sent on or converted.
+    NotOpen(IntakeStatus),
+    AlreadyConfirmed,
+    /// The record to attach to does not exist.
+    NoSuchRecord,
+    Invalid(Vec<FieldError>),
+}
 
 /// 児童相談所運営指針: the child's safety confirmed within 48 hours of the report, unless the
 /// organisation's setting says otherwise.
@@ -61,22 +81,6 @@ pub fn is_open(status: IntakeStatus) -> bool {
     status == IntakeStatus::Open
 }
 
-/// The duty list's order: unconfirmed before confirmed; among the unconfirmed the earliest
-/// deadline first (so the overdue lead); among the confirmed the latest received first. Then
-/// by id, which only orders intakes equal in both.
-pub fn duty_order(
-    a: (Option<DateTime<Utc>>, DateTime<Utc>, DateTime<Utc>, i64),
-    b: (Option<DateTime<Utc>>, DateTime<Utc>, DateTime<Utc>, i64),
-) -> std::cmp::Ordering {
-    // (confirmed_at, due, received, id)
-    match (a.0, b.0) {
-        (None, Some(_)) => std::cmp::Ordering::Less,
-        (Some(_), None) => std::cmp::Ordering::Greater,
-        (None, None) => a.1.cmp(&b.1).then(a.3.cmp(&b.3)),
-        (Some(_), Some(_)) => b.2.cmp(&a.2).then(a.3.cmp(&b.3)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,19 +120,5 @@ mod tests {
         // report itself.
         let due = due_at(r, 4);
         assert_eq!(points(r, due), vec![t(5, 19), t(5, 22)]);
-    }
-
-    #[test]
-    fn the_duty_list_leads_with_the_earliest_unconfirmed_deadline() {
-        let mut v = vec![
-            (Some(t(6, 0)), t(7, 0), t(5, 0), 1),
-            (None, t(8, 0), t(6, 0), 2),
-            (None, t(6, 0), t(4, 0), 3), // overdue by now
-            (Some(t(6, 0)), t(9, 0), t(7, 0), 4),
-            (None, t(8, 0), t(6, 0), 5),
-        ];
-        v.sort_by(|a, b| duty_order(*a, *b));
-        let ids: Vec<i64> = v.iter().map(|x| x.3).collect();
-        assert_eq!(ids, [3, 2, 5, 4, 1]);
     }
 }

@@ -13,7 +13,8 @@ impl AppState {
         Notification {
             id: n.id,
             kind: n.kind,
-            record_id: n.record_id,
+            record_id: (n.record_id != 0).then_some(n.record_id),
+            intake_id: n.intake_id,
             from_org_id: n.from_org_id.clone(),
             from_org_name: self
                 .orgs

@@ -8,6 +8,9 @@ macro_rules! impl_notification_store {
             match s {
                 "record_created" => Ok(NotificationKind::RecordCreated),
                 "record_updated" => Ok(NotificationKind::RecordUpdated),
+                "intake_forwarded" => Ok(NotificationKind::IntakeForwarded),
+                "safety_due_soon" => Ok(NotificationKind::SafetyDueSoon),
+                "safety_overdue" => Ok(NotificationKind::SafetyOverdue),
                 other => Err(StoreError::Corrupt(format!("unknown notification kind {other}"))),
             }
         }
@@ -18,6 +21,7 @@ macro_rules! impl_notification_store {
                 org_id: r.try_get("org_id")?,
                 kind: kind_from(r.try_get::<&str, _>("kind")?)?,
                 record_id: r.try_get("record_id")?,
+                intake_id: r.try_get("intake_id")?,
                 from_org_id: r.try_get("from_org_id")?,
                 at: r.try_get("at")?,
                 read: r.try_get("read")?,

@@ -25,7 +25,7 @@ enum Change {
 }
 
 impl AppState {
-    fn check_body(&self, body: &RecordBody) -> AppResult<()> {
+    pub(crate) fn check_body(&self, body: &RecordBody) -> AppResult<()> {
         let exists = |code: &str| {
             tsunagu_masterdata::localgov::municipality(code).is_some()
                 || self.orgs.by_lgcode(code).is_some()
@@ -40,7 +40,7 @@ impl AppState {
         .map_err(AppError::Validation)
     }
 
-    fn writer_check(&self, v: &Viewer) -> AppResult<()> {
+    pub(crate) fn writer_check(&self, v: &Viewer) -> AppResult<()> {
         if domain::may_write_records(v.role, &v.org) {
             Ok(())
         } else {
@@ -50,7 +50,7 @@ impl AppState {
         }
     }
 
-    fn write_for(
+    pub(crate) fn write_for(
         &self,
         v: &Viewer,
         owner: &Org,
@@ -384,7 +384,7 @@ impl AppState {
     }
 }
 
-fn facts(r: &StoredRecord) -> RecordFacts<'static> {
+pub(crate) fn facts(r: &StoredRecord) -> RecordFacts<'static> {
     RecordFacts {
         serious: r.body.admin.serious_case,
         transfer_to: None,

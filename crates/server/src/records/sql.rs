@@ -196,23 +196,31 @@ macro_rules! impl_record_store {
             Ok(pref * ID_BASE + last - n + 1)
         }
 
+        /// A new record with its version, index entry, audit entry and notifications, inside
+        /// the caller's transaction (a record of its own, or one converted from an intake).
+        async fn create_record_tx(conn: &mut Conn, key: &MacKey, w: RecordWrite) -> StoreResult<(StoredRecord, Vec<NotificationRow>)> {
+            let id = next_ids(conn, w.pref_code, 1).await?;
+            let rec = new_stored(id, &w);
+            let mut qb = sqlx::QueryBuilder::<$db>::new(RECORD_INSERT);
+            qb.push_values(std::iter::once(&rec), |mut b, r| push_record_values(&mut b, r, &w.columns));
+            qb.build().execute(&mut *conn).await?;
+            insert_version(conn, &rec).await?;
+            insert_index(conn, &[index_of(&rec)]).await?;
+            let mut audit = w.audit;
+            audit.record_id = Some(id);
+            append_audit_tx(conn, key, audit).await?;
+            let notes = insert_notifications(conn, id, w.at, &w.notify).await?;
+            Ok((rec, notes))
+        }
+
         #[async_trait::async_trait]
         impl RecordStore for $store {
             async fn create_record(&self, w: RecordWrite) -> StoreResult<(StoredRecord, Vec<NotificationRow>)> {
+                let key = self.mac.get()?;
                 let mut tx = self.write.begin().await?;
-                let id = next_ids(&mut tx, w.pref_code, 1).await?;
-                let rec = new_stored(id, &w);
-                let mut qb = sqlx::QueryBuilder::<$db>::new(RECORD_INSERT);
-                qb.push_values(std::iter::once(&rec), |mut b, r| push_record_values(&mut b, r, &w.columns));
-                qb.build().execute(&mut *tx).await?;
-                insert_version(&mut tx, &rec).await?;
-                insert_index(&mut tx, &[index_of(&rec)]).await?;
-                let mut audit = w.audit;
-                audit.record_id = Some(id);
-                append_audit_tx(&mut tx, &*self.mac.get()?, audit).await?;
-                let notes = insert_notifications(&mut tx, id, w.at, &w.notify).await?;
+                let out = create_record_tx(&mut tx, &key, w).await?;
                 tx.commit().await?;
-                Ok((rec, notes))
+                Ok(out)
             }
 
             async fn update_record(

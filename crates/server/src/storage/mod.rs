@@ -209,7 +209,10 @@ pub struct NotificationRow {
     pub id: i64,
     pub org_id: String,
     pub kind: NotificationKind,
+    /// The record, or 0 for a notification about an intake not linked to one yet.
     pub record_id: i64,
+    /// The intake it is about, if any.
+    pub intake_id: Option<i64>,
     pub from_org_id: String,
     pub at: i64,
     pub read: bool,
@@ -250,6 +253,74 @@ pub type PrepareWrite = Box<dyn FnOnce(&StoredRecord) -> Option<RecordWrite> + S
 /// A write that needs nothing from the current row (tests, tools).
 pub fn unconditionally(w: RecordWrite) -> PrepareWrite {
     Box::new(move |_| Some(w))
+}
+
+/// An intake as stored (`intake/sql.rs`). Times are microseconds since the Unix epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredIntake {
+    pub id: i64,
+    /// The receiving organisation's prefecture: the audit chain its entries go to.
+    pub pref_code: i64,
+    pub org_id: String,
+    pub status: tsunagu_record::intake::IntakeStatus,
+    pub record_id: Option<i64>,
+    pub version: i64,
+    pub received_at: i64,
+    pub safety_hours: i64,
+    pub due_at: i64,
+    pub confirmed_at: Option<i64>,
+    pub confirmation: Option<tsunagu_record::intake::SafetyConfirmation>,
+    pub reminded_stage: i64,
+    pub received_by: String,
+    pub body: tsunagu_record::intake::IntakeInput,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A new intake: everything its transaction writes.
+#[derive(Debug, Clone)]
+pub struct NewIntake {
+    pub pref_code: i64,
+    pub org_id: String,
+    pub received_by: String,
+    pub at: i64,
+    pub safety_hours: i64,
+    pub due_at: i64,
+    pub body: tsunagu_record::intake::IntakeInput,
+    pub audit: AuditDraft,
+}
+
+/// A change of an intake, built from its locked current row: the new state of the row, its
+/// audit entry, notifications, and for a conversion the record to create (whose id the
+/// intake then links).
+#[derive(Debug, Clone)]
+pub struct IntakeWrite {
+    pub status: tsunagu_record::intake::IntakeStatus,
+    pub record_id: Option<i64>,
+    pub body: tsunagu_record::intake::IntakeInput,
+    /// The deadline, which follows the time of receipt in `body` when that is corrected.
+    pub due_at: i64,
+    pub confirmed_at: Option<i64>,
+    pub confirmation: Option<tsunagu_record::intake::SafetyConfirmation>,
+    pub at: i64,
+    pub audit: AuditDraft,
+    pub notify: Vec<NewNotification>,
+    pub new_record: Option<RecordWrite>,
+}
+
+/// Builds an intake's change from its current row, read and locked in the change's own
+/// transaction, or says why not: the rules decide on the row as it is, so two changes at once
+/// cannot both pass a check (one version, one open intake) that only one may.
+pub type PrepareIntake =
+    Box<dyn FnOnce(&StoredIntake) -> Result<IntakeWrite, crate::intake::rules::Refusal> + Send>;
+
+/// What an intake change did.
+#[derive(Debug, Clone)]
+pub struct IntakeChanged {
+    pub intake: StoredIntake,
+    pub notes: Vec<NotificationRow>,
+    /// The record a conversion created.
+    pub record: Option<StoredRecord>,
 }
 
 /// How a case list is sorted.
@@ -348,6 +419,7 @@ pub trait Storage:
     + AuditStore
     + NotificationStore
     + SearchStore
+    + IntakeStore
     + Send
     + Sync
     + 'static
@@ -541,4 +613,49 @@ pub trait SearchStore: Send + Sync {
     async fn search_index_snapshot(&self) -> StoreResult<IndexSnapshot>;
     /// The S1 benchmark baseline: `LIKE '%needle%'` over the name and reading columns.
     async fn like_scan(&self, needle: &str, limit: i64) -> StoreResult<Vec<i64>>;
+}
+
+/// Intakes and their safety clocks (`intake/sql.rs`).
+#[async_trait]
+pub trait IntakeStore: Send + Sync {
+    /// Saves a new intake with its audit entry.
+    async fn create_intake(&self, w: NewIntake) -> StoreResult<StoredIntake>;
+    async fn get_intake(&self, id: i64) -> StoreResult<Option<StoredIntake>>;
+    /// An organisation's intakes: only the unconfirmed (by deadline), or all (newest first).
+    async fn list_intakes(
+        &self,
+        org_id: &str,
+        unconfirmed_only: bool,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredIntake>>;
+    /// The intakes linked to a record, oldest first.
+    async fn intakes_of_record(&self, record_id: i64) -> StoreResult<Vec<StoredIntake>>;
+    /// Changes intake `id` as `prepare` decides on its locked row; `Err(refusal)` changes
+    /// nothing. `StoreError::NotFound` if there is no such intake.
+    async fn change_intake(
+        &self,
+        id: i64,
+        prepare: PrepareIntake,
+    ) -> StoreResult<Result<IntakeChanged, crate::intake::rules::Refusal>>;
+    /// Unconfirmed intakes whose deadline is at or before `horizon`, by deadline.
+    async fn intakes_due_by(&self, horizon: i64, limit: i64) -> StoreResult<Vec<StoredIntake>>;
+    /// Records that intake `id` was reminded of reminder stage `stage`, with its notifications
+    /// and audit entry, if no one did yet (the row's stage is below it and it is still
+    /// unconfirmed): one conditional UPDATE, so two servers never notify a stage twice.
+    async fn mark_reminded(
+        &self,
+        id: i64,
+        stage: i64,
+        notify: &[NewNotification],
+        audit: AuditDraft,
+    ) -> StoreResult<Option<Vec<NotificationRow>>>;
+    /// The organisation's safety-clock hours, if it set them.
+    async fn safety_hours(&self, org_id: &str) -> StoreResult<Option<i64>>;
+    /// Sets (or with `None` clears) the organisation's safety-clock hours.
+    async fn set_safety_hours(
+        &self,
+        org_id: &str,
+        hours: Option<i64>,
+        audit: AuditDraft,
+    ) -> StoreResult<()>;
 }

@@ -94,6 +94,7 @@ crate::auth::sql::impl_auth_store!(PgStore, sqlx::Postgres, " FOR UPDATE");
 crate::records::sql::impl_record_store!(PgStore, sqlx::Postgres, " FOR UPDATE");
 crate::audit::sql::impl_audit_store!(PgStore, sqlx::Postgres, " FOR UPDATE");
 crate::notify::sql::impl_notification_store!(PgStore, sqlx::Postgres, " FOR UPDATE");
+crate::intake::sql::impl_intake_store!(PgStore, sqlx::Postgres, " FOR UPDATE");
 crate::search::sql::impl_search_store!(
     PgStore,
     sqlx::Postgres,

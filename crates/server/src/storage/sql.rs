@@ -51,6 +51,7 @@ macro_rules! impl_common {
                 org_id: n.org_id.clone(),
                 kind: n.kind,
                 record_id,
+                intake_id: None,
                 from_org_id: n.from_org_id.clone(),
                 at,
                 read: false,
@@ -61,6 +62,9 @@ macro_rules! impl_common {
             match k {
                 NotificationKind::RecordCreated => "record_created",
                 NotificationKind::RecordUpdated => "record_updated",
+                NotificationKind::IntakeForwarded => "intake_forwarded",
+                NotificationKind::SafetyDueSoon => "safety_due_soon",
+                NotificationKind::SafetyOverdue => "safety_overdue",
             }
         }
 
@@ -189,11 +193,22 @@ macro_rules! impl_common {
             at: i64,
             notify: &[NewNotification],
         ) -> StoreResult<Vec<NotificationRow>> {
+            insert_notifications_about(conn, record_id, None, at, notify).await
+        }
+
+        /// Notifications about a record (0: none yet) and, where given, an intake.
+        async fn insert_notifications_about(
+            conn: &mut Conn,
+            record_id: i64,
+            intake_id: Option<i64>,
+            at: i64,
+            notify: &[NewNotification],
+        ) -> StoreResult<Vec<NotificationRow>> {
             let mut out = Vec::with_capacity(notify.len());
             for n in notify {
                 let row = sqlx::query(
-                    "INSERT INTO notifications (org_id, kind, record_id, from_org_id, at, read) \
-                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                    "INSERT INTO notifications (org_id, kind, record_id, from_org_id, at, read, intake_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
                 )
                 .bind(&n.org_id)
                 .bind(kind_code(n.kind))
@@ -201,9 +216,12 @@ macro_rules! impl_common {
                 .bind(&n.from_org_id)
                 .bind(at)
                 .bind(false)
+                .bind(intake_id)
                 .fetch_one(&mut *conn)
                 .await?;
-                out.push(new_notification_row(n, row.try_get("id")?, record_id, at));
+                let mut note = new_notification_row(n, row.try_get("id")?, record_id, at);
+                note.intake_id = intake_id;
+                out.push(note);
             }
             Ok(out)
         }

@@ -136,6 +136,7 @@ crate::auth::sql::impl_auth_store!(SqliteStore, sqlx::Sqlite, "");
 crate::records::sql::impl_record_store!(SqliteStore, sqlx::Sqlite, "");
 crate::audit::sql::impl_audit_store!(SqliteStore, sqlx::Sqlite, "");
 crate::notify::sql::impl_notification_store!(SqliteStore, sqlx::Sqlite, "");
+crate::intake::sql::impl_intake_store!(SqliteStore, sqlx::Sqlite, "");
 crate::search::sql::impl_search_store!(
     SqliteStore,
     sqlx::Sqlite,
