@@ -3,7 +3,7 @@
 //! Every field is optional except the content and the time of the report, and each intake
 //! starts the safety-confirmation clock (児童相談所運営指針: the child seen within 48 hours).
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::codes::{lgcode_is_valid, Relationship, Sex};
@@ -146,6 +146,9 @@ pub struct IntakeInput {
 pub const CONTENT_MAX: usize = 20_000;
 /// A report may be typed in a little before the server's clock says it arrived (clock skew).
 pub const RECEIVED_AHEAD_MAX: Duration = Duration::minutes(5);
+/// The oldest report an intake may record: older ones are typing mistakes (a paper backlog
+/// comes in by the batch import).
+pub const RECEIVED_BEFORE_MAX: Duration = Duration::days(366);
 
 /// Checks an intake; `Ok` or every problem found, each naming its field in Japanese.
 pub fn validate_intake(
@@ -160,6 +163,12 @@ pub fn validate_intake(
             "future_date",
             "受理日時に未来の日時は入力できません",
         );
+    } else if i.received_at < now - RECEIVED_BEFORE_MAX {
+        e.push(
+            "received_at",
+            "invalid",
+            "受理日時が古すぎます（1年以上前の日時は入力できません）",
+        );
     }
     e.required("content", "通告内容", &i.content);
     e.text("content", "通告内容", &i.content, CONTENT_MAX);
@@ -173,6 +182,16 @@ pub fn validate_intake(
     e.optional_name("child.name", "子どもの氏名", &c.name);
     if let Some(b) = c.birth_date {
         e.date_not_future("child.birth_date.date", "子どもの生年月日", b.date, today);
+        if today.year() - b.date.year() > crate::validate::MAX_AGE_YEARS {
+            e.push(
+                "child.birth_date.date",
+                "invalid",
+                format!(
+                    "生年月日が古すぎます（{}歳を超えています）",
+                    crate::validate::MAX_AGE_YEARS
+                ),
+            );
+        }
     }
     e.text("child.age_note", "年齢・学年", &c.age_note, SHORT_TEXT_MAX);
     let code = c.municipality_code.trim();
@@ -410,6 +429,16 @@ mod tests {
         ] {
             assert!(f.iter().any(|x| x == want), "{want} in {f:?}");
         }
+        let mut old = minimal("内容");
+        old.received_at = at(4) - Duration::days(400);
+        old.child.birth_date = Some(BirthDate {
+            date: NaiveDate::from_ymd_opt(1950, 1, 1).unwrap(),
+            estimated: true,
+        });
+        assert_eq!(
+            fields(validate_intake(&old, at(4), today)),
+            ["received_at", "child.birth_date.date"]
+        );
         // A few minutes of clock skew is not the future.
         let mut ok = minimal("内容");
         ok.received_at = at(4) + Duration::minutes(3);

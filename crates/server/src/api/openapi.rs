@@ -229,8 +229,55 @@ fn set_example(
     }
 }
 
+/// `hours` before the document was built, in JST: examples of times stay valid as it ages.
+fn hours_ago_jst(hours: i64) -> String {
+    let jst = chrono::FixedOffset::east_opt(9 * 3600).expect("JST offset");
+    (chrono::Utc::now() - chrono::Duration::hours(hours))
+        .with_timezone(&jst)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
+/// An intake as staff type it during a call (synthetic names, received two hours before the
+/// document was built).
+pub fn intake_example() -> serde_json::Value {
+    let mut people = tsunagu_masterdata::people::PeopleGenerator::new(2027);
+    let child = people.name();
+    serde_json::json!({
+        "received_at": hours_ago_jst(2),
+        "channel": "phone",
+        "reporter_relationship": "近所の住民",
+        "content": "夜中に子どもの泣き声が続いている。",
+        "child": {
+            "name": { "family": child.family, "given": child.given, "family_kana": child.family_kana, "given_kana": child.given_kana },
+            "sex": 2,
+            "birth_date": { "date": "2018-04-02", "estimated": true },
+            "age_note": "小学生くらい",
+            "municipality_code": "131016",
+            "address_note": "架空町の団地"
+        },
+        "guardians": [{ "name": { "family": child.family, "given": "" }, "relationship": "mother" }],
+        "urgency": "high"
+    })
+}
+
 impl Modify for Examples {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        set_example(doc, "/api/v1/intakes", false, intake_example());
+        set_example(
+            doc,
+            "/api/v1/intakes/{id}",
+            true,
+            serde_json::json!({ "version": 1, "input": intake_example() }),
+        );
+        set_example(
+            doc,
+            "/api/v1/intakes/{id}/safety",
+            false,
+            serde_json::json!({
+                "version": 1,
+                "confirmation": { "confirmed_at": hours_ago_jst(1), "method": "direct_sighting", "note": "家庭訪問で本人を確認" }
+            }),
+        );
         set_example(doc, "/api/v1/records", false, record_example());
         set_example(
             doc,
