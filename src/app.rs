@@ -53,8 +53,28 @@ pub enum Level {
 /// Settings that change how things are drawn.
 #[derive(Debug, Clone)]
 pub struct Look {
+    /// No character of ambiguous East Asian width anywhere: ASCII borders, "~" for "…".
     pub ascii: bool,
     pub ellipsis: &'static str,
+}
+
+impl Look {
+    /// The look for a terminal that draws ambiguous-width characters one cell wide
+    /// (`narrow`), or two (Tera Term's Japanese set-up, the default): then none is drawn, or
+    /// rows would overflow.
+    pub fn for_terminal(narrow: bool) -> Look {
+        if narrow {
+            Look {
+                ascii: false,
+                ellipsis: "…",
+            }
+        } else {
+            Look {
+                ascii: true,
+                ellipsis: "~",
+            }
+        }
+    }
 }
 
 /// A demo account the switcher offers: (login, what it shows).
@@ -373,7 +393,7 @@ impl App {
         self.login.user = login.to_string();
         self.login.busy = true;
         self.conn = Conn::Connecting;
-        self.say(Level::Info, format!("{login} でログインしています…"));
+        self.say(Level::Info, format!("{login} でログインしています"));
         self.request(
             "login",
             CmdKind::DemoLogin {

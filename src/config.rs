@@ -16,7 +16,12 @@ pub struct FileConfig {
     pub server: Option<String>,
     pub keymap: Option<String>,
     pub theme: Option<String>,
+    /// `true`: ASCII borders and "~" whatever `ambiguous_width` says.
     pub ascii: Option<bool>,
+    /// How the terminal draws East Asian ambiguous-width characters (…, ○, box lines):
+    /// `wide` (the default, as Tera Term's Japanese set-up does) or `narrow`. Only `narrow`
+    /// lets the client draw them.
+    pub ambiguous_width: Option<String>,
 }
 
 pub fn config_dir() -> Option<PathBuf> {
@@ -68,6 +73,13 @@ pub fn load(c: &Choices) -> Loaded {
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && c.config_file.is_none() => {}
             Err(e) => warnings.push(format!("{}: 読めません: {e}", p.display())),
+        }
+    }
+    if let Some(w) = file.ambiguous_width.as_deref() {
+        if w != "wide" && w != "narrow" {
+            warnings.push(format!(
+                "ambiguous_width「{w}」は wide か narrow です。wide（曖昧幅の文字を使わない）で表示します"
+            ));
         }
     }
     let km_name = c

@@ -94,10 +94,7 @@ pub fn app() -> App {
     App::new(
         Keymap::builtin("default").expect("keymap"),
         Theme::builtin("default"),
-        Look {
-            ascii: false,
-            ellipsis: "…",
-        },
+        Look::for_terminal(false),
         "http://127.0.0.1:8080".into(),
         today(),
     )

@@ -52,9 +52,14 @@ struct Cli {
     /// Monochrome (as NO_COLOR)
     #[arg(long)]
     no_color: bool,
-    /// ASCII borders and ellipsis, for terminals that draw ambiguous-width characters double
+    /// ASCII borders and ellipsis whatever the settings say (the default unless the terminal
+    /// draws ambiguous-width characters narrow)
     #[arg(long)]
     ascii: bool,
+    /// The terminal draws East Asian ambiguous-width characters (…, ○, box lines) one cell
+    /// wide: let the client use them
+    #[arg(long)]
+    ambiguous_narrow: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -102,11 +107,8 @@ async fn async_main(cli: Cli) -> i32 {
         theme: cli.theme.as_deref(),
         no_color: cli.no_color,
     });
-    let ascii = cli.ascii || loaded.file.ascii.unwrap_or(false);
-    let look = app::Look {
-        ascii,
-        ellipsis: if ascii { "~" } else { "…" },
-    };
+    let narrow = cli.ambiguous_narrow || loaded.file.ambiguous_width.as_deref() == Some("narrow");
+    let look = app::Look::for_terminal(narrow && !cli.ascii && loaded.file.ascii != Some(true));
     let today = chrono::Utc::now()
         .with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).expect("JST"))
         .date_naive();

@@ -19,7 +19,32 @@ const SIZES: [(u16, u16); 2] = [(80, 24), (132, 40)];
 fn render(app: &mut App, w: u16, h: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(w, h)).expect("terminal");
     t.draw(|f| crate::ui::draw(f, app)).expect("draw");
+    if app.look.ascii {
+        assert_no_ambiguous_width(t.backend().buffer());
+    }
     plain(t.backend().buffer())
+}
+
+/// In the default look no cell may hold a character whose width in a CJK terminal (Tera
+/// Term's Japanese set-up draws East Asian ambiguous characters two cells wide) differs from
+/// its normal width: the row would overflow. Every screen drawn by these tests passes here.
+fn assert_no_ambiguous_width(buf: &ratatui::buffer::Buffer) {
+    use unicode_width::UnicodeWidthChar;
+    let mut found = Vec::new();
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            for c in buf[(x, y)].symbol().chars() {
+                if c.width() != c.width_cjk() {
+                    found.push(format!("{c:?} (U+{:04X}) at {x},{y}", c as u32));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "ambiguous-width characters drawn: {found:?}\n{}",
+        plain(buf)
+    );
 }
 
 /// The screen as the user reads it: one line per row, a wide character once (its second cell
@@ -433,12 +458,12 @@ fn too_small_terminal_says_so() {
 }
 
 #[test]
-fn ascii_mode_and_mono_theme_draw_no_ambiguous_chrome() {
+fn the_default_look_and_the_mono_theme_draw_no_ambiguous_chrome() {
     let mut app = logged_in();
-    app.look = crate::app::Look {
-        ascii: true,
-        ellipsis: "~",
-    };
+    assert!(
+        app.look.ascii,
+        "the default assumes a terminal that draws them wide"
+    );
     app.theme = crate::theme::Theme::builtin("mono");
     app.overlay = Some(Overlay::Notifications);
     let s = render(&mut app, 80, 24);
@@ -446,6 +471,16 @@ fn ascii_mode_and_mono_theme_draw_no_ambiguous_chrome() {
         assert!(!s.contains(c), "{c} in\n{s}");
     }
     snap("notifications_ascii", &mut app);
+}
+
+#[test]
+fn a_terminal_that_draws_them_narrow_gets_the_ellipsis() {
+    let mut app = logged_in();
+    app.look = crate::app::Look::for_terminal(true);
+    app.cases.items[0].child_name.given = "とても長い名前の子どもの名前です".repeat(3);
+    let s = render(&mut app, 80, 24);
+    assert!(s.contains('…'), "{s}");
+    snap("case_list_narrow", &mut app);
 }
 
 #[test]

@@ -20,7 +20,7 @@ pub fn draw(f: &mut Frame, app: &mut App) {
     f.render_widget(Paragraph::new("").style(app.theme.style("normal")), area);
     if area.width < MIN_W || area.height < MIN_H {
         let msg = format!(
-            "端末が小さすぎます（{MIN_W}×{MIN_H} 以上が必要、現在 {}×{}）。ウィンドウを広げてください。",
+            "端末が小さすぎます（{MIN_W}x{MIN_H} 以上が必要、現在 {}x{}）。ウィンドウを広げてください。",
             area.width, area.height
         );
         f.render_widget(
@@ -115,7 +115,7 @@ fn draw_status(f: &mut Frame, area: Rect, app: &App) {
     let w = area.width as usize;
     let (conn, role) = match &app.conn {
         Conn::Idle => ("未接続".to_string(), "status"),
-        Conn::Connecting => ("接続中…".to_string(), "status_warn"),
+        Conn::Connecting => ("接続中".to_string(), "status_warn"),
         Conn::Online if app.notes.stream_up || app.token.is_none() => {
             ("接続中".to_string(), "status_ok")
         }

@@ -284,7 +284,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &mut App) {
     c.rows = rows.max(1);
     if c.items.is_empty() {
         let (msg, role) = if c.loading {
-            ("読み込み中…".to_string(), "dim")
+            ("読み込み中".to_string(), "dim")
         } else if let Some(e) = &c.error {
             (
                 format!("読み込めませんでした: {e}（F5 で再読み込み）"),
@@ -323,7 +323,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &mut App) {
     }
     if lines.len() < rows && c.loading {
         lines.push(Line::from(Span::styled(
-            "続きを読み込み中…",
+            "続きを読み込み中",
             app.theme.style("dim"),
         )));
     }

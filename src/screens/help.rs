@@ -39,8 +39,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &mut App) {
     }
     lines.push(Line::from(""));
     for t in [
-        "端末の設定: Tera Term は「設定→端末→文字コード UTF-8」、PuTTY は「Window→Translation→UTF-8」。",
-        "罫線や記号がずれる場合は tsunagu --ascii で起動してください（曖昧幅の文字を使いません）。",
+        "端末の設定: Tera Term は「設定 > 端末 > 文字コード UTF-8」、PuTTY は「Window > Translation > UTF-8」。",
+        "曖昧幅の文字を1桁で表示する端末では tsunagu --ambiguous-narrow で罫線と省略記号を使えます。",
         "キーの変更は ~/.config/tsunagu/keymap.toml、色は --theme（default/light/high-contrast/mono）。",
     ] {
         lines.push(Line::from(Span::styled(text::fit(&format!(" {t}"), w, el), th.style("dim"))));

@@ -223,7 +223,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &mut App) {
             height: 1,
         };
         if app.login.busy {
-            widgets::line(f, row, "ログインしています…", th.style("dim"), el);
+            widgets::line(f, row, "ログインしています", th.style("dim"), el);
         } else if let Some(e) = &app.login.error {
             // Lockout and TLS messages are long: wrap them over the rows left in the box.
             let rows = Rect {

@@ -327,7 +327,7 @@ impl App {
             // Not logged in: the save waits for the next login.
             return;
         }
-        self.say(Level::Info, "保存しています…");
+        self.say(Level::Info, "保存しています");
         self.request("save", kind);
     }
 
@@ -624,7 +624,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &mut App) {
     };
     let r = app.record.as_mut().expect("checked above");
     if r.loading {
-        widgets::line(f, body, "読み込み中…", th.style("dim"), el);
+        widgets::line(f, body, "読み込み中", th.style("dim"), el);
         return;
     }
     if let Some(e) = &r.error {
@@ -774,7 +774,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &mut App) {
                 spans.push(Span::raw(" "));
                 let mut v = v.clone();
                 if k + 1 == max_lines && extra > 0 {
-                    v = format!("{v} …ほか{extra}行");
+                    v = format!("{v} {el}ほか{extra}行");
                 }
                 spans.push(Span::styled(
                     text::fit(&text::sanitize(&v), val_w, el),
@@ -858,7 +858,7 @@ fn draw_side(f: &mut Frame, area: Rect, th: &crate::theme::Theme, side: &Side, e
     let jst = chrono::FixedOffset::east_opt(9 * 3600).expect("JST");
     let (title, rows): (&str, Vec<String>) = match side {
         Side::None => return,
-        Side::Loading(t) => (t, vec!["読み込み中…".into()]),
+        Side::Loading(t) => (t, vec!["読み込み中".into()]),
         Side::Error(e) => ("エラー", vec![e.clone()]),
         Side::History(v) => (
             "変更履歴（新しい順）",
@@ -871,7 +871,7 @@ fn draw_side(f: &mut Frame, area: Rect, th: &crate::theme::Theme, side: &Side, e
                         w.at.with_timezone(&jst).format("%Y-%m-%d %H:%M"),
                         w.author
                     ),
-                    Visible::Withheld { reason } => format!("版 —  {}", reason.label_ja()),
+                    Visible::Withheld { reason } => format!("版 -  {}", reason.label_ja()),
                 })
                 .collect(),
         ),

@@ -282,7 +282,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &mut App) {
     };
     let s = &app.search;
     let status = if s.loading {
-        Some(("検索中…".to_string(), "dim"))
+        Some(("検索中".to_string(), "dim"))
     } else if let Some(e) = &s.error {
         Some((e.clone(), "error"))
     } else if s.results.is_none() {
