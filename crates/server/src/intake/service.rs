@@ -297,15 +297,18 @@ impl AppState {
     /// The intakes linked to record `record_id` that the caller may read (the record's
     /// casework tier): its intake list.
     pub async fn record_intakes(&self, v: &Viewer, record_id: i64) -> AppResult<IntakeList> {
+        // A record that does not exist and one the caller has no tier for get the same
+        // answer, the record's own refusal, logged like a refused read of the record or its
+        // history: before, no such record answered with the intake's 404 message and a record
+        // without a tier with the record's, which told anyone which record ids exist; and
+        // neither refusal was in the log.
         let Some(rec) = self.store.get_record(record_id).await? else {
-            return Err(not_found());
+            return Err(self.refused(v, record_id, "intakes").await);
         };
         let owner = self.org(&rec.owner_org)?;
         let t = tier::decide(&v.org, owner, facts(&rec));
         if !crate::domain::may_read_records(v.role) || t == tier::Tier::None {
-            return Err(AppError::NotFound(
-                "記録が見つからないか、閲覧する権限がありません".into(),
-            ));
+            return Err(self.refused(v, record_id, "intakes").await);
         }
         let mut items = Vec::new();
         for i in self.store.intakes_of_record(record_id).await? {

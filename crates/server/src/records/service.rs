@@ -410,7 +410,7 @@ impl AppState {
     /// Audits a refused read (no tier, or no such record: the caller gets the same 404 for
     /// both) in the reader's chain, and warns the operator when one account is refused again
     /// and again. The refusal is the answer unless the log cannot be written.
-    async fn refused(&self, v: &Viewer, id: i64, read: &'static str) -> AppError {
+    pub(crate) async fn refused(&self, v: &Viewer, id: i64, read: &'static str) -> AppError {
         let now = self.clock.now();
         let audit = v.audit(
             now,
