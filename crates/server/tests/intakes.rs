@@ -201,10 +201,21 @@ both_engines! {
 
         // No such record: named, and nothing changes.
         let i3 = id_of(&receive(&muni, "I3").await);
-        let (st, v) = muni.post(&format!("/api/v1/intakes/{i3}/attach"), &json!({ "record_id": 13_000_000_999_999i64, "version": 1 })).await;
-        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        let (st, none) = muni.post(&format!("/api/v1/intakes/{i3}/attach"), &json!({ "record_id": 13_000_000_999_999i64, "version": 1 })).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{none}");
         let (_, v) = muni.get(&format!("/api/v1/intakes/{i3}")).await;
         assert_eq!((v["status"].as_str(), v["version"].as_i64()), (Some("open"), Some(1)));
+        // A record the caller has no tier on (another municipality's) answers the same, so
+        // attaching tells no one which ids exist; the refusal is logged.
+        let muni2 = s.login("muni2").await;
+        let i4 = id_of(&receive(&muni2, "I4").await);
+        let refused = s.db.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'record.access_refused'").await;
+        let (st, v) = muni2.post(&format!("/api/v1/intakes/{i4}/attach"), &json!({ "record_id": rec, "version": 1 })).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert_eq!(v["fields"], none["fields"]);
+        assert_eq!(s.db.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'record.access_refused'").await, refused + 1);
+        let (_, v) = muni2.get(&format!("/api/v1/intakes/{i4}")).await;
+        assert_eq!(v["status"], "open");
     }
 
     async fn converted_into_a_new_record_in_one_transaction(db) {

@@ -380,7 +380,12 @@ both_engines! {
                 // a forwarded intake the receiver's own tier for the record.
                 let own = link == Link::Attached;
                 let kind = |r: &Rec| (r.serious, r.groups.contains(&"casework"), if own { "owner" } else { tier_label(&m, receiver, r) });
-                let pool: Vec<usize> = (0..recs.len()).filter(|&j| (recs[j].owner == receiver) == own && !recs[j].tag.starts_with('V')).collect();
+                // (Not to a record the receiver has no tier on: that is refused as if the id did
+                // not exist, checked below.)
+                let pool: Vec<usize> = (0..recs.len())
+                    .filter(|&j| (recs[j].owner == receiver) == own && !recs[j].tag.starts_with('V'))
+                    .filter(|&j| own || tier_label(&m, receiver, &recs[j]) != "none")
+                    .collect();
                 let least = pool.iter().map(|&j| linked_kinds.get(&kind(&recs[j])).copied().unwrap_or(0)).min().unwrap();
                 let pool: Vec<usize> = pool.into_iter().filter(|&j| linked_kinds.get(&kind(&recs[j])).copied().unwrap_or(0) == least).collect();
                 let j = pool[rng.gen_range(0..pool.len())];
@@ -634,7 +639,7 @@ both_engines! {
             required.push((Link::Attached, "owner", restricted, true));
             required.push((Link::Converted, "owner", restricted, true));
         }
-        for tier in ["partner", "outside", "none"] {
+        for tier in ["partner", "outside"] {
             required.push((Link::Forwarded, tier, true, true));
             required.push((Link::Forwarded, tier, false, true));
         }

@@ -75,7 +75,7 @@ fn refusal_error(r: Refusal) -> AppError {
         Refusal::NoSuchRecord => AppError::Validation(vec![FieldError::new(
             "record_id",
             "unknown",
-            "指定された記録が見つかりません",
+            "指定された記録が見つからないか、この機関からは送付できません",
         )]),
         Refusal::Invalid(fields) => AppError::Validation(fields),
     }
@@ -396,9 +396,23 @@ impl AppState {
         id: i64,
         req: AttachIntake,
     ) -> AppResult<IntakeView> {
+        // Only to a record the caller has a tier on: for any other, the answer is that of an id
+        // that does not exist (and the refusal is logged), or attaching would tell which ids
+        // exist. A report about a child of an organisation out of reach goes by phone to the
+        // owner whose contact the search shows.
         let rec = self.store.get_record(req.record_id).await?;
         let owner = match &rec {
-            Some(r) => Some(self.org(&r.owner_org)?.clone()),
+            Some(r) => {
+                let owner = self.org(&r.owner_org)?.clone();
+                if tier::decide(&v.org, &owner, facts(r)) == tier::Tier::None {
+                    match self.refused(v, req.record_id, "intake_attach").await {
+                        AppError::NotFound(_) => None,
+                        other => return Err(other),
+                    }
+                } else {
+                    Some(owner)
+                }
+            }
             None => None,
         };
         let readable = self.readable_intake(v, id).await?;
