@@ -366,10 +366,155 @@ fn search_panel_debounces_and_shows_no_address() {
     // server-side leak scan checks that no address reaches the answer.)
     assert!(screen.contains("住所は検索結果に表示されません"));
     snap("search", &mut app);
-    // A hit the tier does not allow is not opened; the owner's phone is given instead.
+    // A hit the tier does not allow is not opened; the owner's phone is given instead. (The
+    // first Down goes from the fields into the results, the second to the second hit.)
+    key(&mut app, "Down");
     key(&mut app, "Down");
     key(&mut app, "Enter");
     assert!(app.message.as_ref().unwrap().1.contains("000-2770-0001"));
+}
+
+/// The search panel open with `name` typed and the answer `results` shown.
+fn searched(name: &str, birth: &str) -> App {
+    let mut app = logged_in();
+    key(&mut app, "F3");
+    type_text(&mut app, name);
+    if !birth.is_empty() {
+        key(&mut app, "Tab");
+        key(&mut app, "Tab");
+        type_text(&mut app, birth);
+        key(&mut app, "Tab");
+        key(&mut app, "Tab");
+    }
+    key(&mut app, "Enter");
+    let cmd = app.outbox.pop().expect("search sent at Enter");
+    app.on_reply(Reply {
+        id: cmd.id,
+        kind: ReplyKind::Search(Ok(search_results())),
+    });
+    app
+}
+
+#[test]
+fn birth_ranges_and_eras_are_sent_as_the_api_documents() {
+    use crate::screens::search::birth_param;
+    for (typed, sent) in [
+        ("2008..2010", "2008..2010"),
+        ("R2..R5", "2020..2023"),
+        ("2008〜2010", "2008..2010"),
+        ("H27.4.1", "2015-04-01"),
+        ("平成27年4月1日..令和2年", "2015-04-01..2020"),
+        ("2019", "2019"),
+    ] {
+        assert_eq!(birth_param(typed).as_deref(), Ok(sent), "{typed}");
+    }
+    for bad in ["..2010", "2008..", "あした"] {
+        assert!(birth_param(bad).is_err(), "{bad}");
+    }
+    let mut app = logged_in();
+    key(&mut app, "F3");
+    type_text(&mut app, "かくう");
+    key(&mut app, "Tab");
+    key(&mut app, "Tab");
+    type_text(&mut app, "R2..R5");
+    key(&mut app, "Enter");
+    match &app.outbox.pop().expect("sent").kind {
+        CmdKind::Search { query } => assert!(query.contains("birth=2020..2023"), "{query}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(app.search.error.is_none());
+}
+
+#[test]
+fn enter_in_a_field_searches_and_enter_on_a_result_opens_it() {
+    let mut app = searched("かくう", "");
+    // Typing more restarts the pause; Down then Enter opens the hit shown, not a new search.
+    type_text(&mut app, "た");
+    assert!(app.search.debounce_until.is_some());
+    key(&mut app, "Down");
+    key(&mut app, "Enter");
+    let hit = app.search.hits()[0].record_id;
+    assert!(
+        app.outbox
+            .iter()
+            .any(|c| matches!(c.kind, CmdKind::Record { id } if id == hit)),
+        "{:?}",
+        app.outbox.iter().map(|c| &c.kind).collect::<Vec<_>>()
+    );
+    // Back in the field, Enter searches at once.
+    let mut app = searched("かくう", "");
+    type_text(&mut app, "た");
+    key(&mut app, "Enter");
+    assert!(matches!(
+        app.outbox.last().map(|c| &c.kind),
+        Some(CmdKind::Search { .. })
+    ));
+    // Up from the first result goes back to the fields.
+    let mut app = searched("かくう", "");
+    key(&mut app, "Down");
+    assert!(app.search.in_results);
+    key(&mut app, "Up");
+    assert!(!app.search.in_results);
+}
+
+#[test]
+fn a_later_success_clears_the_earlier_failure() {
+    let mut app = logged_in();
+    key(&mut app, "F3");
+    type_text(&mut app, "山田");
+    key(&mut app, "Enter");
+    let cmd = app.outbox.pop().unwrap();
+    app.on_reply(Reply {
+        id: cmd.id,
+        kind: ReplyKind::Search(Err(crate::api::ApiErr::Network(
+            "サーバーに接続できません".into(),
+        ))),
+    });
+    assert!(render(&mut app, 80, 24).contains("サーバーに接続できません"));
+    type_text(&mut app, "花子");
+    key(&mut app, "Enter");
+    let cmd = app.outbox.pop().unwrap();
+    app.on_reply(Reply {
+        id: cmd.id,
+        kind: ReplyKind::Search(Ok(search_results())),
+    });
+    let s = render(&mut app, 80, 24);
+    assert!(!s.contains("サーバーに接続できません"), "{s}");
+    assert!(app.search.error.is_none() && app.message.is_none());
+}
+
+#[test]
+fn a_match_within_a_year_is_not_labelled_as_the_birth_date() {
+    let with_year = render(&mut searched("かくう", "2018"), 132, 40);
+    assert!(with_year.contains("生年月日が範囲内"), "{with_year}");
+    assert!(!with_year.contains("生年月日一致"), "{with_year}");
+    let with_day = render(&mut searched("かくう", "2018-05-05"), 132, 40);
+    assert!(with_day.contains("生年月日一致"), "{with_day}");
+}
+
+#[test]
+fn the_ministry_is_told_it_may_not_search_before_it_types() {
+    let mut app = logged_in();
+    let me = app.me.as_mut().unwrap();
+    me.org.kind = tsunagu_record::OrgKind::Ministry;
+    me.role = tsunagu_record::Role::Ministry;
+    key(&mut app, "F3");
+    let s = render(&mut app, 80, 24);
+    assert!(
+        s.contains("全国検索を利用できるのは児童相談所と市区町村の職員のみです"),
+        "{s}"
+    );
+    type_text(&mut app, "山田");
+    key(&mut app, "Enter");
+    if let Some(due) = app.next_deadline() {
+        app.on_timer(due);
+    }
+    assert!(
+        !app.outbox
+            .iter()
+            .any(|c| matches!(c.kind, CmdKind::Search { .. })),
+        "no search request is sent"
+    );
 }
 
 #[test]

@@ -38,6 +38,11 @@ pub struct SearchState {
     pub debounce_until: Option<Instant>,
     /// The query the results belong to, so an unchanged query is not sent twice.
     pub last_query: String,
+    /// Whether the keyboard is in the results (Down from the fields) rather than a field:
+    /// Enter there opens the selected hit.
+    pub in_results: bool,
+    /// A failed search's message as it went to the status line, to take back on success.
+    pub said: Option<String>,
 }
 
 impl SearchState {
@@ -57,6 +62,8 @@ impl SearchState {
             error: None,
             debounce_until: None,
             last_query: String::new(),
+            in_results: false,
+            said: None,
         }
     }
 
@@ -86,13 +93,7 @@ impl SearchState {
             q.push(format!("guardian={}", enc(&v[1])));
         }
         if !v[2].is_empty() {
-            let spec = era::parse_date_spec(&v[2])?;
-            let s = match spec {
-                era::DateSpec::Day(d) => d.format("%Y-%m-%d").to_string(),
-                era::DateSpec::Year(y) => y.to_string(),
-                era::DateSpec::YearMonth(y, m) => format!("{y}-{m:02}"),
-            };
-            q.push(format!("birth={s}"));
+            q.push(format!("birth={}", enc(&birth_param(&v[2])?)));
         }
         if !v[3].is_empty() {
             let sex = match v[3].as_str() {
@@ -104,6 +105,41 @@ impl SearchState {
         }
         q.push(format!("page={}", self.page));
         Ok(Some(q.join("&")))
+    }
+}
+
+/// Whether the birth field asks for one day (not a year, a month or a range): only then does a
+/// hit inside it match the birth date itself.
+pub fn birth_is_one_day(s: &str) -> bool {
+    let s = s.trim();
+    !s.is_empty()
+        && split_range(s).is_none()
+        && matches!(era::parse_date_spec(s), Ok(era::DateSpec::Day(_)))
+}
+
+/// A range typed as `2008..2010`, `R2..R5`, `2008〜2010` or `2008~2010`: its two ends.
+fn split_range(s: &str) -> Option<(String, String)> {
+    let norm = s.replace("．．", "..").replace(['〜', '～', '~'], "..");
+    norm.split_once("..")
+        .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
+}
+
+/// The birth field as the API takes it: a day, a month, a year, or a range `a..b` of them, each
+/// end in the Western calendar or an era (R2, 令和2年, H27.4.1).
+pub fn birth_param(s: &str) -> Result<String, String> {
+    let one = |s: &str| -> Result<String, String> {
+        Ok(match era::parse_date_spec(s)? {
+            era::DateSpec::Day(d) => d.format("%Y-%m-%d").to_string(),
+            era::DateSpec::Year(y) => y.to_string(),
+            era::DateSpec::YearMonth(y, m) => format!("{y}-{m:02}"),
+        })
+    };
+    match split_range(s) {
+        Some((a, b)) if a.is_empty() || b.is_empty() => {
+            Err("範囲は「2008..2010」「R2..R5」のように両端を入力してください".into())
+        }
+        Some((a, b)) => Ok(format!("{}..{}", one(&a)?, one(&b)?)),
+        None => one(s.trim()),
     }
 }
 
@@ -128,9 +164,21 @@ pub fn enc(s: &str) -> String {
 
 impl App {
     pub(crate) fn search_input(&mut self, k: KeyEvent) {
+        // Typing goes to the field even while the keyboard was in the results.
+        self.search.in_results = false;
         if self.search.inputs[self.search.focus].input(k) {
             self.search_changed();
         }
+    }
+
+    /// The ministry may not search: it is told when the panel opens, before it types.
+    pub(crate) fn may_search(&self) -> bool {
+        self.me.as_ref().is_none_or(|m| {
+            matches!(
+                m.org.kind,
+                tsunagu_record::OrgKind::Cgc | tsunagu_record::OrgKind::Municipality
+            )
+        })
     }
 
     /// Typing restarts the pause; the search runs when it ends.
@@ -140,6 +188,11 @@ impl App {
     }
 
     pub fn run_search(&mut self) {
+        if !self.may_search() {
+            self.search.error = Some(NOT_FOR_THIS_ORG.into());
+            self.dirty = true;
+            return;
+        }
         match self.search.query() {
             Ok(None) => {
                 self.search.results = None;
@@ -166,6 +219,13 @@ impl App {
                 self.online();
                 self.search.results = Some(r);
                 self.search.selected = 0;
+                self.search.error = None;
+                // The status line's message of an earlier failed search is over.
+                if let Some(said) = self.search.said.take() {
+                    if self.message.as_ref().is_some_and(|(_, m)| *m == said) {
+                        self.message = None;
+                    }
+                }
             }
             Err(e) if e.status() == Some(404) && e.code() == "not_found" => {
                 self.search.error =
@@ -176,6 +236,7 @@ impl App {
                 self.search.error = Some(e.message());
                 self.search.last_query.clear();
                 self.on_error(&e);
+                self.search.said = self.message.as_ref().map(|(_, m)| m.clone());
             }
         }
     }
@@ -187,7 +248,9 @@ impl App {
             Action::Back => self.overlay = None,
             Action::NextField => s.focus = (s.focus + 1) % 4,
             Action::PrevField => s.focus = (s.focus + 3) % 4,
+            Action::Down if n > 0 && !s.in_results => s.in_results = true,
             Action::Down => s.selected = (s.selected + 1).min(n.saturating_sub(1)),
+            Action::Up if s.in_results && s.selected == 0 => s.in_results = false,
             Action::Up => s.selected = s.selected.saturating_sub(1),
             Action::PageDown if s.results.as_ref().is_some_and(|r| r.has_more) => {
                 s.page += 1;
@@ -198,8 +261,10 @@ impl App {
                 self.run_search();
             }
             Action::Open => {
-                // Enter in the query: search now, without waiting for the pause.
-                if s.debounce_until.is_some() || s.results.is_none() {
+                // Enter on a result opens it. Enter in a field searches now, without waiting
+                // for the pause; with the results of what is typed already shown, it opens the
+                // selected one.
+                if !s.in_results && (s.debounce_until.is_some() || s.results.is_none()) {
                     s.debounce_until = None;
                     self.run_search();
                     return;
@@ -225,6 +290,9 @@ impl App {
     }
 }
 
+pub const NOT_FOR_THIS_ORG: &str =
+    "全国検索を利用できるのは児童相談所と市区町村の職員のみです（こども家庭庁は重大事案の閲覧のみ）";
+
 fn sex_label(s: Option<tsunagu_record::Sex>) -> &'static str {
     s.map(|s| s.label_ja()).unwrap_or("-")
 }
@@ -237,7 +305,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &mut App) {
         area,
         app,
         "検索（全国）",
-        "Enter: 検索/開く  Tab: 条件欄  Up/Down: 結果  Esc: 閉じる",
+        "Enter: 欄では検索、結果では開く  Tab: 条件欄  Down: 結果へ  Esc: 閉じる",
     );
     let w = inner.width as usize;
     for (i, label) in LABELS.iter().enumerate() {
@@ -281,7 +349,9 @@ pub fn draw(f: &mut Frame, area: Rect, app: &mut App) {
         ..inner
     };
     let s = &app.search;
-    let status = if s.loading {
+    let status = if !app.may_search() {
+        Some((NOT_FOR_THIS_ORG.to_string(), "error"))
+    } else if s.loading {
         Some(("検索中".to_string(), "dim"))
     } else if let Some(e) = &s.error {
         Some((e.clone(), "error"))
@@ -327,11 +397,13 @@ pub fn draw(f: &mut Frame, area: Rect, app: &mut App) {
             th.style("dim"),
         )));
     }
+    // A hit inside a year, a month or a range matched that, not the birth date itself.
+    let one_day = birth_is_one_day(&s.inputs[2].value());
     let per = 2usize;
     let rows = (list.height as usize).saturating_sub(1) / per;
     let start = s.selected.saturating_sub(rows.saturating_sub(1));
     for (i, h) in hits.iter().enumerate().skip(start).take(rows) {
-        let style = if i == s.selected {
+        let style = if i == s.selected && s.in_results {
             th.style("selected")
         } else {
             th.style("normal")
@@ -353,7 +425,14 @@ pub fn draw(f: &mut Frame, area: Rect, app: &mut App) {
             sex_label(h.sex),
             guardians.join("、")
         );
-        let reasons: Vec<&str> = h.reasons.iter().map(|r| r.label_ja()).collect();
+        let reasons: Vec<&str> = h
+            .reasons
+            .iter()
+            .map(|r| match r {
+                tsunagu_record::api::MatchReason::BirthDateExact if !one_day => "生年月日が範囲内",
+                other => other.label_ja(),
+            })
+            .collect();
         let l2 = format!(
             "   所有: {} 電話 {}  [{open}]  一致: {}",
             h.owner.name,
