@@ -115,7 +115,7 @@ fn draw_status(f: &mut Frame, area: Rect, app: &App) {
     let w = area.width as usize;
     let (conn, role) = match &app.conn {
         Conn::Idle => ("未接続".to_string(), "status"),
-        Conn::Connecting => ("接続中".to_string(), "status_warn"),
+        Conn::Connecting => ("接続しています".to_string(), "status_warn"),
         Conn::Online if app.notes.stream_up || app.token.is_none() => {
             ("接続中".to_string(), "status_ok")
         }
