@@ -110,6 +110,9 @@ pub struct App {
     /// Problems found at start (keymap, theme, config): shown until a key is pressed.
     pub startup_warnings: Vec<String>,
     pub dirty: bool,
+    /// Ctrl+L: the next draw first clears the terminal, so whatever garbled it (a line
+    /// noise, another program's output over ssh) is gone.
+    pub clear_screen: bool,
     pub quit: bool,
     pub outbox: Vec<Cmd>,
     next_id: u64,
@@ -146,6 +149,7 @@ impl App {
             account_sel: 0,
             startup_warnings: vec![],
             dirty: true,
+            clear_screen: false,
             quit: false,
             outbox: vec![],
             next_id: 1,
@@ -274,6 +278,10 @@ impl App {
             {
                 self.overlay = Some(Overlay::Notifications);
                 self.notes.sort();
+                return;
+            }
+            Action::Redraw => {
+                self.clear_screen = true;
                 return;
             }
             Action::SwitchAccount if !self.demo_accounts.is_empty() => {

@@ -40,7 +40,6 @@ pub async fn start(records: usize) -> anyhow::Result<Demo> {
         url: running.url(),
         accounts: accounts
             .iter()
-            .filter(|a| a.login != "demo-admin")
             .map(|a| DemoAccount {
                 login: a.login.to_string(),
                 purpose: a.purpose.to_string(),

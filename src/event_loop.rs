@@ -37,6 +37,11 @@ pub async fn run<W: Write>(
         if app.quit {
             break;
         }
+        if app.clear_screen {
+            terminal.clear()?;
+            app.clear_screen = false;
+            app.dirty = true;
+        }
         if app.dirty {
             terminal.draw(|f| crate::ui::draw(f, app))?;
             app.dirty = false;

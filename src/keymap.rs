@@ -45,6 +45,7 @@ pub enum Action {
     ChoiceNext,
     ChoicePrev,
     Logout,
+    Redraw,
 }
 
 const ACTIONS: &[(&str, Action)] = &[
@@ -57,6 +58,7 @@ const ACTIONS: &[(&str, Action)] = &[
     ("down", Action::Down),
     ("page_up", Action::PageUp),
     ("page_down", Action::PageDown),
+    ("redraw", Action::Redraw),
     ("top", Action::Top),
     ("bottom", Action::Bottom),
     ("open", Action::Open),

@@ -596,6 +596,18 @@ fn help_lists_the_current_screens_keys() {
 }
 
 #[test]
+fn home_and_end_on_the_record_and_ctrl_l_redraws() {
+    let mut app = with_record(serde_json::from_value(full_record()).unwrap());
+    key(&mut app, "End");
+    let last = app.record.as_ref().unwrap().cursor;
+    assert!(last > 10, "the last field: {last}");
+    key(&mut app, "Home");
+    assert_eq!(app.record.as_ref().unwrap().cursor, 0);
+    key(&mut app, "Ctrl+l");
+    assert!(app.clear_screen, "the next draw clears the terminal first");
+}
+
+#[test]
 fn too_small_terminal_says_so() {
     let mut app = logged_in();
     let s = render(&mut app, 60, 15);
