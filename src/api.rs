@@ -17,7 +17,7 @@ pub enum ApiErr {
     /// The server could not be reached (refused, DNS, timeout, TLS).
     Network(String),
     /// The server answered with an error status.
-    Status { status: u16, body: ApiError },
+    Status { status: u16, body: Box<ApiError> },
     /// The server answered something that is not what the API sends.
     Garbage(String),
 }
@@ -155,13 +155,16 @@ impl Client {
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.unwrap_or_default();
         match decode_reply::<ApiError>(&bytes) {
-            Ok(body) => ApiErr::Status { status, body },
+            Ok(body) => ApiErr::Status {
+                status,
+                body: Box::new(body),
+            },
             Err(_) if status == 503 || status == 502 || status == 504 => ApiErr::Network(
                 "サーバーが一時的に応答できません（しばらくして再試行します）".into(),
             ),
             Err(_) => ApiErr::Status {
                 status,
-                body: ApiError {
+                body: Box::new(ApiError {
                     code: match status {
                         404 => "not_found".into(),
                         401 => "unauthenticated".into(),
@@ -170,8 +173,9 @@ impl Client {
                     message: format!("サーバーが予期しない応答を返しました（HTTP {status}）"),
                     request_id: None,
                     fields: vec![],
+                    conflicts: vec![],
                     current: None,
-                },
+                }),
             },
         }
     }

@@ -251,7 +251,10 @@ fn save_sends_the_version_and_a_conflict_shows_both() {
     body.current = Some(Box::new(full));
     app.on_reply(Reply {
         id: cmd.id,
-        kind: ReplyKind::Saved(Err(crate::api::ApiErr::Status { status: 409, body })),
+        kind: ReplyKind::Saved(Err(crate::api::ApiErr::Status {
+            status: 409,
+            body: Box::new(body),
+        })),
     });
     assert_eq!(app.section(), "conflict");
     snap("record_conflict", &mut app);
@@ -283,7 +286,9 @@ fn a_dropped_connection_keeps_the_draft_and_retries() {
     let cmd = app.outbox.pop().unwrap();
     let expired = crate::api::ApiErr::Status {
         status: 401,
-        body: serde_json::from_value(json!({"code":"session_expired","message":"x"})).unwrap(),
+        body: Box::new(
+            serde_json::from_value(json!({"code":"session_expired","message":"x"})).unwrap(),
+        ),
     };
     app.on_reply(Reply {
         id: cmd.id,
@@ -526,8 +531,10 @@ fn search_without_a_server_endpoint_says_so() {
     let cmd = app.outbox.pop().unwrap();
     let nf = crate::api::ApiErr::Status {
         status: 404,
-        body: serde_json::from_value(json!({"code":"not_found","message":"そのAPIはありません"}))
-            .unwrap(),
+        body: Box::new(
+            serde_json::from_value(json!({"code":"not_found","message":"そのAPIはありません"}))
+                .unwrap(),
+        ),
     };
     app.on_reply(Reply {
         id: cmd.id,

@@ -133,11 +133,16 @@ pub async fn run(ctx: &Ctx, tokens: &HashMap<String, String>) -> anyhow::Result<
                 record: changed(&it.body, n),
             };
             match state.update_record(&v, it.id, req).await {
-                Ok(_) => {
-                    it.version.store(version + 1, Ordering::Relaxed);
+                Ok(view) => {
+                    // A save from a stale version is merged: the version is the view's.
+                    let now = match &view {
+                        tsunagu_record::RecordView::Owner(f) => f.meta.version,
+                        _ => version + 1,
+                    };
+                    it.version.store(now, Ordering::Relaxed);
                     Ok(())
                 }
-                Err(AppError::Conflict(current)) => {
+                Err(AppError::Conflict(current, _)) => {
                     it.version.store(current.meta.version, Ordering::Relaxed);
                     anyhow::bail!("version conflict on {}", it.id)
                 }

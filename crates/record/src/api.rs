@@ -25,6 +25,10 @@ pub struct ApiError {
     /// On a version conflict: the record as it is now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current: Option<Box<FullRecord>>,
+    /// On a version conflict: each field both sides changed differently, with the common
+    /// base, the change sent and the one saved meanwhile, in full. Everything else was merged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<crate::merge::FieldConflict>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -6,6 +6,7 @@ pub mod codes;
 pub mod api;
 pub mod era;
 pub mod intake;
+pub mod merge;
 pub mod normalize;
 pub mod restrict;
 pub mod schema;

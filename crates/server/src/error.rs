@@ -27,7 +27,9 @@ pub enum AppError {
         field: Option<String>,
     },
     Validation(Vec<FieldError>),
-    Conflict(Box<FullRecord>),
+    /// A save against a stale version that could not be merged: the record now and the
+    /// fields both sides changed.
+    Conflict(Box<FullRecord>, Vec<tsunagu_record::merge::FieldConflict>),
     /// The request does not fit the current state of what it changes (an intake changed
     /// since it was read, already linked, already confirmed): 409 with a code saying which.
     State {
@@ -123,6 +125,7 @@ fn body(code: &str, message: impl Into<String>) -> ApiError {
         request_id: None,
         fields: Vec::new(),
         current: None,
+        conflicts: Vec::new(),
     }
 }
 
@@ -156,12 +159,17 @@ impl IntoResponse for AppError {
                 e.fields = fields;
                 (StatusCode::UNPROCESSABLE_ENTITY, e)
             }
-            AppError::Conflict(current) => {
+            AppError::Conflict(current, conflicts) => {
                 let mut e = body(
                     "version_conflict",
-                    format!("他の職員がこの記録を更新しました（現在の版: {}）。最新の内容を確認してから保存してください", current.meta.version),
+                    format!(
+                        "他の職員がこの記録を更新しました（現在の版: {}）。同じ項目が両方で変更されています（{}）。項目ごとに内容を確認して保存してください",
+                        current.meta.version,
+                        conflicts.iter().map(|c| c.field.as_str()).collect::<Vec<_>>().join("、")
+                    ),
                 );
                 e.current = Some(current);
+                e.conflicts = conflicts;
                 (StatusCode::CONFLICT, e)
             }
             AppError::State { code, message } => (StatusCode::CONFLICT, body(code, message)),

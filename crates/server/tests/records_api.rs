@@ -266,3 +266,98 @@ both_engines! {
         assert!(doc["paths"]["/api/v1/records/{id}"].is_object());
     }
 }
+
+mod merging {
+    use super::*;
+    use serde_json::Value;
+
+    async fn put(
+        c: &support::Client,
+        id: i64,
+        version: i64,
+        body: &Value,
+    ) -> (StatusCode, Value, String) {
+        let resp = c
+            .req(reqwest::Method::PUT, &format!("/api/v1/records/{id}"))
+            .json(&json!({ "version": version, "record": body }))
+            .send()
+            .await
+            .unwrap();
+        let st = resp.status();
+        let merged = resp
+            .headers()
+            .get("tsunagu-merged")
+            .map(|h| h.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (st, resp.json().await.unwrap(), merged)
+    }
+
+    both_engines! {
+        async fn saves_from_the_same_version_merge_field_by_field(db) {
+            let s = TestServer::start(db).await;
+            let a = s.login("muni").await;
+            let id = a.create(&record_json("131016", "M1")).await;
+            let base = record_json("131016", "M1");
+
+            // A changes the findings, B (from the same version 1) the child's given name.
+            let mut mine_a = base.clone();
+            mine_a["casework"]["findings"] = json!("所見（A）");
+            let (st, _, merged) = put(&a, id, 1, &mine_a).await;
+            assert_eq!((st, merged.as_str()), (StatusCode::OK, ""));
+            let mut mine_b = base.clone();
+            mine_b["core"]["child_name"]["given"] = json!("花菜");
+            let (st, v, merged) = put(&a, id, 1, &mine_b).await;
+            assert_eq!(st, StatusCode::OK, "{v}");
+            assert_eq!(merged, "casework.findings", "the other change kept is named");
+            assert_eq!(v["meta"]["version"], 3);
+            assert_eq!(v["casework"]["findings"], "所見（A）");
+            assert_eq!(v["core"]["child_name"]["given"], "花菜");
+
+            // Both append to the progress log and to the upbringing text from version 3.
+            let mut base3 = record_json("131016", "M1");
+            base3["casework"]["findings"] = json!("所見（A）");
+            base3["core"]["child_name"]["given"] = json!("花菜");
+            let mut add_a = base3.clone();
+            add_a["casework"]["progress"].as_array_mut().unwrap().push(json!({ "date": "2026-02-01", "text": "学校から電話" }));
+            add_a["family"]["upbringing"] = json!("UPBRINGM1 夜間は一人。");
+            let mut add_b = base3.clone();
+            add_b["casework"]["progress"].as_array_mut().unwrap().push(json!({ "date": "2026-02-02", "text": "家庭訪問" }));
+            add_b["family"]["upbringing"] = json!("UPBRINGM1 祖母が週末に来る。");
+            let (st, _, _) = put(&a, id, 3, &add_a).await;
+            assert_eq!(st, StatusCode::OK);
+            let (st, v, merged) = put(&a, id, 3, &add_b).await;
+            assert_eq!(st, StatusCode::OK, "{v}");
+            assert_eq!(merged, "casework.progress, family.upbringing");
+            let texts: Vec<&str> = v["casework"]["progress"].as_array().unwrap().iter().map(|e| e["text"].as_str().unwrap()).collect();
+            assert_eq!(texts, ["PROGRESSM1", "学校から電話", "家庭訪問"], "both appends kept");
+            assert_eq!(v["family"]["upbringing"], "UPBRINGM1 夜間は一人。\n 祖母が週末に来る。");
+            let version = v["meta"]["version"].as_i64().unwrap();
+            assert_eq!(version, 5);
+
+            // The same field changed both ways: 409 with base, mine and theirs in full, and
+            // nothing written.
+            let stored: Value = a.get(&format!("/api/v1/records/{id}")).await.1;
+            let mut x = record_json("131016", "M1");
+            x["casework"] = stored["casework"].clone();
+            x["family"] = stored["family"].clone();
+            x["core"]["child_name"]["given"] = json!("花菜");
+            let mut first = x.clone();
+            first["casework"]["support_plan"] = json!("支援方針（先）");
+            assert_eq!(put(&a, id, version, &first).await.0, StatusCode::OK);
+            let long = "支援方針（後）".repeat(400);
+            let mut second = x.clone();
+            second["casework"]["support_plan"] = json!(long);
+            let (st, e, _) = put(&a, id, version, &second).await;
+            assert_eq!(st, StatusCode::CONFLICT, "{e}");
+            assert_eq!(e["code"], "version_conflict");
+            let c = &e["conflicts"][0];
+            assert_eq!(c["field"], "casework.support_plan");
+            assert_eq!((c["base"].as_str(), c["theirs"].as_str()), (Some("PLANM1"), Some("支援方針（先）")));
+            assert_eq!(c["mine"].as_str(), Some(long.as_str()), "in full, never cut");
+            assert_eq!(e["current"]["meta"]["version"].as_i64(), Some(version + 1));
+            let (_, now) = a.get(&format!("/api/v1/records/{id}")).await;
+            assert_eq!(now["meta"]["version"].as_i64(), Some(version + 1));
+            assert_eq!(now["casework"]["support_plan"], "支援方針（先）");
+        }
+    }
+}

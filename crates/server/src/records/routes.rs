@@ -50,18 +50,29 @@ pub async fn get_record(
 }
 
 #[utoipa::path(put, path = "/api/v1/records/{id}", params(("id" = i64, Path, minimum = 1, description = "記録のID（正の整数）")), request_body = UpdateRecord,
-    responses((status = 200, description = "更新しました", body = RecordView),
+    responses((status = 200, description = "更新しました。古い版からの保存は、その後の保存と項目ごとに統合します（`Tsunagu-Merged` に相手の変更を残した項目）", body = RecordView,
+            headers(("Tsunagu-Merged" = String, description = "相手の変更を残した項目のパス（カンマ区切り、なければ空）"))),
         (status = 403, description = "記録を更新できるのは所有機関のみです", body = ApiError),
         (status = 404, description = "記録が見つからないか、閲覧する権限がありません", body = ApiError),
-        (status = 409, description = "版の競合（`current` に現在の記録）", body = ApiError),
+        (status = 409, description = "同じ項目が両方で変更された競合（`current` に現在の記録、`conflicts` に項目ごとの元・自分・相手の値）", body = ApiError),
         (status = 422, description = "入力内容の誤り（`fields` に項目ごと）", body = ApiError)))]
 pub async fn update_record(
     State(s): State<AppState>,
     v: Viewer,
     Path(id): Path<String>,
     JsonBody(req): JsonBody<UpdateRecord>,
-) -> AppResult<Json<RecordView>> {
-    Ok(Json(s.update_record(&v, record_id(&id)?, req).await?))
+) -> AppResult<impl IntoResponse> {
+    let (view, merged) = s.update_record_merging(&v, record_id(&id)?, req).await?;
+    // The fields where a change saved meanwhile was kept beside this one (ASCII paths).
+    let header = merged.join(", ");
+    Ok((
+        [(
+            axum::http::HeaderName::from_static("tsunagu-merged"),
+            axum::http::HeaderValue::from_str(&header)
+                .unwrap_or_else(|_| axum::http::HeaderValue::from_static("")),
+        )],
+        Json(view),
+    ))
 }
 
 #[utoipa::path(put, path = "/api/v1/records/{id}/restrictions", params(("id" = i64, Path, minimum = 1, description = "記録のID（正の整数）")), request_body = SetRestrictions,

@@ -162,15 +162,23 @@ impl AppState {
                     _ => AppError::Forbidden("記録を更新できるのは所有機関のみです".into()),
                 })
             }
-            Versioned::Conflict(current) => {
-                let owner = self.org(&current.owner_org)?;
-                match tier::project(Tier::Owner, &current, owner) {
-                    Some(RecordView::Owner(full)) => Err(AppError::Conflict(Box::new(full))),
-                    _ => Err(AppError::Internal(anyhow::anyhow!(
-                        "owner projection failed"
-                    ))),
-                }
-            }
+            Versioned::Conflict(current) => Err(self.conflict(&current, Vec::new())?),
+        }
+    }
+
+    /// The 409 of a save that could not be merged: the record as it is now (owner's view) and
+    /// the fields both sides changed.
+    fn conflict(
+        &self,
+        current: &StoredRecord,
+        fields: Vec<tsunagu_record::merge::FieldConflict>,
+    ) -> AppResult<AppError> {
+        let owner = self.org(&current.owner_org)?;
+        match tier::project(Tier::Owner, current, owner) {
+            Some(RecordView::Owner(full)) => Ok(AppError::Conflict(Box::new(full), fields)),
+            _ => Err(AppError::Internal(anyhow::anyhow!(
+                "owner projection failed"
+            ))),
         }
     }
 
@@ -180,16 +188,109 @@ impl AppState {
         id: i64,
         req: UpdateRecord,
     ) -> AppResult<RecordView> {
+        Ok(self.update_record_merging(v, id, req).await?.0)
+    }
+
+    /// The owner's save at `req.version`. If the record moved on meanwhile, the change is
+    /// merged with what was saved since (`tsunagu_record::merge`: different fields, appends to
+    /// one list or text) and saved on top of it; only fields both changed differently are a
+    /// 409, with base, mine and theirs in full. Returns the saved view and the fields where
+    /// the other change was kept.
+    pub async fn update_record_merging(
+        &self,
+        v: &Viewer,
+        id: i64,
+        req: UpdateRecord,
+    ) -> AppResult<(RecordView, Vec<String>)> {
         self.writer_check(v)?;
         self.check_body(&req.record)?;
-        let prepare = self.update_by_owner(
-            v,
-            Change::Body(Box::new(req.record)),
-            action::RECORD_UPDATED,
-            json!({ "from_version": req.version }),
-        );
-        let rec = self.versioned_write(v, id, req.version, prepare).await?;
-        Ok(tier::project(Tier::Owner, &rec, &v.org).expect("owner sees everything"))
+        let mine = serde_json::to_value(&req.record).map_err(|e| AppError::Internal(e.into()))?;
+        let mut body = req.record;
+        let mut version = req.version;
+        let mut kept: Vec<String> = Vec::new();
+        // Each round merges with the newest version; a save between two rounds makes another.
+        for _ in 0..5 {
+            let prepare = self.update_by_owner(
+                v,
+                Change::Body(Box::new(body.clone())),
+                action::RECORD_UPDATED,
+                json!({ "from_version": req.version, "merged": kept }),
+            );
+            let outcome = match self.store.update_record(id, version, prepare).await {
+                Err(crate::storage::StoreError::NotFound) => return Err(not_found()),
+                other => other?,
+            };
+            let current = match outcome {
+                Versioned::Conflict(current) => current,
+                done_or_refused => {
+                    let rec = self.finish_write(v, done_or_refused)?;
+                    let view =
+                        tier::project(Tier::Owner, &rec, &v.org).expect("owner sees everything");
+                    return Ok((view, kept));
+                }
+            };
+            // The version the caller started from; without it (a version that never was)
+            // nothing can be merged.
+            let Some(base) = self
+                .store
+                .list_versions(id)
+                .await?
+                .into_iter()
+                .find(|r| r.version == req.version)
+            else {
+                return Err(self.conflict(&current, Vec::new())?);
+            };
+            let to_value =
+                |b: &RecordBody| serde_json::to_value(b).map_err(|e| AppError::Internal(e.into()));
+            match tsunagu_record::merge::merge(
+                &to_value(&base.body)?,
+                &mine,
+                &to_value(&current.body)?,
+            ) {
+                Err(fields) => return Err(self.conflict(&current, fields)?),
+                Ok(m) => {
+                    let merged: RecordBody = serde_json::from_value(m.value)
+                        .map_err(|e| AppError::Internal(e.into()))?;
+                    if merged == current.body {
+                        // Nothing of this change is left beyond what was saved meanwhile.
+                        let view =
+                            tier::project(Tier::Owner, &current, &v.org).ok_or_else(not_found)?;
+                        return Ok((view, m.merged));
+                    }
+                    // The merge of two valid bodies can break a rule across fields (too many
+                    // guardians, a list over its limit): then it is the caller's to decide.
+                    if self.check_body(&merged).is_err() {
+                        return Err(self.conflict(&current, Vec::new())?);
+                    }
+                    body = merged;
+                    kept = m.merged;
+                    version = current.version;
+                }
+            }
+        }
+        Err(AppError::Unavailable)
+    }
+
+    /// A finished versioned write: done (published), or refused as `versioned_write` words it.
+    fn finish_write(
+        &self,
+        v: &Viewer,
+        outcome: Versioned<(StoredRecord, Vec<crate::storage::NotificationRow>)>,
+    ) -> AppResult<StoredRecord> {
+        match outcome {
+            Versioned::Done((rec, notes)) => {
+                self.hub.publish(&notes);
+                Ok(rec)
+            }
+            Versioned::Refused(current) => {
+                let owner = self.org(&current.owner_org)?;
+                Err(match tier::decide(&v.org, owner, facts(&current)) {
+                    Tier::None => not_found(),
+                    _ => AppError::Forbidden("記録を更新できるのは所有機関のみです".into()),
+                })
+            }
+            Versioned::Conflict(current) => Err(self.conflict(&current, Vec::new())?),
+        }
     }
 
     pub async fn set_restrictions(
