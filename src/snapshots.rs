@@ -266,6 +266,73 @@ fn save_sends_the_version_and_a_conflict_shows_both() {
     }
 }
 
+/// A 409 naming the fields changed both ways: either choice sends the same save again, from
+/// the same version, with the decision for those fields, so the server keeps everything else
+/// of both sides (it merged them already).
+#[test]
+fn a_named_conflict_is_decided_per_field_and_loses_nothing_else() {
+    for (k, want) in [
+        ("1", tsunagu_record::merge::Resolution::Mine),
+        ("2", tsunagu_record::merge::Resolution::Theirs),
+    ] {
+        let mut app = with_record(serde_json::from_value(full_record()).unwrap());
+        let r = app.record.as_mut().unwrap();
+        r.cursor = crate::form::FIELDS
+            .iter()
+            .position(|f| f.path == "casework.support_plan")
+            .unwrap();
+        key(&mut app, "Enter");
+        type_text(&mut app, "　月2回に増やす。");
+        key(&mut app, "Tab");
+        key(&mut app, "Ctrl+s");
+        let cmd = app.outbox.pop().expect("save sent");
+        let mut current = full_record();
+        current["meta"]["version"] = json!(4);
+        current["casework"]["support_plan"] = json!("一時保護を検討する。");
+        let cur: RecordView = serde_json::from_value(current).unwrap();
+        let RecordView::Owner(full) = cur else {
+            unreachable!()
+        };
+        let mut body: tsunagu_record::api::ApiError = serde_json::from_value(json!({
+            "code": "version_conflict", "message": "競合",
+            "conflicts": [{ "field": "casework.support_plan", "base": "元", "mine": "私", "theirs": "一時保護を検討する。" }]
+        }))
+        .unwrap();
+        body.current = Some(Box::new(full));
+        app.on_reply(Reply {
+            id: cmd.id,
+            kind: ReplyKind::Saved(Err(crate::api::ApiErr::Status {
+                status: 409,
+                body: Box::new(body),
+            })),
+        });
+        if k == "1" {
+            snap("record_conflict_named", &mut app);
+        }
+        key(&mut app, k);
+        match &app.outbox.last().expect("resave").kind {
+            CmdKind::Save { update, .. } => {
+                assert_eq!(
+                    update.version, 3,
+                    "from the version edited, not over theirs"
+                );
+                assert!(update
+                    .record
+                    .casework
+                    .support_plan
+                    .ends_with("月2回に増やす。"));
+                assert_eq!(
+                    update.resolve.get("casework.support_plan"),
+                    Some(&want),
+                    "{k}"
+                );
+                assert_eq!(update.resolve.len(), 1);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
 #[test]
 fn a_dropped_connection_keeps_the_draft_and_retries() {
     let mut app = with_record(serde_json::from_value(full_record()).unwrap());

@@ -57,6 +57,10 @@ pub struct RecordState {
     /// A save is wanted but could not reach the server (or the session ended): tried again.
     pub save_pending: bool,
     pub conflict: Option<Box<FullRecord>>,
+    /// The fields the server named as changed both ways (the rest it merged).
+    pub conflict_fields: Vec<String>,
+    /// The decision sent with the next save for each of those fields.
+    pub resolve: tsunagu_record::merge::Resolutions,
     pub side: Side,
     /// Visible body rows in the last frame.
     pub rows: usize,
@@ -82,6 +86,8 @@ impl RecordState {
             saving: false,
             save_pending: false,
             conflict: None,
+            conflict_fields: vec![],
+            resolve: Default::default(),
             side: Side::None,
             rows: 10,
         }
@@ -319,6 +325,7 @@ impl App {
                 update: UpdateRecord {
                     version: r.version,
                     record: body,
+                    resolve: r.resolve.clone(),
                 },
             },
             None => CmdKind::Create { body },
@@ -339,6 +346,8 @@ impl App {
         match res {
             Ok(view) => {
                 r.save_pending = false;
+                r.resolve.clear();
+                r.conflict_fields.clear();
                 r.errors.clear();
                 r.summary.clear();
                 r.set_view(&view);
@@ -353,6 +362,7 @@ impl App {
                 r.save_pending = false;
                 if let ApiErr::Status { body, .. } = &e {
                     r.conflict = body.current.clone();
+                    r.conflict_fields = body.conflicts.iter().map(|c| c.field.clone()).collect();
                 }
                 self.say(
                     Level::Warn,
@@ -422,8 +432,25 @@ impl App {
         };
         if let Some(cur) = r.conflict.clone() {
             match a {
+                Action::KeepMine | Action::TakeTheirs if !r.conflict_fields.is_empty() => {
+                    // The server merged everything else: decide the fields it named and send
+                    // the same save again, so no one's other changes are lost.
+                    let pick = if a == Action::KeepMine {
+                        tsunagu_record::merge::Resolution::Mine
+                    } else {
+                        tsunagu_record::merge::Resolution::Theirs
+                    };
+                    r.resolve = r
+                        .conflict_fields
+                        .iter()
+                        .map(|f| (f.clone(), pick))
+                        .collect();
+                    r.conflict = None;
+                    self.save();
+                }
                 Action::KeepMine => {
-                    // Save my draft over theirs: the base becomes theirs, at their version.
+                    // No field named (the merge was refused as a whole): save my draft over
+                    // theirs, the base becoming theirs, at their version.
                     r.base = form::flatten(&RecordView::Owner(*cur));
                     r.version = r.base.meta.as_ref().map(|m| m.version).unwrap_or(r.version);
                     r.conflict = None;
@@ -942,7 +969,12 @@ fn draw_conflict(
             th.style("header"),
         )),
     ];
-    let diffs = form::differing(&r.draft, &theirs.body);
+    // With the fields the server named, only those: it merged every other difference.
+    let named = !r.conflict_fields.is_empty();
+    let diffs: Vec<_> = form::differing(&r.draft, &theirs.body)
+        .into_iter()
+        .filter(|d| !named || r.conflict_fields.iter().any(|f| f == d.path))
+        .collect();
     for d in &diffs {
         let mine = form::display(&r.draft, d.path).join(" ");
         let other = form::display(&theirs.body, d.path).join(" ");
@@ -964,7 +996,19 @@ fn draw_conflict(
     }
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled(
-        " 1: 自分の変更で上書き保存   2: 相手の変更を採用   Esc: 閉じて編集を続ける",
+        if named {
+            " 両方で変更された項目だけを表示しています（他の項目は自動で統合して保存します）"
+        } else {
+            " 自動で統合できませんでした"
+        },
+        th.style("dim"),
+    )));
+    lines.push(Line::from(Span::styled(
+        if named {
+            " 1: この項目は自分の値で保存   2: この項目は相手の値で保存   Esc: 閉じて編集を続ける"
+        } else {
+            " 1: 自分の変更で上書き保存   2: 相手の変更を採用   Esc: 閉じて編集を続ける"
+        },
         th.style("key"),
     )));
     f.render_widget(Paragraph::new(lines).style(th.style("normal")), area);

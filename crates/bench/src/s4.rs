@@ -131,6 +131,7 @@ pub async fn run(ctx: &Ctx, tokens: &HashMap<String, String>) -> anyhow::Result<
             let req = UpdateRecord {
                 version,
                 record: changed(&it.body, n),
+                resolve: Default::default(),
             };
             match state.update_record(&v, it.id, req).await {
                 Ok(view) => {
@@ -166,6 +167,7 @@ pub async fn run(ctx: &Ctx, tokens: &HashMap<String, String>) -> anyhow::Result<
                 .json(&UpdateRecord {
                     version,
                     record: changed(&it.body, n),
+                    resolve: Default::default(),
                 })
                 .send()
                 .await?;

@@ -78,6 +78,11 @@ pub struct LoginResponse {
 pub struct UpdateRecord {
     pub version: i64,
     pub record: RecordBody,
+    /// After a 409: for each field it named in `conflicts`, whether to keep this value
+    /// (`mine`) or the one saved meanwhile (`theirs`); sent with the same `version` and
+    /// `record`, so everything else merges as before.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub resolve: crate::merge::Resolutions,
 }
 
 /// One row of a case list.

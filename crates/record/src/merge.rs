@@ -4,6 +4,8 @@
 //! change of the same field both ways is a conflict, returned with all three values in full.
 //! Works on the JSON form of a body, so a field's path is the one validation names.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -24,6 +26,19 @@ pub struct FieldConflict {
     pub theirs: Value,
 }
 
+/// The caller's decision for a field both sides changed: keep the value sent or the one saved
+/// meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    Mine,
+    Theirs,
+}
+
+/// Decisions by field path (`casework.findings`), as the 409's `conflicts` named them.
+pub type Resolutions = BTreeMap<String, Resolution>;
+
 /// A merge that needed no one's decision.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Merged {
@@ -34,9 +49,25 @@ pub struct Merged {
 
 /// Merges `mine` and `theirs`, both made from `base`.
 pub fn merge(base: &Value, mine: &Value, theirs: &Value) -> Result<Merged, Vec<FieldConflict>> {
+    merge_resolving(base, mine, theirs, &Resolutions::new())
+}
+
+/// As [`merge`], with the caller's decisions for fields both changed: a field decided is no
+/// conflict (taking theirs is listed as kept); an undecided one still is.
+pub fn merge_resolving(
+    base: &Value,
+    mine: &Value,
+    theirs: &Value,
+    resolve: &Resolutions,
+) -> Result<Merged, Vec<FieldConflict>> {
     let mut merged = Vec::new();
     let mut conflicts = Vec::new();
-    let value = walk("", base, mine, theirs, &mut merged, &mut conflicts);
+    let mut w = Walk {
+        merged: &mut merged,
+        conflicts: &mut conflicts,
+        resolve,
+    };
+    let value = w.walk("", base, mine, theirs);
     if conflicts.is_empty() {
         Ok(Merged { value, merged })
     } else {
@@ -52,115 +83,109 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
-fn walk(
-    path: &str,
-    base: &Value,
-    mine: &Value,
-    theirs: &Value,
-    merged: &mut Vec<String>,
-    conflicts: &mut Vec<FieldConflict>,
-) -> Value {
-    if mine == theirs {
-        return mine.clone();
+struct Walk<'a> {
+    merged: &'a mut Vec<String>,
+    conflicts: &'a mut Vec<FieldConflict>,
+    resolve: &'a Resolutions,
+}
+
+impl Walk<'_> {
+    fn walk(&mut self, path: &str, base: &Value, mine: &Value, theirs: &Value) -> Value {
+        if mine == theirs {
+            return mine.clone();
+        }
+        if mine == base {
+            Self::changed_paths(path, base, theirs, self.merged);
+            return theirs.clone();
+        }
+        if theirs == base {
+            return mine.clone();
+        }
+        match (base, mine, theirs) {
+            (Value::Object(b), Value::Object(m), Value::Object(t)) => {
+                let mut keys: Vec<&String> = b.keys().chain(m.keys()).chain(t.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                let mut out = Map::new();
+                for k in keys {
+                    let get = |o: &Map<String, Value>| o.get(k).cloned().unwrap_or(Value::Null);
+                    let v = self.walk(&join(path, k), &get(b), &get(m), &get(t));
+                    if !(v.is_null() && !m.contains_key(k) && !t.contains_key(k)) {
+                        out.insert(k.clone(), v);
+                    }
+                }
+                Value::Object(out)
+            }
+            (Value::Array(b), Value::Array(m), Value::Array(t)) => {
+                if m.starts_with(b) && t.starts_with(b) {
+                    // Both appended (経過): the other's entries first, as they were saved first.
+                    self.merged.push(path.to_string());
+                    let mut out = t.clone();
+                    out.extend(m[b.len()..].iter().cloned());
+                    return Value::Array(out);
+                }
+                if b.len() == m.len() && b.len() == t.len() {
+                    // The same entries, changed in place: entry by entry.
+                    let out = (0..b.len())
+                        .map(|i| self.walk(&format!("{path}[{i}]"), &b[i], &m[i], &t[i]))
+                        .collect();
+                    return Value::Array(out);
+                }
+                self.conflict(path, base, mine, theirs)
+            }
+            (Value::String(b), Value::String(m), Value::String(t))
+                if m.starts_with(b.as_str()) && t.starts_with(b.as_str()) =>
+            {
+                // Both added to the end of the same text (養育状況): the other's addition first,
+                // then this one, on a line of its own.
+                self.merged.push(path.to_string());
+                let mine_added = &m[b.len()..];
+                let mut out = t.clone();
+                if !out.ends_with('\n') {
+                    out.push('\n');
+                }
+                out.push_str(mine_added.trim_start_matches('\n'));
+                Value::String(out)
+            }
+            _ => self.conflict(path, base, mine, theirs),
+        }
     }
-    if mine == base {
-        changed_paths(path, base, theirs, merged);
-        return theirs.clone();
-    }
-    if theirs == base {
-        return mine.clone();
-    }
-    match (base, mine, theirs) {
-        (Value::Object(b), Value::Object(m), Value::Object(t)) => {
-            let mut keys: Vec<&String> = b.keys().chain(m.keys()).chain(t.keys()).collect();
-            keys.sort();
-            keys.dedup();
-            let mut out = Map::new();
-            for k in keys {
-                let get = |o: &Map<String, Value>| o.get(k).cloned().unwrap_or(Value::Null);
-                let v = walk(&join(path, k), &get(b), &get(m), &get(t), merged, conflicts);
-                if !(v.is_null() && !m.contains_key(k) && !t.contains_key(k)) {
-                    out.insert(k.clone(), v);
+    /// The fields where `after` differs from `before`, as leaf paths (objects are walked, a list
+    /// or a value is one field).
+    fn changed_paths(path: &str, before: &Value, after: &Value, out: &mut Vec<String>) {
+        match (before, after) {
+            (Value::Object(b), Value::Object(a)) => {
+                let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                for k in keys {
+                    let get = |o: &Map<String, Value>| o.get(k).cloned().unwrap_or(Value::Null);
+                    Self::changed_paths(&join(path, k), &get(b), &get(a), out);
                 }
             }
-            Value::Object(out)
+            _ if before != after => out.push(path.to_string()),
+            _ => {}
         }
-        (Value::Array(b), Value::Array(m), Value::Array(t)) => {
-            if m.starts_with(b) && t.starts_with(b) {
-                // Both appended (経過): the other's entries first, as they were saved first.
-                merged.push(path.to_string());
-                let mut out = t.clone();
-                out.extend(m[b.len()..].iter().cloned());
-                return Value::Array(out);
-            }
-            if b.len() == m.len() && b.len() == t.len() {
-                // The same entries, changed in place: entry by entry.
-                let out = (0..b.len())
-                    .map(|i| {
-                        walk(
-                            &format!("{path}[{i}]"),
-                            &b[i],
-                            &m[i],
-                            &t[i],
-                            merged,
-                            conflicts,
-                        )
-                    })
-                    .collect();
-                return Value::Array(out);
-            }
-            conflict(path, base, mine, theirs, conflicts)
-        }
-        (Value::String(b), Value::String(m), Value::String(t))
-            if m.starts_with(b.as_str()) && t.starts_with(b.as_str()) =>
-        {
-            // Both added to the end of the same text (養育状況): the other's addition first,
-            // then this one, on a line of its own.
-            merged.push(path.to_string());
-            let mine_added = &m[b.len()..];
-            let mut out = t.clone();
-            if !out.ends_with('\n') {
-                out.push('\n');
-            }
-            out.push_str(mine_added.trim_start_matches('\n'));
-            Value::String(out)
-        }
-        _ => conflict(path, base, mine, theirs, conflicts),
     }
-}
 
-/// The fields where `after` differs from `before`, as leaf paths (objects are walked, a list
-/// or a value is one field).
-fn changed_paths(path: &str, before: &Value, after: &Value, out: &mut Vec<String>) {
-    match (before, after) {
-        (Value::Object(b), Value::Object(a)) => {
-            let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
-            keys.sort();
-            keys.dedup();
-            for k in keys {
-                let get = |o: &Map<String, Value>| o.get(k).cloned().unwrap_or(Value::Null);
-                changed_paths(&join(path, k), &get(b), &get(a), out);
+    fn conflict(&mut self, path: &str, base: &Value, mine: &Value, theirs: &Value) -> Value {
+        match self.resolve.get(path) {
+            Some(Resolution::Mine) => mine.clone(),
+            Some(Resolution::Theirs) => {
+                self.merged.push(path.to_string());
+                theirs.clone()
+            }
+            None => {
+                self.conflicts.push(FieldConflict {
+                    field: path.to_string(),
+                    base: base.clone(),
+                    mine: mine.clone(),
+                    theirs: theirs.clone(),
+                });
+                theirs.clone()
             }
         }
-        _ if before != after => out.push(path.to_string()),
-        _ => {}
     }
-}
-
-fn conflict(
-    path: &str,
-    base: &Value,
-    mine: &Value,
-    theirs: &Value,
-    conflicts: &mut Vec<FieldConflict>,
-) -> Value {
-    conflicts.push(FieldConflict {
-        field: path.to_string(),
-        base: base.clone(),
-        mine: mine.clone(),
-        theirs: theirs.clone(),
-    });
-    theirs.clone()
 }
 
 #[cfg(test)]
@@ -274,5 +299,27 @@ mod tests {
             }
             assert_eq!(merge(&base, &mine, &theirs).unwrap().value, want);
         }
+    }
+
+    #[test]
+    fn a_decided_field_is_no_conflict_and_the_rest_still_merges() {
+        let base = json!({ "a": 1, "b": 1, "c": 1 });
+        let mine = json!({ "a": 2, "b": 2, "c": 1 });
+        let theirs = json!({ "a": 3, "b": 1, "c": 3 });
+        let mut r = Resolutions::new();
+        r.insert("a".into(), Resolution::Mine);
+        let m = merge_resolving(&base, &mine, &theirs, &r).unwrap();
+        assert_eq!(m.value, json!({ "a": 2, "b": 2, "c": 3 }));
+        r.insert("a".into(), Resolution::Theirs);
+        let m = merge_resolving(&base, &mine, &theirs, &r).unwrap();
+        assert_eq!(m.value, json!({ "a": 3, "b": 2, "c": 3 }));
+        assert_eq!(m.merged, ["a", "c"]);
+        // A decision for another field leaves this one a conflict.
+        let mut other = Resolutions::new();
+        other.insert("z".into(), Resolution::Mine);
+        assert_eq!(
+            merge_resolving(&base, &mine, &theirs, &other).unwrap_err()[0].field,
+            "a"
+        );
     }
 }

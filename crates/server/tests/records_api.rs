@@ -358,6 +358,25 @@ mod merging {
             let (_, now) = a.get(&format!("/api/v1/records/{id}")).await;
             assert_eq!(now["meta"]["version"].as_i64(), Some(version + 1));
             assert_eq!(now["casework"]["support_plan"], "支援方針（先）");
+
+            // Decided per field: the same save again, keeping mine for that field; a change
+            // of another field in it still merges.
+            let mut third = second.clone();
+            third["family"]["guardian_workplace"] = json!("架空商事");
+            let resp = a
+                .req(reqwest::Method::PUT, &format!("/api/v1/records/{id}"))
+                .json(&json!({ "version": version, "record": third, "resolve": { "casework.support_plan": "mine" } }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            let v: Value = resp.json().await.unwrap();
+            assert_eq!(v["casework"]["support_plan"].as_str(), Some(long.as_str()));
+            assert_eq!(v["family"]["guardian_workplace"], "架空商事");
+            assert_eq!(v["core"]["child_name"]["given"], "花菜");
+            // A decision for another field decides nothing here.
+            let (st, e) = a.put(&format!("/api/v1/records/{id}"), &json!({ "version": version, "record": first, "resolve": { "casework.findings": "theirs" } })).await;
+            assert_eq!(st, StatusCode::CONFLICT, "{e}");
         }
     }
 }

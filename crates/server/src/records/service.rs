@@ -242,10 +242,11 @@ impl AppState {
             };
             let to_value =
                 |b: &RecordBody| serde_json::to_value(b).map_err(|e| AppError::Internal(e.into()));
-            match tsunagu_record::merge::merge(
+            match tsunagu_record::merge::merge_resolving(
                 &to_value(&base.body)?,
                 &mine,
                 &to_value(&current.body)?,
+                &req.resolve,
             ) {
                 Err(fields) => return Err(self.conflict(&current, fields)?),
                 Ok(m) => {
