@@ -175,26 +175,14 @@ impl AppState {
     }
 
     async fn intake_refused(&self, v: &Viewer, id: i64) -> AppError {
-        let now = self.clock.now();
         let audit = v.audit(
-            now,
+            self.clock.now(),
             v.org.pref_code,
             action::INTAKE_ACCESS_REFUSED,
             None,
             json!({ "intake": id }),
         );
-        if let Some(n) = self.refusals.note(v.user_id, now) {
-            tracing::warn!(
-                user_id = v.user_id,
-                org = %v.org.id,
-                refusals = n,
-                "repeated refused reads from one account within 10 minutes (tsunagu-server refused-reads lists them)"
-            );
-        }
-        match self.read_audit.append(audit).await {
-            Ok(_) => not_found(),
-            Err(e) => e.into(),
-        }
+        self.refusal_logged(v, audit, not_found()).await
     }
 
     /// Saves a report the moment it is typed: only the content and the time are required.
@@ -366,20 +354,15 @@ impl AppState {
                 id,
                 Box::new(move |cur: &StoredIntake| {
                     receiver_open_at(&v2, cur, req.version, readable)?;
+                    let audit =
+                        v2.audit(at, cur.pref_code, action::INTAKE_UPDATED, None, json!({}));
                     Ok(IntakeWrite {
-                        status: cur.status,
-                        record_id: cur.record_id,
                         due_at: micros(rules::due_at(
                             req.input.received_at,
                             cur.safety_hours as u32,
                         )),
                         body: req.input,
-                        confirmed_at: cur.confirmed_at,
-                        confirmation: cur.confirmation.clone(),
-                        at,
-                        audit: v2.audit(at, cur.pref_code, action::INTAKE_UPDATED, None, json!({})),
-                        notify: vec![],
-                        new_record: None,
+                        ..IntakeWrite::keeping(cur, at, audit)
                     })
                 }),
             )
@@ -438,23 +421,18 @@ impl AppState {
                             }],
                         )
                     };
+                    let audit = v2.audit(
+                        at,
+                        cur.pref_code,
+                        act,
+                        Some(req.record_id),
+                        json!({ "owner": owner.id }),
+                    );
                     Ok(IntakeWrite {
                         status,
                         record_id: Some(req.record_id),
-                        body: cur.body.clone(),
-                        due_at: cur.due_at,
-                        confirmed_at: cur.confirmed_at,
-                        confirmation: cur.confirmation.clone(),
-                        at,
-                        audit: v2.audit(
-                            at,
-                            cur.pref_code,
-                            act,
-                            Some(req.record_id),
-                            json!({ "owner": owner.id }),
-                        ),
                         notify,
-                        new_record: None,
+                        ..IntakeWrite::keeping(cur, at, audit)
                     })
                 }),
             )
@@ -488,23 +466,14 @@ impl AppState {
                 id,
                 Box::new(move |cur: &StoredIntake| {
                     receiver_open_at(&v2, cur, req.version, readable)?;
+                    let audit =
+                        v2.audit(at, cur.pref_code, action::INTAKE_CONVERTED, None, json!({}));
                     Ok(IntakeWrite {
                         status: IntakeStatus::Converted,
+                        // The store links the record it creates.
                         record_id: None,
-                        body: cur.body.clone(),
-                        due_at: cur.due_at,
-                        confirmed_at: cur.confirmed_at,
-                        confirmation: cur.confirmation.clone(),
-                        at,
-                        audit: v2.audit(
-                            at,
-                            cur.pref_code,
-                            action::INTAKE_CONVERTED,
-                            None,
-                            json!({}),
-                        ),
-                        notify: vec![],
                         new_record: Some(write),
+                        ..IntakeWrite::keeping(cur, at, audit)
                     })
                 }),
             )
@@ -559,11 +528,14 @@ impl AppState {
                     validate_confirmation(&c, time(cur.received_at), time(now))
                         .map_err(Refusal::Invalid)?;
                     let late = micros(c.confirmed_at) > cur.due_at;
+                    let audit = v2.audit(
+                        now,
+                        cur.pref_code,
+                        action::SAFETY_CONFIRMED,
+                        None,
+                        json!({ "method": c.method.code(), "late": late }),
+                    );
                     Ok(IntakeWrite {
-                        status: cur.status,
-                        record_id: cur.record_id,
-                        body: cur.body.clone(),
-                        due_at: cur.due_at,
                         confirmed_at: Some(micros(c.confirmed_at)),
                         confirmation: Some(SafetyConfirmation {
                             confirmed_at: c.confirmed_at,
@@ -572,16 +544,7 @@ impl AppState {
                             recorded_by: v2.display_name.clone(),
                             recorded_at: time(now),
                         }),
-                        at: now,
-                        audit: v2.audit(
-                            now,
-                            cur.pref_code,
-                            action::SAFETY_CONFIRMED,
-                            None,
-                            json!({ "method": c.method.code(), "late": late }),
-                        ),
-                        notify: vec![],
-                        new_record: None,
+                        ..IntakeWrite::keeping(cur, now, audit)
                     })
                 }),
             )

@@ -149,21 +149,7 @@ impl AppState {
             Err(crate::storage::StoreError::NotFound) => return Err(not_found()),
             other => other?,
         };
-        match outcome {
-            Versioned::Done((rec, notes)) => {
-                self.hub.publish(&notes);
-                Ok(rec)
-            }
-            Versioned::Refused(current) => {
-                // Whether the record exists is not told to those who may not see it.
-                let owner = self.org(&current.owner_org)?;
-                Err(match tier::decide(&v.org, owner, facts(&current)) {
-                    Tier::None => not_found(),
-                    _ => AppError::Forbidden("記録を更新できるのは所有機関のみです".into()),
-                })
-            }
-            Versioned::Conflict(current) => Err(self.conflict(&current, Vec::new())?),
-        }
+        self.finish_write(v, outcome)
     }
 
     /// The 409 of a save that could not be merged: the record as it is now (owner's view) and
@@ -272,7 +258,9 @@ impl AppState {
         Err(AppError::Unavailable)
     }
 
-    /// A finished versioned write: done (published), or refused as `versioned_write` words it.
+    /// A finished versioned write: done (its notifications published), refused (not found for
+    /// those who may not see the record, whether it exists is not told; forbidden for the
+    /// others), or a conflict.
     fn finish_write(
         &self,
         v: &Viewer,
@@ -284,6 +272,7 @@ impl AppState {
                 Ok(rec)
             }
             Versioned::Refused(current) => {
+                // Whether the record exists is not told to those who may not see it.
                 let owner = self.org(&current.owner_org)?;
                 Err(match tier::decide(&v.org, owner, facts(&current)) {
                     Tier::None => not_found(),
@@ -513,15 +502,25 @@ impl AppState {
     /// both) in the reader's chain, and warns the operator when one account is refused again
     /// and again. The refusal is the answer unless the log cannot be written.
     pub(crate) async fn refused(&self, v: &Viewer, id: i64, read: &'static str) -> AppError {
-        let now = self.clock.now();
         let audit = v.audit(
-            now,
+            self.clock.now(),
             v.org.pref_code,
             action::ACCESS_REFUSED,
             Some(id),
             json!({ "read": read }),
         );
-        if let Some(n) = self.refusals.note(v.user_id, now) {
+        self.refusal_logged(v, audit, not_found()).await
+    }
+
+    /// Logs a refused read (`audit`) in the reader's chain, warns the operator of an account
+    /// that keeps being refused, and answers `answer` (the same as for what does not exist).
+    pub(crate) async fn refusal_logged(
+        &self,
+        v: &Viewer,
+        audit: crate::audit::AuditDraft,
+        answer: AppError,
+    ) -> AppError {
+        if let Some(n) = self.refusals.note(v.user_id, audit.at) {
             tracing::warn!(
                 user_id = v.user_id,
                 org = %v.org.id,
@@ -530,7 +529,7 @@ impl AppState {
             );
         }
         match self.read_audit.append(audit).await {
-            Ok(_) => not_found(),
+            Ok(_) => answer,
             Err(e) => e.into(),
         }
     }

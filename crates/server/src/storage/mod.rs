@@ -308,6 +308,25 @@ pub struct IntakeWrite {
     pub new_record: Option<RecordWrite>,
 }
 
+impl IntakeWrite {
+    /// A change that keeps everything of the row `cur` as it is, logged as `audit` at `at`:
+    /// each use case sets what it changes on top.
+    pub fn keeping(cur: &StoredIntake, at: i64, audit: AuditDraft) -> IntakeWrite {
+        IntakeWrite {
+            status: cur.status,
+            record_id: cur.record_id,
+            body: cur.body.clone(),
+            due_at: cur.due_at,
+            confirmed_at: cur.confirmed_at,
+            confirmation: cur.confirmation.clone(),
+            at,
+            audit,
+            notify: Vec::new(),
+            new_record: None,
+        }
+    }
+}
+
 /// Builds an intake's change from its current row, read and locked in the change's own
 /// transaction, or says why not: the rules decide on the row as it is, so two changes at once
 /// cannot both pass a check (one version, one open intake) that only one may.
