@@ -360,6 +360,25 @@ both_engines! {
         assert_eq!(state.send_safety_reminders().await.unwrap(), 0);
     }
 
+    async fn intakes_reminded_long_ago_never_hide_later_ones(db) {
+        let s = TestServer::start(db).await;
+        let muni = s.login("muni").await;
+        let state = s.state().clone();
+        // An intake overdue since long ago, reminded of its deadline and never confirmed.
+        let mut old = intake_json("O1");
+        old["received_at"] = json!(now_minus(50 * 60));
+        let (st, v) = muni.post("/api/v1/intakes", &old).await;
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+        assert_eq!(state.send_safety_reminders_paged(1).await.unwrap(), 1);
+        // Two new ones, due soon 37 hours on: read a page of one at a time, the old one first,
+        // and still both reminded.
+        receive(&muni, "N1").await;
+        receive(&muni, "N2").await;
+        state.clock.advance_secs(37 * 3600);
+        assert_eq!(state.send_safety_reminders_paged(1).await.unwrap(), 2);
+        assert_eq!(state.send_safety_reminders_paged(1).await.unwrap(), 0);
+    }
+
     async fn the_clock_follows_the_organisations_setting(db) {
         let s = TestServer::start(db).await;
         let audit = tsunagu_server::audit::AuditDraft::by_operator(13, 0, "settings.safety_hours_set", json!({}));

@@ -557,13 +557,20 @@ impl AppState {
     /// receiving organisation (and to the owner of the record it was sent to), once per point
     /// even with several servers. Returns how many reminders were sent.
     pub async fn send_safety_reminders(&self) -> AppResult<usize> {
+        self.send_safety_reminders_paged(500).await
+    }
+
+    /// As [`send_safety_reminders`](Self::send_safety_reminders), reading the due intakes
+    /// `page` at a time (every page, so intakes reminded long ago never hide later ones).
+    pub async fn send_safety_reminders_paged(&self, page: i64) -> AppResult<usize> {
         let now = self.clock.now();
         let horizon = now + rules::REMINDER_HOURS[0] as i64 * 3_600_000_000;
         let mut sent = 0;
+        let mut after = None;
         loop {
-            let due = self.store.intakes_due_by(horizon, 500).await?;
-            let n = due.len();
-            let mut progressed = false;
+            let due = self.store.intakes_due_by(horizon, after, page).await?;
+            let n = due.len() as i64;
+            after = due.last().map(|i| (i.due_at, i.id));
             for i in due {
                 let stage = rules::stage(time(now), time(i.received_at), time(i.due_at));
                 if stage as i64 <= i.reminded_stage {
@@ -608,11 +615,9 @@ impl AppState {
                 {
                     self.hub.publish(&notes);
                     sent += 1;
-                    progressed = true;
                 }
             }
-            // A full page where nothing moved means the rest are already reminded.
-            if n < 500 || !progressed {
+            if n < page {
                 break;
             }
         }

@@ -190,11 +190,15 @@ macro_rules! impl_intake_store {
                 }))
             }
 
-            async fn intakes_due_by(&self, horizon: i64, limit: i64) -> StoreResult<Vec<StoredIntake>> {
+            async fn intakes_due_by(&self, horizon: i64, after: Option<(i64, i64)>, limit: i64) -> StoreResult<Vec<StoredIntake>> {
+                let (due, id) = after.unwrap_or((i64::MIN, i64::MIN));
                 let rows = sqlx::query(
-                    "SELECT * FROM intakes WHERE confirmed_at IS NULL AND due_at <= $1 ORDER BY due_at, id LIMIT $2",
+                    "SELECT * FROM intakes WHERE confirmed_at IS NULL AND due_at <= $1 \
+                     AND (due_at > $2 OR (due_at = $2 AND id > $3)) ORDER BY due_at, id LIMIT $4",
                 )
                 .bind(horizon)
+                .bind(due)
+                .bind(id)
                 .bind(limit)
                 .fetch_all(&self.read)
                 .await?;

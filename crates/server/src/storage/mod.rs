@@ -656,8 +656,14 @@ pub trait IntakeStore: Send + Sync {
         id: i64,
         prepare: PrepareIntake,
     ) -> StoreResult<Result<IntakeChanged, crate::intake::rules::Refusal>>;
-    /// Unconfirmed intakes whose deadline is at or before `horizon`, by deadline.
-    async fn intakes_due_by(&self, horizon: i64, limit: i64) -> StoreResult<Vec<StoredIntake>>;
+    /// Unconfirmed intakes whose deadline is at or before `horizon`, by deadline and id,
+    /// after the (deadline, id) `after` when given: one page of them.
+    async fn intakes_due_by(
+        &self,
+        horizon: i64,
+        after: Option<(i64, i64)>,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredIntake>>;
     /// Records that intake `id` was reminded of reminder stage `stage`, with its notifications
     /// and audit entry, if no one did yet (the row's stage is below it and it is still
     /// unconfirmed): one conditional UPDATE, so two servers never notify a stage twice.
