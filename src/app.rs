@@ -198,7 +198,9 @@ impl App {
                 Screen::CaseList => "case_list",
                 Screen::Record => match &self.record {
                     Some(r) if r.conflict.is_some() => "conflict",
+                    Some(r) if r.reader.is_some() => "reader",
                     Some(r) if r.editing.is_some() => "record_edit",
+                    Some(r) if !matches!(r.side, crate::screens::record::Side::None) => "history",
                     _ => "record",
                 },
             },
@@ -326,8 +328,8 @@ impl App {
             "login" => self.login.input(k),
             "search" => self.search_input(k),
             "record_edit" => {
-                if let Some(t) = self.record.as_mut().and_then(|r| r.editing.as_mut()) {
-                    t.input(k);
+                if let Some(r) = self.record.as_mut() {
+                    r.type_key(k);
                 }
             }
             _ => self.dirty = false,

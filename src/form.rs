@@ -1,242 +1,649 @@
-//! The record as fields on screen: which fields there are, their labels and sections, how a
-//! field's text is read from and written into a [`RecordBody`], and how a tier's view (with
-//! withheld parts) becomes the same rows. Validation is the shared `tsunagu_record::validate`.
+//! The record as rows on screen: every field of the national format and every list (each item
+//! with its own fields, an "add" row after the last), their labels and sections, and how a
+//! field's text is read from and written into a [`RecordBody`]. Fields are addressed by the
+//! path validation names (`core.guardians[1].name.family`), and read and written through the
+//! body's JSON form, so one set of rules serves every field and every list item.
+//! Validation is the shared `tsunagu_record::validate`.
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
+use serde_json::{json, Map, Value};
 use tsunagu_record::codes::{
     CaseStatus, ConsultationType, FacilityType, Relationship, RiskLevel, Sex,
 };
 use tsunagu_record::era;
-use tsunagu_record::schema::{BirthDate, Guardian, Risk};
 use tsunagu_record::validate::{self, FieldError, REQUIRED_FIELDS};
 use tsunagu_record::views::{RecordMeta, SharedCore, SharedFamily, Visible, WithheldReason};
 use tsunagu_record::{RecordBody, RecordView};
 
+/// The code lists a choice field picks from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codes {
+    Sex,
+    Relationship,
+    Facility,
+    Risk,
+    Status,
+    Consultation,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Text,
+    /// A reading: hiragana typed becomes katakana.
+    Kana,
     Multiline,
+    /// A date that may be empty (era forms accepted).
     Date,
-    Choice,
+    /// A date a list item cannot be without.
+    RequiredDate,
+    Choice(Codes),
     Bool,
-    /// A list shown read-only (progress log, household …).
-    List,
+    /// A year (西暦 or an era year such as H20).
+    Year,
+    Number,
+    /// 全国地方公共団体コード, typed as a code or picked by name or reading.
+    Municipality,
 }
 
+impl Kind {
+    /// Whether Enter opens a text editor (others change with Left/Right or Enter).
+    pub fn is_text(self) -> bool {
+        !matches!(self, Kind::Choice(_) | Kind::Bool)
+    }
+}
+
+/// One field: its path (with `[]` inside a list item), label and kind.
 #[derive(Debug, Clone, Copy)]
 pub struct FieldDef {
     pub path: &'static str,
     pub label: &'static str,
-    pub section: usize,
     pub kind: Kind,
+}
+
+/// A list of the record: where it is, what one item is called and which fields it has.
+#[derive(Debug)]
+pub struct ListDef {
+    pub path: &'static str,
+    pub label: &'static str,
+    /// What one item is called (保護者, 経過 …).
+    pub item: &'static str,
+    /// The item's fields, relative to the item.
+    pub fields: &'static [FieldDef],
+    /// The label of the add row.
+    pub add: &'static str,
+}
+
+#[derive(Debug)]
+pub enum Entry {
+    Field(FieldDef),
+    List(ListDef),
 }
 
 pub const SECTIONS: &[&str] = &["基本情報（第1面）", "家族の状況", "支援・経過", "管理情報"];
 
 macro_rules! f {
-    ($p:literal, $l:literal, $s:literal, $k:ident) => {
+    ($p:literal, $l:literal, $k:expr) => {
         FieldDef {
             path: $p,
             label: $l,
-            section: $s,
-            kind: Kind::$k,
+            kind: $k,
         }
     };
 }
 
-pub const FIELDS: &[FieldDef] = &[
-    f!("core.child_name.family", "子どもの氏名（氏）", 0, Text),
-    f!("core.child_name.given", "子どもの氏名（名）", 0, Text),
-    f!("core.child_name.family_kana", "フリガナ（氏）", 0, Text),
-    f!("core.child_name.given_kana", "フリガナ（名）", 0, Text),
-    f!("core.sex", "性別", 0, Choice),
-    f!("core.birth_date", "生年月日", 0, Date),
-    f!(
-        "core.address.municipality_code",
-        "住所（市区町村コード）",
-        0,
-        Text
-    ),
-    f!("core.address.postal_code", "郵便番号", 0, Text),
-    f!("core.address.street", "住所（町名・番地）", 0, Text),
-    f!(
-        "core.guardians[0].name.family",
-        "保護者1の氏名（氏）",
-        0,
-        Text
-    ),
-    f!(
-        "core.guardians[0].name.given",
-        "保護者1の氏名（名）",
-        0,
-        Text
-    ),
-    f!("core.guardians[0].relationship", "保護者1の続柄", 0, Choice),
-    f!("family.guardian_workplace", "保護者の勤務先", 1, Text),
-    f!("family.household", "家族の状況（同居親族等）", 1, List),
-    f!(
-        "family.schooling.facility_type",
-        "保育所等・就学状況",
-        1,
-        Choice
-    ),
-    f!("family.schooling.facility_name", "保育所・学校名", 1, Text),
-    f!("family.upbringing", "養育状況", 1, Multiline),
-    f!(
-        "family.welfare_services",
-        "福祉サービス等利用状況",
-        1,
-        Multiline
-    ),
-    f!("casework.risk.level", "リスク", 2, Choice),
-    f!("casework.risk.urgent", "緊急", 2, Bool),
-    f!("casework.next_review", "次回見直し日", 2, Date),
-    f!("casework.interview", "面接結果", 2, Multiline),
-    f!("casework.investigation", "調査結果", 2, Multiline),
-    f!("casework.findings", "所見", 2, Multiline),
-    f!("casework.support_plan", "支援方針", 2, Multiline),
-    f!("casework.progress", "経過", 2, List),
-    f!("casework.attachments", "添付ファイル", 2, List),
-    f!("admin.case_number", "ケース番号", 3, Text),
-    f!("admin.status", "状態", 3, Choice),
-    f!("admin.consultation_type", "相談種別", 3, Choice),
-    f!("admin.serious_case", "重大事案", 3, Bool),
-    f!("admin.missing", "所在不明", 3, Bool),
-    f!("admin.intake_reports", "通告", 3, List),
+const NAME_FIELDS: &[FieldDef] = &[
+    f!("name.family", "氏名（氏）", Kind::Text),
+    f!("name.given", "氏名（名）", Kind::Text),
+    f!("name.family_kana", "フリガナ（氏）", Kind::Kana),
+    f!("name.given_kana", "フリガナ（名）", Kind::Kana),
+    f!("relationship", "続柄", Kind::Choice(Codes::Relationship)),
 ];
 
-pub fn field(path: &str) -> Option<&'static FieldDef> {
-    FIELDS.iter().find(|f| f.path == path)
+const HOUSEHOLD_FIELDS: &[FieldDef] = &[
+    f!("name", "氏名", Kind::Text),
+    f!("relationship", "続柄", Kind::Choice(Codes::Relationship)),
+    f!("birth_year", "生年（西暦または和暦）", Kind::Year),
+    f!("cohabiting", "同居", Kind::Bool),
+    f!("note", "備考", Kind::Text),
+];
+
+const PROGRESS_FIELDS: &[FieldDef] = &[
+    f!("date", "日付", Kind::RequiredDate),
+    f!("text", "内容", Kind::Multiline),
+];
+
+const ATTACHMENT_FIELDS: &[FieldDef] = &[
+    f!("file_name", "ファイル名", Kind::Text),
+    f!("media_type", "種類（MIME）", Kind::Text),
+    f!("size", "大きさ（バイト）", Kind::Number),
+    f!("sha256", "SHA-256", Kind::Text),
+];
+
+const INTAKE_FIELDS: &[FieldDef] = &[
+    f!("received_on", "受理日", Kind::RequiredDate),
+    f!("source", "通告元", Kind::Text),
+    f!("summary", "内容", Kind::Multiline),
+];
+
+/// The record in screen order, by section.
+pub const LAYOUT: &[(usize, Entry)] = &[
+    (
+        0,
+        Entry::Field(f!(
+            "core.child_name.family",
+            "子どもの氏名（氏）",
+            Kind::Text
+        )),
+    ),
+    (
+        0,
+        Entry::Field(f!(
+            "core.child_name.given",
+            "子どもの氏名（名）",
+            Kind::Text
+        )),
+    ),
+    (
+        0,
+        Entry::Field(f!(
+            "core.child_name.family_kana",
+            "フリガナ（氏）",
+            Kind::Kana
+        )),
+    ),
+    (
+        0,
+        Entry::Field(f!(
+            "core.child_name.given_kana",
+            "フリガナ（名）",
+            Kind::Kana
+        )),
+    ),
+    (
+        0,
+        Entry::Field(f!("core.sex", "性別", Kind::Choice(Codes::Sex))),
+    ),
+    (
+        0,
+        Entry::Field(f!("core.birth_date", "生年月日", Kind::Date)),
+    ),
+    (
+        0,
+        Entry::Field(f!(
+            "core.birth_date.estimated",
+            "生年月日は推定",
+            Kind::Bool
+        )),
+    ),
+    (
+        0,
+        Entry::Field(f!(
+            "core.address.municipality_code",
+            "住所（市区町村）",
+            Kind::Municipality
+        )),
+    ),
+    (
+        0,
+        Entry::Field(f!("core.address.postal_code", "郵便番号", Kind::Text)),
+    ),
+    (
+        0,
+        Entry::Field(f!("core.address.street", "住所（町名・番地）", Kind::Text)),
+    ),
+    (
+        0,
+        Entry::List(ListDef {
+            path: "core.guardians",
+            label: "保護者",
+            item: "保護者",
+            fields: NAME_FIELDS,
+            add: "＋ 保護者を追加",
+        }),
+    ),
+    (
+        1,
+        Entry::Field(f!(
+            "family.guardian_workplace",
+            "保護者の勤務先",
+            Kind::Text
+        )),
+    ),
+    (
+        1,
+        Entry::List(ListDef {
+            path: "family.household",
+            label: "家族の状況（同居親族等）",
+            item: "家族",
+            fields: HOUSEHOLD_FIELDS,
+            add: "＋ 家族を追加",
+        }),
+    ),
+    (
+        1,
+        Entry::Field(f!(
+            "family.schooling.facility_type",
+            "保育所等・就学状況",
+            Kind::Choice(Codes::Facility)
+        )),
+    ),
+    (
+        1,
+        Entry::Field(f!(
+            "family.schooling.facility_name",
+            "保育所・学校名",
+            Kind::Text
+        )),
+    ),
+    (
+        1,
+        Entry::Field(f!("family.upbringing", "養育状況", Kind::Multiline)),
+    ),
+    (
+        1,
+        Entry::Field(f!(
+            "family.welfare_services",
+            "福祉サービス等利用状況",
+            Kind::Multiline
+        )),
+    ),
+    (
+        2,
+        Entry::Field(f!(
+            "casework.risk.level",
+            "リスク",
+            Kind::Choice(Codes::Risk)
+        )),
+    ),
+    (
+        2,
+        Entry::Field(f!("casework.risk.urgent", "緊急", Kind::Bool)),
+    ),
+    (
+        2,
+        Entry::Field(f!("casework.next_review", "次回見直し日", Kind::Date)),
+    ),
+    (
+        2,
+        Entry::Field(f!("casework.interview", "面接結果", Kind::Multiline)),
+    ),
+    (
+        2,
+        Entry::Field(f!("casework.investigation", "調査結果", Kind::Multiline)),
+    ),
+    (
+        2,
+        Entry::Field(f!("casework.findings", "所見", Kind::Multiline)),
+    ),
+    (
+        2,
+        Entry::Field(f!("casework.support_plan", "支援方針", Kind::Multiline)),
+    ),
+    (
+        2,
+        Entry::List(ListDef {
+            path: "casework.progress",
+            label: "経過",
+            item: "経過",
+            fields: PROGRESS_FIELDS,
+            add: "＋ 経過を追記",
+        }),
+    ),
+    (
+        2,
+        Entry::List(ListDef {
+            path: "casework.attachments",
+            label: "添付ファイル",
+            item: "添付",
+            fields: ATTACHMENT_FIELDS,
+            add: "＋ 添付ファイルの情報を追加",
+        }),
+    ),
+    (
+        3,
+        Entry::Field(f!("admin.case_number", "ケース番号", Kind::Text)),
+    ),
+    (
+        3,
+        Entry::Field(f!("admin.status", "状態", Kind::Choice(Codes::Status))),
+    ),
+    (
+        3,
+        Entry::Field(f!(
+            "admin.consultation_type",
+            "相談種別",
+            Kind::Choice(Codes::Consultation)
+        )),
+    ),
+    (
+        3,
+        Entry::Field(f!("admin.serious_case", "重大事案", Kind::Bool)),
+    ),
+    (3, Entry::Field(f!("admin.missing", "所在不明", Kind::Bool))),
+    (
+        3,
+        Entry::List(ListDef {
+            path: "admin.intake_reports",
+            label: "通告",
+            item: "通告",
+            fields: INTAKE_FIELDS,
+            add: "＋ 通告の記録を追加",
+        }),
+    ),
+];
+
+pub fn list(path: &str) -> Option<&'static ListDef> {
+    LAYOUT.iter().find_map(|(_, e)| match e {
+        Entry::List(l) if l.path == path => Some(l),
+        _ => None,
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowKind {
+    Field(Kind),
+    /// The first row of a list item: its number and summary; removes and moves act on it.
+    Item,
+    /// After a list's last item: Enter adds one.
+    Add,
+    /// A list without items, for a reader.
+    Empty,
+}
+
+/// One row of the record screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub kind: RowKind,
+    /// The field's path; an item's path (`core.guardians[1]`); a list's path for add/empty.
+    pub path: String,
+    pub label: String,
+    pub section: usize,
+    /// The list this row belongs to, with the item's index.
+    pub list: Option<(&'static str, usize)>,
+}
+
+impl Row {
+    pub fn field_kind(&self) -> Option<Kind> {
+        match self.kind {
+            RowKind::Field(k) => Some(k),
+            _ => None,
+        }
+    }
+}
+
+/// Every row for a body: fixed fields, and for each list one item row plus its fields per
+/// item, then the add row (`editable`) or an empty marker.
+pub fn rows(b: &RecordBody, editable: bool) -> Vec<Row> {
+    let v = to_value(b);
+    let mut out = Vec::new();
+    for (section, e) in LAYOUT {
+        match e {
+            Entry::Field(fd) => out.push(Row {
+                kind: RowKind::Field(fd.kind),
+                path: fd.path.to_string(),
+                label: fd.label.to_string(),
+                section: *section,
+                list: None,
+            }),
+            Entry::List(l) => {
+                let n = lookup(&v, l.path)
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
+                for i in 0..n {
+                    out.push(Row {
+                        kind: RowKind::Item,
+                        path: format!("{}[{i}]", l.path),
+                        label: format!("{}{}", l.item, i + 1),
+                        section: *section,
+                        list: Some((l.path, i)),
+                    });
+                    for fd in l.fields {
+                        out.push(Row {
+                            kind: RowKind::Field(fd.kind),
+                            path: format!("{}[{i}].{}", l.path, fd.path),
+                            label: format!("  {}", fd.label),
+                            section: *section,
+                            list: Some((l.path, i)),
+                        });
+                    }
+                }
+                if editable || n == 0 {
+                    out.push(Row {
+                        kind: if editable {
+                            RowKind::Add
+                        } else {
+                            RowKind::Empty
+                        },
+                        path: l.path.to_string(),
+                        label: if editable {
+                            l.add.to_string()
+                        } else {
+                            l.label.to_string()
+                        },
+                        section: *section,
+                        list: None,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A field's label for a path as the server names it (`casework.progress[3].text` →
+/// 経過4 内容), for conflict and history views.
+pub fn label_of(path: &str) -> String {
+    for (_, e) in LAYOUT {
+        match e {
+            Entry::Field(fd) if fd.path == path => return fd.label.to_string(),
+            Entry::List(l) if path == l.path => return l.label.to_string(),
+            Entry::List(l) => {
+                if let Some(rest) = path.strip_prefix(l.path).and_then(|r| r.strip_prefix('[')) {
+                    let (idx, tail) = rest.split_once(']').unwrap_or((rest, ""));
+                    let n = idx.parse::<usize>().map(|i| i + 1).unwrap_or(0);
+                    let tail = tail.trim_start_matches('.');
+                    let sub = l
+                        .fields
+                        .iter()
+                        .find(|f| f.path == tail)
+                        .map(|f| f.label)
+                        .unwrap_or("");
+                    return format!("{}{n} {sub}", l.item).trim_end().to_string();
+                }
+            }
+            _ => {}
+        }
+    }
+    match path {
+        "core" => "基本情報".into(),
+        "family" => "家族の状況".into(),
+        "casework" => "支援・経過".into(),
+        "admin" => "管理情報".into(),
+        "core.address" => "住所".into(),
+        "core.birth_date.date" => "生年月日".into(),
+        "casework.risk" => "リスク".into(),
+        _ => path.to_string(),
+    }
 }
 
 /// Required by the national format (marked 必須 on screen), from the shared list.
 pub fn is_required(path: &str) -> bool {
-    let generic = path.replace("[0]", "[]");
+    let generic = generic(path);
     REQUIRED_FIELDS.contains(&generic.as_str())
-        || (path == "core.guardians[0].name.family" && REQUIRED_FIELDS.contains(&"core.guardians"))
 }
 
-fn opt(s: &Option<String>) -> String {
-    s.clone().unwrap_or_default()
-}
-
-fn some_text(s: &str) -> Option<String> {
-    let t = s.trim();
-    (!t.is_empty()).then(|| t.to_string())
-}
-
-fn date_text(d: Option<NaiveDate>) -> String {
-    d.map(era::format_era).unwrap_or_default()
-}
-
-fn parse_opt_date(s: &str) -> Result<Option<NaiveDate>, String> {
-    if s.trim().is_empty() {
-        Ok(None)
-    } else {
-        era::parse_date(s).map(Some)
+/// `core.guardians[3].name.family` → `core.guardians[].name.family`.
+fn generic(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut in_index = false;
+    for c in path.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                out.push('[');
+            }
+            ']' => {
+                in_index = false;
+                out.push(']');
+            }
+            _ if in_index => {}
+            _ => out.push(c),
+        }
     }
+    out
 }
 
-/// The options of a choice field: (code, label); "" is "not set".
-pub fn choices(path: &str) -> Vec<(String, &'static str)> {
-    let mut v: Vec<(String, &'static str)> = vec![(String::new(), "（未選択）")];
-    match path {
-        "core.sex" => v.extend(
-            Sex::ALL
-                .iter()
-                .map(|s| (s.iso5218().to_string(), s.label_ja())),
-        ),
-        "core.guardians[0].relationship" => v.extend(
-            Relationship::ALL
-                .iter()
-                .map(|r| (r.code().to_string(), r.label_ja())),
-        ),
-        "family.schooling.facility_type" => v.extend(
-            FacilityType::ALL
-                .iter()
-                .map(|r| (r.code().to_string(), r.label_ja())),
-        ),
-        "casework.risk.level" => v.extend(
-            RiskLevel::ALL
-                .iter()
-                .map(|r| (r.code().to_string(), r.label_ja())),
-        ),
-        "admin.status" => v.extend(
-            CaseStatus::ALL
-                .iter()
-                .filter(|s| **s != CaseStatus::TransferredOut)
-                .map(|r| (r.code().to_string(), r.label_ja())),
-        ),
-        "admin.consultation_type" => v.extend(
-            ConsultationType::ALL
-                .iter()
-                .map(|r| (r.code().to_string(), r.label_ja())),
-        ),
-        _ => {}
+// ---- the body as JSON, addressed by path ----
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+fn segments(path: &str) -> Vec<Seg> {
+    let mut out = Vec::new();
+    for part in path.split('.') {
+        let mut rest = part;
+        if let Some(i) = rest.find('[') {
+            if i > 0 {
+                out.push(Seg::Key(rest[..i].to_string()));
+            }
+            rest = &rest[i..];
+            while let Some(r) = rest.strip_prefix('[') {
+                let (n, tail) = r.split_once(']').unwrap_or((r, ""));
+                if let Ok(n) = n.parse() {
+                    out.push(Seg::Index(n));
+                }
+                rest = tail;
+            }
+        } else if !rest.is_empty() {
+            out.push(Seg::Key(rest.to_string()));
+        }
     }
+    out
+}
+
+pub fn to_value(b: &RecordBody) -> Value {
+    serde_json::to_value(b).unwrap_or(Value::Null)
+}
+
+fn from_value(v: Value) -> Result<RecordBody, String> {
+    serde_json::from_value(v).map_err(|e| format!("この値は保存できません: {e}"))
+}
+
+/// The value at `path`, if there is one.
+pub fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut cur = v;
+    for s in segments(path) {
+        cur = match s {
+            Seg::Key(k) => cur.get(k.as_str())?,
+            Seg::Index(i) => cur.get(i)?,
+        };
+    }
+    Some(cur)
+}
+
+fn lookup_mut<'a>(v: &'a mut Value, path: &str) -> Option<&'a mut Value> {
+    let mut cur = v;
+    for s in segments(path) {
+        cur = match s {
+            Seg::Key(k) => {
+                if cur.is_null() {
+                    *cur = Value::Object(Map::new());
+                }
+                let m = cur.as_object_mut()?;
+                m.entry(k).or_insert(Value::Null)
+            }
+            Seg::Index(i) => cur.get_mut(i)?,
+        };
+    }
+    Some(cur)
+}
+
+fn kind_of(path: &str) -> Option<Kind> {
+    let g = generic(path);
+    for (_, e) in LAYOUT {
+        match e {
+            Entry::Field(fd) if fd.path == g => return Some(fd.kind),
+            Entry::List(l) => {
+                if let Some(rest) = g.strip_prefix(l.path).and_then(|r| r.strip_prefix("[].")) {
+                    if let Some(fd) = l.fields.iter().find(|f| f.path == rest) {
+                        return Some(fd.kind);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The options of a choice: (JSON value, label); null is "not set".
+pub fn choices(codes: Codes) -> Vec<(Value, &'static str)> {
+    fn all<T: serde::Serialize + Copy>(
+        items: &[T],
+        label: fn(T) -> &'static str,
+    ) -> Vec<(Value, &'static str)> {
+        items
+            .iter()
+            .map(|c| (serde_json::to_value(c).unwrap_or(Value::Null), label(*c)))
+            .collect()
+    }
+    let mut v: Vec<(Value, &'static str)> = vec![(Value::Null, "（未選択）")];
+    v.extend(match codes {
+        Codes::Sex => all(Sex::ALL, Sex::label_ja),
+        Codes::Relationship => all(Relationship::ALL, Relationship::label_ja),
+        Codes::Facility => all(FacilityType::ALL, FacilityType::label_ja),
+        Codes::Risk => all(RiskLevel::ALL, RiskLevel::label_ja),
+        // A transfer's status is set by the transfer, never by hand.
+        Codes::Status => all(CaseStatus::ALL, CaseStatus::label_ja)
+            .into_iter()
+            .filter(|(c, _)| {
+                *c != serde_json::to_value(CaseStatus::TransferredOut).unwrap_or(Value::Null)
+            })
+            .collect(),
+        Codes::Consultation => all(ConsultationType::ALL, ConsultationType::label_ja),
+    });
     v
 }
 
-/// The field's value as text: what an edit box starts from (codes for choices).
-pub fn get(b: &RecordBody, path: &str) -> String {
-    let g0 = b.core.guardians.first();
-    match path {
-        "core.child_name.family" => b.core.child_name.family.clone(),
-        "core.child_name.given" => b.core.child_name.given.clone(),
-        "core.child_name.family_kana" => opt(&b.core.child_name.family_kana),
-        "core.child_name.given_kana" => opt(&b.core.child_name.given_kana),
-        "core.sex" => b
-            .core
-            .sex
-            .map(|s| s.iso5218().to_string())
-            .unwrap_or_default(),
-        "core.birth_date" => date_text(b.core.birth_date.map(|d| d.date)),
-        "core.address.municipality_code" => b.core.address.municipality_code.clone(),
-        "core.address.postal_code" => b.core.address.postal_code.clone(),
-        "core.address.street" => b.core.address.street.clone(),
-        "core.guardians[0].name.family" => g0.map(|g| g.name.family.clone()).unwrap_or_default(),
-        "core.guardians[0].name.given" => g0.map(|g| g.name.given.clone()).unwrap_or_default(),
-        "core.guardians[0].relationship" => g0
-            .and_then(|g| g.relationship)
-            .map(|r| r.code().to_string())
-            .unwrap_or_default(),
-        "family.guardian_workplace" => b.family.guardian_workplace.clone(),
-        "family.schooling.facility_type" => b
-            .family
-            .schooling
-            .facility_type
-            .map(|f| f.code().to_string())
-            .unwrap_or_default(),
-        "family.schooling.facility_name" => b.family.schooling.facility_name.clone(),
-        "family.upbringing" => b.family.upbringing.clone(),
-        "family.welfare_services" => b.family.welfare_services.clone(),
-        "casework.risk.level" => b
-            .casework
-            .risk
-            .map(|r| r.level.code().to_string())
-            .unwrap_or_default(),
-        "casework.risk.urgent" => bool_text(b.casework.risk.map(|r| r.urgent).unwrap_or(false)),
-        "casework.next_review" => date_text(b.casework.next_review),
-        "casework.interview" => b.casework.interview.clone(),
-        "casework.investigation" => b.casework.investigation.clone(),
-        "casework.findings" => b.casework.findings.clone(),
-        "casework.support_plan" => b.casework.support_plan.clone(),
-        "admin.case_number" => b.admin.case_number.clone(),
-        "admin.status" => b
-            .admin
-            .status
-            .map(|s| s.code().to_string())
-            .unwrap_or_default(),
-        "admin.consultation_type" => b
-            .admin
-            .consultation_type
-            .map(|s| s.code().to_string())
-            .unwrap_or_default(),
-        "admin.serious_case" => bool_text(b.admin.serious_case),
-        "admin.missing" => bool_text(b.admin.missing),
+fn date_text(v: Option<&Value>) -> String {
+    v.and_then(Value::as_str)
+        .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+        .map(era::format_era)
+        .unwrap_or_default()
+}
+
+fn plain(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
         _ => String::new(),
+    }
+}
+
+/// The field's value as text: what an edit box starts from.
+pub fn get(b: &RecordBody, path: &str) -> String {
+    let v = to_value(b);
+    let Some(kind) = kind_of(path) else {
+        return String::new();
+    };
+    match (kind, path) {
+        (Kind::Date, "core.birth_date") => date_text(lookup(&v, "core.birth_date.date")),
+        (Kind::Date | Kind::RequiredDate, _) => date_text(lookup(&v, path)),
+        (Kind::Bool, _) => bool_text(lookup(&v, path).and_then(Value::as_bool).unwrap_or(false)),
+        (Kind::Choice(c), _) => {
+            let cur = lookup(&v, path).cloned().unwrap_or(Value::Null);
+            choices(c)
+                .into_iter()
+                .find(|(code, _)| *code == cur)
+                .map(|(_, l)| l.to_string())
+                .unwrap_or_default()
+        }
+        _ => plain(lookup(&v, path)),
     }
 }
 
@@ -244,179 +651,301 @@ fn bool_text(v: bool) -> String {
     if v { "はい" } else { "いいえ" }.to_string()
 }
 
-/// What a reader sees: labels instead of codes, lists as lines.
+/// What a reader sees of a field: labels instead of codes, lines of a text.
 pub fn display(b: &RecordBody, path: &str) -> Vec<String> {
-    let def = field(path);
-    match def.map(|d| d.kind) {
-        Some(Kind::Choice) => {
+    match kind_of(path) {
+        Some(Kind::Municipality) => {
             let code = get(b, path);
-            let label = choices(path)
-                .into_iter()
-                .find(|(c, _)| *c == code)
-                .map(|(_, l)| l)
+            vec![municipality_label(&code)]
+        }
+        Some(Kind::Date) if path == "core.birth_date" => vec![get(b, path)],
+        Some(Kind::Multiline) => get(b, path).lines().map(str::to_string).collect(),
+        _ => vec![get(b, path)],
+    }
+}
+
+/// `131016（東京都千代田区）`, or the code alone when the master does not know it.
+pub fn municipality_label(code: &str) -> String {
+    match tsunagu_masterdata::localgov::municipality(code) {
+        Some(m) => {
+            let pref = tsunagu_masterdata::localgov::prefecture(m.pref_code)
+                .map(|p| p.name.as_str())
                 .unwrap_or("");
-            vec![if code.is_empty() {
-                String::new()
+            format!("{code}（{pref}{}）", m.name.replace(' ', ""))
+        }
+        None => code.to_string(),
+    }
+}
+
+/// One line about a list item, for its row: the fields that say most, in order.
+pub fn item_summary(b: &RecordBody, list: &str, i: usize) -> String {
+    let v = to_value(b);
+    let Some(item) = lookup(&v, &format!("{list}[{i}]")) else {
+        return String::new();
+    };
+    let s = |k: &str| plain(lookup(item, k));
+    let text = match list {
+        "core.guardians" => {
+            let rel = get(b, &format!("{list}[{i}].relationship"));
+            format!("{} {} {rel}", s("name.family"), s("name.given"))
+        }
+        "family.household" => {
+            let rel = get(b, &format!("{list}[{i}].relationship"));
+            let year = s("birth_year");
+            let year = if year.is_empty() {
+                year
             } else {
-                label.to_string()
-            }]
+                format!("{year}年生")
+            };
+            let co = if lookup(item, "cohabiting").and_then(Value::as_bool) == Some(true) {
+                "同居"
+            } else {
+                "別居"
+            };
+            format!("{} {rel} {year} {co}", s("name"))
         }
-        Some(Kind::List) => list_lines(b, path),
-        Some(Kind::Text) if path == "core.address.municipality_code" => {
-            let code = get(b, path);
-            match tsunagu_masterdata::localgov::municipality(&code) {
-                Some(m) => {
-                    let pref = tsunagu_masterdata::localgov::prefecture(m.pref_code)
-                        .map(|p| p.name.as_str())
-                        .unwrap_or("");
-                    vec![format!("{code}（{pref}{}）", m.name)]
-                }
-                None => vec![code],
+        "casework.progress" => {
+            let mut t = format!(
+                "{} {}",
+                date_text(lookup(item, "date")),
+                s("text").replace('\n', " ")
+            );
+            // Stamps the server keeps: who wrote the entry and when.
+            let author = s("author");
+            if !author.is_empty() {
+                t = format!("{t}（記入: {author}）");
             }
+            t
         }
-        Some(Kind::Date) if path == "core.birth_date" => {
-            let mut s = get(b, path);
-            if b.core.birth_date.is_some_and(|d| d.estimated) {
-                s.push_str("（推定）");
-            }
-            vec![s]
-        }
-        _ => get(b, path).lines().map(str::to_string).collect(),
+        "casework.attachments" => format!(
+            "{}（{}、{}バイト）",
+            s("file_name"),
+            s("media_type"),
+            s("size")
+        ),
+        "admin.intake_reports" => format!(
+            "{} {}: {}",
+            date_text(lookup(item, "received_on")),
+            s("source"),
+            s("summary").replace('\n', " ")
+        ),
+        _ => String::new(),
+    };
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Hiragana typed into a reading becomes katakana (the national format keeps readings in
+/// katakana); everything else stays as typed.
+pub fn to_katakana(s: &str) -> String {
+    s.chars()
+        .map(tsunagu_record::normalize::hira_to_kata)
+        .collect()
+}
+
+/// Reads an era or western year (2008, H20, 平成20年).
+pub fn parse_year(s: &str) -> Result<i32, String> {
+    match era::parse_date_spec(s) {
+        Ok(era::DateSpec::Year(y)) => Ok(y),
+        Ok(era::DateSpec::YearMonth(y, _)) => Ok(y),
+        Ok(era::DateSpec::Day(d)) => Ok(d.year()),
+        Err(_) => Err(format!(
+            "「{s}」は年として読めません（例: 2008, H20, 平成20年）"
+        )),
     }
 }
 
-fn list_lines(b: &RecordBody, path: &str) -> Vec<String> {
-    match path {
-        "family.household" => b
-            .family
-            .household
-            .iter()
-            .map(|m| {
-                let rel = m.relationship.map(|r| r.label_ja()).unwrap_or("");
-                let year = m
-                    .birth_year
-                    .map(|y| format!(" {y}年生"))
-                    .unwrap_or_default();
-                let co = if m.cohabiting { " 同居" } else { " 別居" };
-                format!("{} {rel}{year}{co} {}", m.name, m.note)
-                    .trim_end()
-                    .to_string()
-            })
-            .collect(),
-        "casework.progress" => b
-            .casework
-            .progress
-            .iter()
-            .map(|p| format!("{} {}", era::format_era(p.date), p.text.replace('\n', " ")))
-            .collect(),
-        "casework.attachments" => b
-            .casework
-            .attachments
-            .iter()
-            .map(|a| format!("{}（{}、{}バイト）", a.file_name, a.media_type, a.size))
-            .collect(),
-        "admin.intake_reports" => b
-            .admin
-            .intake_reports
-            .iter()
-            .map(|r| {
-                format!(
-                    "{} {}: {}",
-                    era::format_era(r.received_on),
-                    r.source,
-                    r.summary.replace('\n', " ")
-                )
-            })
-            .collect(),
-        _ => vec![],
-    }
-}
-
-fn guardian0(b: &mut RecordBody) -> &mut Guardian {
-    if b.core.guardians.is_empty() {
-        b.core.guardians.push(Guardian::default());
-    }
-    &mut b.core.guardians[0]
-}
-
-/// Writes the edited text of a field. A date or choice that cannot be read is refused with a
-/// message for next to the field; the body is then unchanged.
+/// Writes the edited text of a field. A value that cannot be read (a bad date, a choice
+/// that is no code) is refused with a message for next to the field; the body is then
+/// unchanged.
 pub fn set(b: &mut RecordBody, path: &str, text: &str) -> Result<(), String> {
+    let kind = kind_of(path).ok_or_else(|| format!("{path} は編集できません"))?;
     let t = text.trim();
+    let mut v = to_value(b);
+    let new = match kind {
+        Kind::Text | Kind::Municipality => {
+            let optional = path.ends_with("_kana");
+            if optional && t.is_empty() {
+                Value::Null
+            } else {
+                json!(t)
+            }
+        }
+        Kind::Kana => {
+            if t.is_empty() {
+                Value::Null
+            } else {
+                json!(to_katakana(t))
+            }
+        }
+        Kind::Multiline => json!(text.trim_end()),
+        Kind::Date | Kind::RequiredDate => {
+            if t.is_empty() {
+                if kind == Kind::RequiredDate {
+                    return Err("日付は必須です".into());
+                }
+                Value::Null
+            } else {
+                json!(era::parse_date(t)?.format("%Y-%m-%d").to_string())
+            }
+        }
+        Kind::Year => {
+            if t.is_empty() {
+                Value::Null
+            } else {
+                json!(parse_year(t)?)
+            }
+        }
+        Kind::Number => {
+            let n: u64 = tsunagu_record::normalize::nfkc(t)
+                .parse()
+                .map_err(|_| format!("「{t}」は数として読めません"))?;
+            json!(n)
+        }
+        Kind::Bool => json!(t == "はい"),
+        Kind::Choice(c) => choices(c)
+            .into_iter()
+            .find(|(code, label)| *label == t || plain(Some(code)) == t)
+            .map(|(code, _)| code)
+            .ok_or_else(|| format!("「{t}」は選択肢にありません"))?,
+    };
+    // Fields inside an object that may be absent (生年月日, リスク) create or remove it.
     match path {
-        "core.child_name.family" => b.core.child_name.family = t.into(),
-        "core.child_name.given" => b.core.child_name.given = t.into(),
-        "core.child_name.family_kana" => b.core.child_name.family_kana = some_text(t),
-        "core.child_name.given_kana" => b.core.child_name.given_kana = some_text(t),
-        "core.sex" => b.core.sex = t.parse::<u8>().ok().and_then(Sex::from_iso5218),
         "core.birth_date" => {
-            let estimated = b.core.birth_date.is_some_and(|d| d.estimated);
-            b.core.birth_date = parse_opt_date(t)?.map(|date| BirthDate { date, estimated })
+            let estimated = lookup(&v, "core.birth_date.estimated")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            v["core"]["birth_date"] = if new.is_null() {
+                Value::Null
+            } else {
+                json!({ "date": new, "estimated": estimated })
+            };
         }
-        "core.address.municipality_code" => b.core.address.municipality_code = t.into(),
-        "core.address.postal_code" => b.core.address.postal_code = t.into(),
-        "core.address.street" => b.core.address.street = t.into(),
-        "core.guardians[0].name.family" => guardian0(b).name.family = t.into(),
-        "core.guardians[0].name.given" => guardian0(b).name.given = t.into(),
-        "core.guardians[0].relationship" => guardian0(b).relationship = Relationship::from_code(t),
-        "family.guardian_workplace" => b.family.guardian_workplace = t.into(),
-        "family.schooling.facility_type" => {
-            b.family.schooling.facility_type = FacilityType::from_code(t)
+        "core.birth_date.estimated" => {
+            if lookup(&v, "core.birth_date").is_none_or(Value::is_null) {
+                if new == json!(true) {
+                    return Err("先に生年月日を入力してください".into());
+                }
+            } else {
+                v["core"]["birth_date"]["estimated"] = new;
+            }
         }
-        "family.schooling.facility_name" => b.family.schooling.facility_name = t.into(),
-        "family.upbringing" => b.family.upbringing = text.trim_end().into(),
-        "family.welfare_services" => b.family.welfare_services = text.trim_end().into(),
         "casework.risk.level" => {
-            let urgent = b.casework.risk.is_some_and(|r| r.urgent);
-            b.casework.risk = RiskLevel::from_code(t).map(|level| Risk { level, urgent });
+            let urgent = lookup(&v, "casework.risk.urgent")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            v["casework"]["risk"] = if new.is_null() {
+                Value::Null
+            } else {
+                json!({ "level": new, "urgent": urgent })
+            };
         }
         "casework.risk.urgent" => {
-            if let Some(r) = &mut b.casework.risk {
-                r.urgent = t == "はい";
-            } else if t == "はい" {
-                return Err("先にリスクを選んでください".into());
+            if lookup(&v, "casework.risk").is_none_or(Value::is_null) {
+                if new == json!(true) {
+                    return Err("先にリスクを選んでください".into());
+                }
+            } else {
+                v["casework"]["risk"]["urgent"] = new;
             }
         }
-        "casework.next_review" => b.casework.next_review = parse_opt_date(t)?,
-        "casework.interview" => b.casework.interview = text.trim_end().into(),
-        "casework.investigation" => b.casework.investigation = text.trim_end().into(),
-        "casework.findings" => b.casework.findings = text.trim_end().into(),
-        "casework.support_plan" => b.casework.support_plan = text.trim_end().into(),
-        "admin.case_number" => b.admin.case_number = t.into(),
-        "admin.status" => b.admin.status = CaseStatus::from_code(t),
-        "admin.consultation_type" => b.admin.consultation_type = ConsultationType::from_code(t),
-        "admin.serious_case" => b.admin.serious_case = t == "はい",
-        "admin.missing" => b.admin.missing = t == "はい",
-        _ => {}
+        _ => {
+            let slot = lookup_mut(&mut v, path).ok_or_else(|| format!("{path} がありません"))?;
+            *slot = new;
+        }
     }
+    *b = from_value(v)?;
     Ok(())
 }
 
 /// Cycles a choice or yes/no field by `step` (+1 / -1).
 pub fn cycle(b: &mut RecordBody, path: &str, step: i32) -> Result<(), String> {
-    let opts: Vec<String> = match field(path).map(|d| d.kind) {
+    let opts: Vec<String> = match kind_of(path) {
         Some(Kind::Bool) => vec!["いいえ".into(), "はい".into()],
-        Some(Kind::Choice) => choices(path).into_iter().map(|(c, _)| c).collect(),
+        Some(Kind::Choice(c)) => choices(c).into_iter().map(|(_, l)| l.to_string()).collect(),
         _ => return Ok(()),
     };
     let cur = get(b, path);
-    let i = opts.iter().position(|o| *o == cur).unwrap_or(0) as i32;
+    let i = opts
+        .iter()
+        .position(|o| *o == cur || (cur.is_empty() && o == "（未選択）"))
+        .unwrap_or(0) as i32;
     let n = opts.len() as i32;
     let next = &opts[((i + step).rem_euclid(n)) as usize];
     set(b, path, next)
 }
 
-/// The body as it will be sent: an untouched, empty first guardian is dropped so the
-/// "at least one guardian" rule speaks instead of three empty-field messages.
+/// A new, empty item of a list (a progress entry dated today).
+fn new_item(list: &str, today: NaiveDate) -> Value {
+    let d = today.format("%Y-%m-%d").to_string();
+    match list {
+        "core.guardians" => json!({ "name": { "family": "", "given": "" } }),
+        "family.household" => json!({ "name": "", "cohabiting": true }),
+        "casework.progress" => json!({ "date": d, "text": "" }),
+        "casework.attachments" => {
+            json!({ "file_name": "", "media_type": "application/pdf", "size": 0, "sha256": "" })
+        }
+        "admin.intake_reports" => json!({ "received_on": d, "source": "", "summary": "" }),
+        _ => Value::Null,
+    }
+}
+
+fn list_mut<'a>(v: &'a mut Value, list: &str) -> Result<&'a mut Vec<Value>, String> {
+    let slot = lookup_mut(v, list).ok_or_else(|| format!("{list} がありません"))?;
+    if slot.is_null() {
+        *slot = json!([]);
+    }
+    slot.as_array_mut()
+        .ok_or_else(|| format!("{list} は一覧ではありません"))
+}
+
+/// Appends an empty item; returns its index.
+pub fn add_item(b: &mut RecordBody, list: &str, today: NaiveDate) -> Result<usize, String> {
+    let mut v = to_value(b);
+    let items = list_mut(&mut v, list)?;
+    items.push(new_item(list, today));
+    let i = items.len() - 1;
+    *b = from_value(v)?;
+    Ok(i)
+}
+
+pub fn remove_item(b: &mut RecordBody, list: &str, i: usize) -> Result<(), String> {
+    let mut v = to_value(b);
+    let items = list_mut(&mut v, list)?;
+    if i >= items.len() {
+        return Err("その項目はありません".into());
+    }
+    items.remove(i);
+    *b = from_value(v)?;
+    Ok(())
+}
+
+/// Moves item `i` one place up (`-1`) or down (`+1`); returns its new index.
+pub fn move_item(b: &mut RecordBody, list: &str, i: usize, step: i32) -> Result<usize, String> {
+    let mut v = to_value(b);
+    let items = list_mut(&mut v, list)?;
+    let j = i as i64 + step as i64;
+    if i >= items.len() || j < 0 || j as usize >= items.len() {
+        return Ok(i);
+    }
+    items.swap(i, j as usize);
+    *b = from_value(v)?;
+    Ok(j as usize)
+}
+
+/// The body as it will be sent: guardians and household members left entirely empty are
+/// dropped, so the "at least one guardian" rule speaks instead of empty-field messages.
 pub fn for_saving(b: &RecordBody) -> RecordBody {
     let mut out = b.clone();
-    if out.core.guardians.first().is_some_and(|g| {
-        g.name.family.trim().is_empty()
+    out.core.guardians.retain(|g| {
+        !(g.name.family.trim().is_empty()
             && g.name.given.trim().is_empty()
             && g.relationship.is_none()
-    }) {
-        out.core.guardians.remove(0);
-    }
+            && g.name.family_kana.is_none()
+            && g.name.given_kana.is_none())
+    });
+    out.family
+        .household
+        .retain(|m| !(m.name.trim().is_empty() && m.relationship.is_none() && m.note.is_empty()));
     out
 }
 
@@ -432,21 +961,63 @@ pub fn validate(b: &RecordBody, today: NaiveDate) -> Vec<FieldError> {
         .unwrap_or_default()
 }
 
-/// The on-screen field an error belongs to (the first whose path matches), if any.
-pub fn field_of_error(err_field: &str) -> Option<&'static str> {
-    let e = if err_field == "core.guardians" {
-        "core.guardians[0].name.family"
-    } else {
-        err_field
-    };
-    FIELDS
-        .iter()
-        .find(|f| {
-            e == f.path
-                || e.starts_with(&format!("{}.", f.path))
-                || e.starts_with(&format!("{}[", f.path))
-        })
-        .map(|f| f.path)
+/// The row an error belongs to: the longest row path that is the error's path or a prefix of
+/// it (`core.birth_date.date` → 生年月日; `core.guardians` → the list's add row).
+pub fn row_of_error(rows: &[Row], err_field: &str) -> Option<usize> {
+    let mut best: Option<(usize, usize)> = None;
+    for (i, r) in rows.iter().enumerate() {
+        let p = r.path.as_str();
+        let hit = err_field == p
+            || err_field.starts_with(&format!("{p}."))
+            || err_field.starts_with(&format!("{p}["));
+        if hit && best.is_none_or(|(_, len)| p.len() > len) {
+            best = Some((i, p.len()));
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+/// The paths where two bodies differ, as deep as both sides have the same shape (an item one
+/// side has and the other not is named by its item path).
+pub fn changed_paths(a: &RecordBody, b: &RecordBody) -> Vec<String> {
+    fn walk(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+        let join = |k: &str| {
+            if path.is_empty() {
+                k.to_string()
+            } else {
+                format!("{path}.{k}")
+            }
+        };
+        match (a, b) {
+            _ if a == b => {}
+            (Value::Object(x), Value::Object(y)) => {
+                let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                for k in keys {
+                    let none = Value::Null;
+                    walk(
+                        &join(k),
+                        x.get(k).unwrap_or(&none),
+                        y.get(k).unwrap_or(&none),
+                        out,
+                    );
+                }
+            }
+            (Value::Array(x), Value::Array(y)) => {
+                for i in 0..x.len().max(y.len()) {
+                    match (x.get(i), y.get(i)) {
+                        (Some(p), Some(q)) => walk(&format!("{path}[{i}]"), p, q, out),
+                        _ => out.push(format!("{path}[{i}]")),
+                    }
+                }
+            }
+            _ => out.push(path.to_string()),
+        }
+    }
+    let mut out = Vec::new();
+    walk("", &to_value(a), &to_value(b), &mut out);
+    out
 }
 
 /// A record as one viewer may see it, flattened for the screen: the visible content as a body,
@@ -462,7 +1033,11 @@ impl Flat {
     pub fn withheld_for(&self, path: &str) -> Option<WithheldReason> {
         self.withheld
             .iter()
-            .find(|(p, _)| path == p.as_str() || path.starts_with(&format!("{p}.")))
+            .find(|(p, _)| {
+                path == p.as_str()
+                    || path.starts_with(&format!("{p}."))
+                    || path.starts_with(&format!("{p}["))
+            })
             .map(|(_, r)| *r)
     }
 }
@@ -564,12 +1139,47 @@ pub fn flatten(view: &RecordView) -> Flat {
     }
 }
 
-/// Fields whose values differ between two bodies (for the conflict screen).
-pub fn differing(a: &RecordBody, b: &RecordBody) -> Vec<&'static FieldDef> {
-    FIELDS
-        .iter()
-        .filter(|f| display(a, f.path) != display(b, f.path))
-        .collect()
+/// A JSON value as a reader sees it (codes as labels where the path says which list, dates
+/// in era form), as lines: for conflict and history views.
+pub fn value_lines(path: &str, v: Option<&Value>) -> Vec<String> {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return vec!["（なし）".into()];
+    };
+    if let Some(kind) = kind_of(path) {
+        match kind {
+            Kind::Choice(c) => {
+                return vec![choices(c)
+                    .into_iter()
+                    .find(|(code, _)| code == v)
+                    .map(|(_, l)| l.to_string())
+                    .unwrap_or_else(|| plain(Some(v)))]
+            }
+            Kind::Date | Kind::RequiredDate if path == "core.birth_date" => {
+                return vec![date_text(v.get("date"))]
+            }
+            Kind::Date | Kind::RequiredDate => return vec![date_text(Some(v))],
+            Kind::Bool => return vec![bool_text(v.as_bool().unwrap_or(false))],
+            Kind::Municipality => return vec![municipality_label(&plain(Some(v)))],
+            _ => {}
+        }
+    }
+    match v {
+        Value::String(s) if s.is_empty() => vec!["（空欄）".into()],
+        Value::String(s) => s.lines().map(str::to_string).collect(),
+        Value::Object(m) => m
+            .iter()
+            .filter(|(_, x)| !x.is_null() && *x != &json!("") && *x != &json!([]))
+            .flat_map(|(k, x)| {
+                let sub = format!("{path}.{k}");
+                let label = label_of(&sub);
+                let label = label.rsplit(' ').next().unwrap_or(&label).to_string();
+                let lines = value_lines(&sub, Some(x));
+                let first = format!("{label}: {}", lines.first().cloned().unwrap_or_default());
+                std::iter::once(first).chain(lines.into_iter().skip(1))
+            })
+            .collect(),
+        other => vec![other.to_string()],
+    }
 }
 
 #[cfg(test)]
@@ -589,36 +1199,149 @@ mod tests {
             NaiveDate::from_ymd_opt(2019, 4, 1).unwrap()
         );
         assert_eq!(get(&b, "core.birth_date"), "平成31年4月1日");
+        set(&mut b, "core.birth_date.estimated", "はい").unwrap();
+        assert!(b.core.birth_date.unwrap().estimated);
+        set(&mut b, "core.birth_date", "R2.1.3").unwrap();
+        assert!(
+            b.core.birth_date.unwrap().estimated,
+            "kept across a new date"
+        );
         set(&mut b, "casework.next_review", "2026-12-01").unwrap();
         assert!(set(&mut b, "core.birth_date", "あした")
             .unwrap_err()
             .contains("日付"));
         // The earlier value is kept when the new one cannot be read.
-        assert_eq!(get(&b, "core.birth_date"), "平成31年4月1日");
+        assert_eq!(get(&b, "core.birth_date"), "令和2年1月3日");
     }
 
     #[test]
     fn required_marks_follow_the_shared_list() {
         assert!(is_required("core.child_name.family"));
         assert!(is_required("core.guardians[0].relationship"));
+        assert!(is_required("core.guardians[3].name.family"));
         assert!(is_required("admin.consultation_type"));
         assert!(!is_required("core.child_name.family_kana"));
         assert!(!is_required("casework.findings"));
     }
 
     #[test]
-    fn errors_land_on_their_fields() {
-        let errs = validate(&RecordBody::default(), today());
-        let on: Vec<Option<&str>> = errs.iter().map(|e| field_of_error(&e.field)).collect();
-        assert!(on.contains(&Some("core.guardians[0].name.family")));
-        assert!(on.contains(&Some("core.birth_date")));
+    fn every_item_of_every_list_has_its_rows() {
+        let mut b = RecordBody::default();
+        for l in [
+            "core.guardians",
+            "family.household",
+            "casework.progress",
+            "casework.attachments",
+            "admin.intake_reports",
+        ] {
+            for _ in 0..3 {
+                add_item(&mut b, l, today()).unwrap();
+            }
+        }
+        let rows = rows(&b, true);
+        for (_, e) in LAYOUT {
+            match e {
+                Entry::Field(fd) => assert!(rows.iter().any(|r| r.path == fd.path), "{}", fd.path),
+                Entry::List(l) => {
+                    for i in 0..3 {
+                        assert!(rows.iter().any(
+                            |r| r.kind == RowKind::Item && r.path == format!("{}[{i}]", l.path)
+                        ));
+                        for fd in l.fields {
+                            let p = format!("{}[{i}].{}", l.path, fd.path);
+                            let r = rows
+                                .iter()
+                                .find(|r| r.path == p)
+                                .unwrap_or_else(|| panic!("{p}"));
+                            assert_eq!(r.kind, RowKind::Field(fd.kind));
+                        }
+                    }
+                    assert!(rows
+                        .iter()
+                        .any(|r| r.kind == RowKind::Add && r.path == l.path));
+                }
+            }
+        }
+        // A reader sees no add rows.
+        assert!(!super::rows(&b, false)
+            .iter()
+            .any(|r| r.kind == RowKind::Add));
+    }
+
+    #[test]
+    fn list_items_are_written_moved_and_removed() {
+        let mut b = RecordBody::default();
+        let i = add_item(&mut b, "core.guardians", today()).unwrap();
+        set(&mut b, &format!("core.guardians[{i}].name.family"), "山田").unwrap();
+        let j = add_item(&mut b, "core.guardians", today()).unwrap();
+        set(&mut b, &format!("core.guardians[{j}].name.family"), "佐藤").unwrap();
+        set(
+            &mut b,
+            &format!("core.guardians[{j}].name.given_kana"),
+            "はなこ",
+        )
+        .unwrap();
+        set(&mut b, &format!("core.guardians[{j}].relationship"), "実母").unwrap();
         assert_eq!(
-            field_of_error("core.birth_date.date"),
-            Some("core.birth_date")
+            b.core.guardians[1].name.given_kana.as_deref(),
+            Some("ハナコ")
+        );
+        assert_eq!(b.core.guardians[1].relationship, Some(Relationship::Mother));
+        assert_eq!(move_item(&mut b, "core.guardians", 1, -1).unwrap(), 0);
+        assert_eq!(b.core.guardians[0].name.family, "佐藤");
+        assert_eq!(
+            move_item(&mut b, "core.guardians", 0, -1).unwrap(),
+            0,
+            "no move past the top"
+        );
+        remove_item(&mut b, "core.guardians", 0).unwrap();
+        assert_eq!(b.core.guardians.len(), 1);
+        assert_eq!(b.core.guardians[0].name.family, "山田");
+
+        let k = add_item(&mut b, "family.household", today()).unwrap();
+        set(&mut b, &format!("family.household[{k}].birth_year"), "H20").unwrap();
+        assert_eq!(b.family.household[0].birth_year, Some(2008));
+        assert!(set(
+            &mut b,
+            &format!("family.household[{k}].birth_year"),
+            "むかし"
+        )
+        .is_err());
+        let p = add_item(&mut b, "casework.progress", today()).unwrap();
+        assert_eq!(b.casework.progress[p].date, today());
+        assert!(set(&mut b, &format!("casework.progress[{p}].date"), "").is_err());
+        set(&mut b, &format!("casework.progress[{p}].date"), "R8.11.1").unwrap();
+        assert_eq!(
+            b.casework.progress[p].date,
+            NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()
+        );
+        let a = add_item(&mut b, "casework.attachments", today()).unwrap();
+        set(&mut b, &format!("casework.attachments[{a}].size"), "１２３").unwrap();
+        assert_eq!(b.casework.attachments[a].size, 123);
+    }
+
+    #[test]
+    fn errors_land_on_their_rows() {
+        let mut b = RecordBody::default();
+        add_item(&mut b, "core.guardians", today()).unwrap();
+        add_item(&mut b, "core.guardians", today()).unwrap();
+        set(&mut b, "core.guardians[1].name.given", "花子").unwrap();
+        let rows = rows(&b, true);
+        let at = |p: &str| rows.iter().position(|r| r.path == p);
+        assert_eq!(
+            row_of_error(&rows, "core.birth_date.date"),
+            at("core.birth_date")
         );
         assert_eq!(
-            field_of_error("casework.progress[3].text"),
-            Some("casework.progress")
+            row_of_error(&rows, "core.guardians[1].name.family"),
+            at("core.guardians[1].name.family")
+        );
+        assert_eq!(row_of_error(&rows, "core.guardians"), at("core.guardians"));
+        let errs = validate(&b, today());
+        assert!(
+            errs.iter()
+                .any(|e| e.field == "core.guardians[0].name.family"),
+            "{errs:?}"
         );
     }
 
@@ -626,11 +1349,45 @@ mod tests {
     fn choices_cycle_through_codes() {
         let mut b = RecordBody::default();
         cycle(&mut b, "core.sex", 1).unwrap();
-        assert_eq!(b.core.sex, Some(Sex::NotKnown));
+        assert_eq!(b.core.sex, Some(Sex::ALL[0]));
         cycle(&mut b, "core.sex", -1).unwrap();
         assert_eq!(b.core.sex, None);
         cycle(&mut b, "admin.serious_case", 1).unwrap();
         assert!(b.admin.serious_case);
-        assert_eq!(display(&b, "core.sex"), vec![String::new()]);
+        assert_eq!(display(&b, "core.sex"), vec!["（未選択）".to_string()]);
+        cycle(&mut b, "casework.risk.level", 1).unwrap();
+        assert!(b.casework.risk.is_some());
+        cycle(&mut b, "casework.risk.urgent", 1).unwrap();
+        assert!(b.casework.risk.unwrap().urgent);
+    }
+
+    #[test]
+    fn changed_paths_name_fields_and_items() {
+        let mut a = RecordBody::default();
+        add_item(&mut a, "casework.progress", today()).unwrap();
+        let mut b = a.clone();
+        assert!(changed_paths(&a, &b).is_empty());
+        set(&mut b, "casework.findings", "所見").unwrap();
+        set(&mut b, "casework.progress[0].text", "電話").unwrap();
+        add_item(&mut b, "casework.progress", today()).unwrap();
+        assert_eq!(
+            changed_paths(&a, &b),
+            vec![
+                "casework.findings",
+                "casework.progress[0].text",
+                "casework.progress[1]"
+            ]
+        );
+    }
+
+    #[test]
+    fn labels_name_list_items() {
+        assert_eq!(label_of("casework.progress[3].text"), "経過4 内容");
+        assert_eq!(label_of("core.guardians[1]"), "保護者2");
+        assert_eq!(label_of("casework.findings"), "所見");
+        assert_eq!(
+            value_lines("core.sex", Some(&json!(2))),
+            vec![Sex::from_iso5218(2).unwrap().label_ja().to_string()]
+        );
     }
 }

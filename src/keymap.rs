@@ -46,6 +46,10 @@ pub enum Action {
     ChoicePrev,
     Logout,
     Redraw,
+    Read,
+    RemoveItem,
+    MoveItemUp,
+    MoveItemDown,
 }
 
 const ACTIONS: &[(&str, Action)] = &[
@@ -81,6 +85,10 @@ const ACTIONS: &[(&str, Action)] = &[
     ("choice_next", Action::ChoiceNext),
     ("choice_prev", Action::ChoicePrev),
     ("logout", Action::Logout),
+    ("read", Action::Read),
+    ("remove_item", Action::RemoveItem),
+    ("move_item_up", Action::MoveItemUp),
+    ("move_item_down", Action::MoveItemDown),
 ];
 
 impl Action {
@@ -103,6 +111,8 @@ pub const SECTIONS: &[&str] = &[
     "case_list",
     "record",
     "record_edit",
+    "reader",
+    "history",
     "conflict",
     "search",
     "notifications",

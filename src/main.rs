@@ -18,6 +18,8 @@ mod keymap;
 mod screens;
 #[cfg(test)]
 mod snapshots;
+#[cfg(test)]
+mod snapshots_record;
 mod tasks;
 mod term;
 mod text;

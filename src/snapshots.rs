@@ -16,7 +16,7 @@ use crate::tasks::{CmdKind, Reply, ReplyKind};
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (132, 40)];
 
-fn render(app: &mut App, w: u16, h: u16) -> String {
+pub(crate) fn render(app: &mut App, w: u16, h: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(w, h)).expect("terminal");
     t.draw(|f| crate::ui::draw(f, app)).expect("draw");
     if app.look.ascii {
@@ -67,13 +67,13 @@ fn plain(buf: &ratatui::buffer::Buffer) -> String {
     out
 }
 
-fn snap(name: &str, app: &mut App) {
+pub(crate) fn snap(name: &str, app: &mut App) {
     for (w, h) in SIZES {
         assert_snapshot!(format!("{name}_{w}x{h}"), render(app, w, h));
     }
 }
 
-fn logged_in() -> App {
+pub(crate) fn logged_in() -> App {
     let mut app = fixtures::app();
     app.request("login", CmdKind::Notifications);
     let id = app.outbox.last().expect("cmd").id;
@@ -90,7 +90,7 @@ fn logged_in() -> App {
     app
 }
 
-fn full_record() -> serde_json::Value {
+pub(crate) fn full_record() -> serde_json::Value {
     json!({
         "tier": "owner", "id": 13000000000240_i64,
         "owner": { "org_id": "cgc-13-01", "org_kind": "cgc", "name": "（架空）東京都第1児童相談所", "phone": "000-1130-0001" },
@@ -113,7 +113,7 @@ fn full_record() -> serde_json::Value {
     })
 }
 
-fn partner_record() -> RecordView {
+pub(crate) fn partner_record() -> RecordView {
     serde_json::from_value(json!({
         "tier": "partner", "id": 13000000000241_i64,
         "owner": { "org_id": "cgc-13-01", "org_kind": "cgc", "name": "（架空）東京都第1児童相談所", "phone": "000-1130-0001" },
@@ -130,19 +130,19 @@ fn partner_record() -> RecordView {
     .expect("partner json")
 }
 
-fn with_record(view: RecordView) -> App {
+pub(crate) fn with_record(view: RecordView) -> App {
     let mut app = logged_in();
     app.record = Some(RecordState::from_view(&view));
     app.screen = Screen::Record;
     app
 }
 
-fn key(app: &mut App, k: &str) {
+pub(crate) fn key(app: &mut App, k: &str) {
     let key = Key::parse(k).expect("key");
     app.on_key(crossterm::event::KeyEvent::new(key.code, key.mods));
 }
 
-fn type_text(app: &mut App, s: &str) {
+pub(crate) fn type_text(app: &mut App, s: &str) {
     for c in s.chars() {
         app.on_key(crossterm::event::KeyEvent::new(
             crossterm::event::KeyCode::Char(c),
@@ -197,10 +197,7 @@ fn record_validation_on_leaving_a_field_and_on_save() {
     snap("record_validation", &mut app);
     // A date field takes an era date; a bad one keeps the editor open with a message.
     let r = app.record.as_mut().unwrap();
-    r.cursor = crate::form::FIELDS
-        .iter()
-        .position(|f| f.path == "core.birth_date")
-        .unwrap();
+    at(r, "core.birth_date");
     key(&mut app, "Enter");
     for _ in 0..12 {
         key(&mut app, "Backspace");
@@ -212,14 +209,20 @@ fn record_validation_on_leaving_a_field_and_on_save() {
     key(&mut app, "Ctrl+s");
 }
 
+/// Puts the record's cursor on the row of `path`.
+pub(crate) fn at(r: &mut crate::screens::record::RecordState, path: &str) {
+    r.cursor = r
+        .rows()
+        .iter()
+        .position(|row| row.path == path)
+        .unwrap_or_else(|| panic!("no row {path}"));
+}
+
 #[test]
 fn save_sends_the_version_and_a_conflict_shows_both() {
     let mut app = with_record(serde_json::from_value(full_record()).unwrap());
     let r = app.record.as_mut().unwrap();
-    r.cursor = crate::form::FIELDS
-        .iter()
-        .position(|f| f.path == "casework.support_plan")
-        .unwrap();
+    at(r, "casework.support_plan");
     key(&mut app, "Enter");
     type_text(&mut app, "　月2回に増やす。");
     key(&mut app, "Tab");
@@ -277,10 +280,7 @@ fn a_named_conflict_is_decided_per_field_and_loses_nothing_else() {
     ] {
         let mut app = with_record(serde_json::from_value(full_record()).unwrap());
         let r = app.record.as_mut().unwrap();
-        r.cursor = crate::form::FIELDS
-            .iter()
-            .position(|f| f.path == "casework.support_plan")
-            .unwrap();
+        at(r, "casework.support_plan");
         key(&mut app, "Enter");
         type_text(&mut app, "　月2回に増やす。");
         key(&mut app, "Tab");
@@ -310,6 +310,8 @@ fn a_named_conflict_is_decided_per_field_and_loses_nothing_else() {
             snap("record_conflict_named", &mut app);
         }
         key(&mut app, k);
+        assert_eq!(app.section(), "conflict", "a choice alone sends nothing");
+        key(&mut app, "Ctrl+s");
         match &app.outbox.last().expect("resave").kind {
             CmdKind::Save { update, .. } => {
                 assert_eq!(

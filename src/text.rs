@@ -79,6 +79,11 @@ pub fn sanitize(s: &str) -> String {
         .collect()
 }
 
+/// As [`sanitize`], keeping the line breaks (for texts drawn over several lines).
+pub fn sanitize_lines(s: &str) -> String {
+    s.split('\n').map(sanitize).collect::<Vec<_>>().join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +134,48 @@ mod tests {
             terminal_safe("普通の文字列\n二行目"),
             std::borrow::Cow::Borrowed(_)
         ));
+    }
+}
+
+/// `s` broken into lines of at most `cols` columns (at any character: Japanese has no spaces
+/// to break at); each line of the input starts a new line, an empty one stays empty.
+pub fn wrap(s: &str, cols: usize) -> Vec<String> {
+    let cols = cols.max(2);
+    let mut out = Vec::new();
+    for line in s.split('\n') {
+        let mut cur = String::new();
+        let mut used = 0;
+        for c in line.chars() {
+            let w = c.width().unwrap_or(0);
+            if used + w > cols {
+                out.push(std::mem::take(&mut cur));
+                used = 0;
+            }
+            cur.push(c);
+            used += w;
+        }
+        out.push(cur);
+    }
+    out
+}
+
+#[cfg(test)]
+mod wrap_tests {
+    use super::*;
+
+    #[test]
+    fn wrap_keeps_every_character_within_the_width() {
+        let s = "児童の安全を確認した。\n\n母親と面接しabc。";
+        for cols in 2..20 {
+            let lines = wrap(s, cols);
+            assert!(lines.iter().all(|l| width(l) <= cols), "{cols}: {lines:?}");
+            assert_eq!(
+                lines.concat(),
+                s.replace('\n', ""),
+                "nothing lost at {cols}"
+            );
+        }
+        assert_eq!(wrap("あいう", 4), vec!["あい", "う"]);
+        assert_eq!(wrap("a\n\nb", 10), vec!["a", "", "b"]);
     }
 }

@@ -1,23 +1,27 @@
-//! The record screen: the record's groups as sections, withheld parts marked with the reason,
-//! editing field by field (owner only) with the shared validation on leaving a field and on
-//! save, saving with the version, a conflict shown with both versions, history and views.
+//! The record screen: the record's groups as sections, every field and every list of the
+//! national format as rows (a list item's row, its fields, an add row), withheld parts marked
+//! with the reason. The owner edits field by field with the shared validation on leaving a field
+//! and on save, adds, removes and reorders list items, and saves with the version; every tier
+//! reads any text it may see in full in a scrolling reader. Conflicts, history and views are
+//! panes that take the keys while open.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
-use ratatui_textarea::{CursorMove, TextArea};
+use ratatui_textarea::{CursorMove, TextArea, WrapMode};
 use tsunagu_record::api::{RecordViewEntry, UpdateRecord, VersionEntry};
 use tsunagu_record::views::{FullRecord, OwnerContact, Visible};
 use tsunagu_record::{RecordBody, RecordView};
 
 use crate::api::ApiErr;
 use crate::app::{App, Conn, Level, Screen};
-use crate::form::{self, Flat, Kind, FIELDS};
+use crate::form::{self, Flat, Kind, Row, RowKind};
 use crate::keymap::Action;
 use crate::tasks::CmdKind;
 use crate::text;
@@ -30,6 +34,27 @@ pub enum Side {
     History(Vec<VersionEntry>),
     Views(Vec<RecordViewEntry>),
     Error(String),
+}
+
+/// The field being edited.
+#[derive(Debug, Clone)]
+pub struct Edit {
+    pub path: String,
+    pub kind: Kind,
+    pub area: TextArea<'static>,
+    /// Municipalities whose name, reading or code starts with what is typed: (code, label).
+    pub picks: Vec<(String, String)>,
+    pub pick: usize,
+}
+
+/// A text shown in full, read-only, scrolled by line.
+#[derive(Debug, Clone)]
+pub struct Reader {
+    pub title: String,
+    pub text: String,
+    pub scroll: usize,
+    /// Lines on screen in the last frame (for paging).
+    pub rows: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -46,10 +71,12 @@ pub struct RecordState {
     pub draft: RecordBody,
     pub version: i64,
     pub editable: bool,
+    /// Index into [`RecordState::rows`].
     pub cursor: usize,
     pub scroll: usize,
-    pub editing: Option<TextArea<'static>>,
-    /// Field path → message, shown next to the field.
+    pub editing: Option<Edit>,
+    pub reader: Option<Reader>,
+    /// Row path → message, shown under the row.
     pub errors: BTreeMap<String, String>,
     /// Every problem of the last save attempt.
     pub summary: Vec<String>,
@@ -57,11 +84,17 @@ pub struct RecordState {
     /// A save is wanted but could not reach the server (or the session ended): tried again.
     pub save_pending: bool,
     pub conflict: Option<Box<FullRecord>>,
-    /// The fields the server named as changed both ways (the rest it merged).
-    pub conflict_fields: Vec<String>,
+    /// The fields the server named as changed both ways, with base, mine and theirs in full
+    /// (it merged everything else).
+    pub conflicts: Vec<tsunagu_record::merge::FieldConflict>,
+    /// The conflict under the cursor.
+    pub conflict_sel: usize,
     /// The decision sent with the next save for each of those fields.
     pub resolve: tsunagu_record::merge::Resolutions,
     pub side: Side,
+    pub side_scroll: usize,
+    /// A list item whose removal waits for the second press.
+    pub pending_remove: Option<String>,
     /// Visible body rows in the last frame.
     pub rows: usize,
 }
@@ -81,26 +114,38 @@ impl RecordState {
             cursor: 0,
             scroll: 0,
             editing: None,
+            reader: None,
             errors: BTreeMap::new(),
             summary: vec![],
             saving: false,
             save_pending: false,
             conflict: None,
-            conflict_fields: vec![],
+            conflicts: vec![],
+            conflict_sel: 0,
             resolve: Default::default(),
             side: Side::None,
+            side_scroll: 0,
+            pending_remove: None,
             rows: 10,
         }
     }
 
     pub fn new_record() -> RecordState {
-        RecordState {
+        let mut r = RecordState {
             id: None,
             loading: false,
             tier: "owner".into(),
             editable: true,
             ..RecordState::loading(0)
-        }
+        };
+        // The national format asks for at least one guardian: start with an empty one.
+        let _ = form::add_item(
+            &mut r.draft,
+            "core.guardians",
+            chrono::Utc::now().date_naive(),
+        );
+        r.base.body = r.draft.clone();
+        r
     }
 
     #[cfg(test)]
@@ -121,39 +166,83 @@ impl RecordState {
         self.version = flat.meta.as_ref().map(|m| m.version).unwrap_or(0);
         self.draft = flat.body.clone();
         self.base = flat;
+        self.cursor = self.cursor.min(self.rows().len().saturating_sub(1));
     }
 
     pub fn unsaved(&self) -> bool {
         self.editable && (self.draft != self.base.body || self.editing.is_some())
     }
 
-    pub fn field(&self) -> &'static form::FieldDef {
-        &FIELDS[self.cursor.min(FIELDS.len() - 1)]
+    /// The rows on screen: every row of the draft except those of a group withheld as a
+    /// whole (its section title says so instead).
+    pub fn rows(&self) -> Vec<Row> {
+        form::rows(&self.draft, self.editable)
+            .into_iter()
+            .filter(|r| self.base.withheld_for(group_of(&r.path)).is_none())
+            .collect()
     }
 
-    pub fn paste(&mut self, s: &str) {
-        let multi = self.field().kind == Kind::Multiline;
-        if let Some(t) = self.editing.as_mut() {
-            let clean: String = s
-                .chars()
-                .map(|c| {
-                    if c == '\n' && multi {
-                        c
-                    } else if c.is_control() {
-                        ' '
-                    } else {
-                        c
-                    }
-                })
-                .collect();
-            t.insert_str(clean);
+    pub fn row(&self) -> Option<Row> {
+        let rows = self.rows();
+        let i = self.cursor.min(rows.len().saturating_sub(1));
+        rows.into_iter().nth(i)
+    }
+
+    fn move_to(&mut self, path: &str) {
+        if let Some(i) = self.rows().iter().position(|r| r.path == path) {
+            self.cursor = i;
         }
     }
 
+    /// A key typed into the field being edited: readings become katakana as typed, and a
+    /// municipality's candidates follow the text (Up/Down pick one).
+    pub fn type_key(&mut self, k: KeyEvent) {
+        let Some(e) = self.editing.as_mut() else {
+            return;
+        };
+        if e.kind == Kind::Municipality && !e.picks.is_empty() {
+            match k.code {
+                KeyCode::Down => {
+                    e.pick = (e.pick + 1).min(e.picks.len() - 1);
+                    return;
+                }
+                KeyCode::Up => {
+                    e.pick = e.pick.saturating_sub(1);
+                    return;
+                }
+                _ => {}
+            }
+        }
+        e.area.input(k);
+        e.after_change();
+    }
+
+    pub fn paste(&mut self, s: &str) {
+        let Some(e) = self.editing.as_mut() else {
+            return;
+        };
+        let multi = e.kind == Kind::Multiline;
+        let clean: String = s
+            .chars()
+            .map(|c| {
+                if c == '\n' && multi {
+                    c
+                } else if c.is_control() {
+                    ' '
+                } else {
+                    c
+                }
+            })
+            .collect();
+        e.area.insert_str(clean);
+        e.after_change();
+    }
+
     fn start_edit(&mut self) {
-        let f = self.field();
+        let Some(row) = self.row() else { return };
+        let Some(kind) = row.field_kind() else { return };
         let mut t = TextArea::new(
-            form::get(&self.draft, f.path)
+            form::get(&self.draft, &row.path)
                 .lines()
                 .map(str::to_string)
                 .collect(),
@@ -161,32 +250,47 @@ impl RecordState {
         if t.lines().is_empty() {
             t = TextArea::default();
         }
+        if kind == Kind::Multiline {
+            t.set_wrap_mode(WrapMode::Glyph);
+        }
         t.move_cursor(CursorMove::Bottom);
         t.move_cursor(CursorMove::End);
         t.set_cursor_line_style(Style::default());
-        self.editing = Some(t);
+        self.editing = Some(Edit {
+            path: row.path,
+            kind,
+            area: t,
+            picks: vec![],
+            pick: 0,
+        });
     }
 
     /// Leaves the field being edited: writes it into the draft and validates it. A value that
     /// cannot be read (a bad date) keeps the editor open with the message.
     pub fn commit_edit(&mut self, today: chrono::NaiveDate) -> bool {
-        let Some(t) = &self.editing else { return true };
-        let path = self.field().path;
-        let value = t.lines().join("\n");
-        if let Err(m) = form::set(&mut self.draft, path, &value) {
-            self.errors.insert(path.to_string(), m);
+        let Some(e) = &self.editing else { return true };
+        let path = e.path.clone();
+        let mut value = e.area.lines().join("\n");
+        if e.kind == Kind::Municipality {
+            if let Some((code, _)) = e.picks.get(e.pick) {
+                value = code.clone();
+            }
+        }
+        if let Err(m) = form::set(&mut self.draft, &path, &value) {
+            self.errors.insert(path, m);
             return false;
         }
         self.editing = None;
-        self.check_field(path, today);
+        self.check_field(&path, today);
         true
     }
 
-    /// The shared validation, applied to one field's messages.
+    /// The shared validation, applied to one row's messages.
     pub fn check_field(&mut self, path: &str, today: chrono::NaiveDate) {
         self.errors.remove(path);
+        let rows = self.rows();
         for e in form::validate(&self.draft, today) {
-            if form::field_of_error(&e.field) == Some(path) {
+            if form::row_of_error(&rows, &e.field).map(|i| rows[i].path.as_str()) == Some(path) {
                 self.errors.entry(path.to_string()).or_insert(e.message);
             }
         }
@@ -195,7 +299,7 @@ impl RecordState {
         }
     }
 
-    /// Every problem, on its field and in the summary. True when there are none.
+    /// Every problem, on its row and in the summary. True when there are none.
     pub fn check_all(&mut self, today: chrono::NaiveDate) -> bool {
         let errs = form::validate(&self.draft, today);
         self.set_errors(&errs);
@@ -205,15 +309,117 @@ impl RecordState {
     pub fn set_errors(&mut self, errs: &[tsunagu_record::validate::FieldError]) {
         self.errors.clear();
         self.summary.clear();
+        let rows = self.rows();
         for e in errs {
-            if let Some(p) = form::field_of_error(&e.field) {
+            if let Some(i) = form::row_of_error(&rows, &e.field) {
                 self.errors
-                    .entry(p.to_string())
+                    .entry(rows[i].path.clone())
                     .or_insert(e.message.clone());
             }
             self.summary.push(e.message.clone());
         }
     }
+
+    /// The reader for the row under the cursor: a field's whole text, or every field of a
+    /// list item. None where the row shows nothing to read.
+    fn reader_for(&self, row: &Row) -> Result<Reader, String> {
+        if let Some(why) = self.base.withheld_for(&row.path) {
+            return Err(format!(
+                "「{}」は表示されません（{}）",
+                row.label.trim(),
+                why.label_ja()
+            ));
+        }
+        let text = match row.kind {
+            RowKind::Field(_) => form::display(&self.draft, &row.path).join("\n"),
+            RowKind::Item => {
+                let (list, _) = row.list.ok_or("一覧の項目ではありません")?;
+                let def = form::list(list).ok_or("一覧の項目ではありません")?;
+                def.fields
+                    .iter()
+                    .map(|f| {
+                        let p = format!("{}.{}", row.path, f.path);
+                        format!(
+                            "【{}】\n{}",
+                            f.label,
+                            form::display(&self.draft, &p).join("\n")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n\n")
+            }
+            RowKind::Add | RowKind::Empty => return Err("読む内容がありません".into()),
+        };
+        Ok(Reader {
+            title: form::label_of(&row.path),
+            text: if text.trim().is_empty() {
+                "（空欄）".into()
+            } else {
+                text
+            },
+            scroll: 0,
+            rows: 10,
+        })
+    }
+}
+
+impl Edit {
+    fn after_change(&mut self) {
+        match self.kind {
+            Kind::Kana => {
+                let lines: Vec<String> = self.area.lines().to_vec();
+                let kata: Vec<String> = lines.iter().map(|l| form::to_katakana(l)).collect();
+                if kata != lines {
+                    // One katakana for each hiragana: the cursor stays where it was.
+                    let ratatui_textarea::DataCursor(row, col) = self.area.cursor();
+                    let mut t = TextArea::new(kata);
+                    t.set_cursor_line_style(Style::default());
+                    t.move_cursor(CursorMove::Jump(row as u16, col as u16));
+                    self.area = t;
+                }
+            }
+            Kind::Municipality => {
+                let typed = self.area.lines().join("");
+                self.picks = municipality_picks(&typed, 8);
+                self.pick = 0;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Municipalities whose name, reading (hiragana or katakana) or code starts with `typed`,
+/// best first: a code typed whole is the only pick.
+pub fn municipality_picks(typed: &str, max: usize) -> Vec<(String, String)> {
+    let t = tsunagu_record::normalize::nfkc(typed.trim());
+    if t.is_empty() {
+        return vec![];
+    }
+    // The master keeps readings in hiragana.
+    let hira: String = t
+        .chars()
+        .map(|c| match c {
+            'ァ'..='ヶ' => char::from_u32(c as u32 - 0x60).unwrap_or(c),
+            _ => c,
+        })
+        .collect();
+    let mut out = Vec::new();
+    for m in tsunagu_masterdata::localgov::municipalities() {
+        let name = m.name.replace(' ', "");
+        let kana = m.kana.replace(' ', "");
+        let hit = m.lgcode.starts_with(&t)
+            || name.starts_with(&t)
+            || kana.starts_with(&hira)
+            // 千代田 for 千代田区: the name without its 市区町村 suffix.
+            || (t.chars().count() >= 2 && name.contains(&t));
+        if hit {
+            out.push((m.lgcode.clone(), form::municipality_label(&m.lgcode)));
+            if out.len() == max {
+                break;
+            }
+        }
+    }
+    out
 }
 
 impl App {
@@ -298,9 +504,10 @@ impl App {
         }
         if !r.check_all(today) {
             let n = r.summary.len();
-            if let Some(first) = form::FIELDS
+            if let Some(first) = r
+                .rows()
                 .iter()
-                .position(|f| r.errors.contains_key(f.path))
+                .position(|row| r.errors.contains_key(&row.path))
             {
                 r.cursor = first;
             }
@@ -347,7 +554,7 @@ impl App {
             Ok(view) => {
                 r.save_pending = false;
                 r.resolve.clear();
-                r.conflict_fields.clear();
+                r.conflicts.clear();
                 r.errors.clear();
                 r.summary.clear();
                 r.set_view(&view);
@@ -362,7 +569,8 @@ impl App {
                 r.save_pending = false;
                 if let ApiErr::Status { body, .. } = &e {
                     r.conflict = body.current.clone();
-                    r.conflict_fields = body.conflicts.iter().map(|c| c.field.clone()).collect();
+                    r.conflicts = body.conflicts.clone();
+                    r.conflict_sel = 0;
                 }
                 self.say(
                     Level::Warn,
@@ -430,27 +638,246 @@ impl App {
             self.screen = Screen::CaseList;
             return;
         };
+        if a != Action::RemoveItem {
+            r.pending_remove = None;
+        }
         if let Some(cur) = r.conflict.clone() {
+            self.conflict_action(a, cur);
+            return;
+        }
+        if let Some(rd) = r.reader.as_mut() {
+            let page = rd.rows.saturating_sub(1).max(1);
             match a {
-                Action::KeepMine | Action::TakeTheirs if !r.conflict_fields.is_empty() => {
-                    // The server merged everything else: decide the fields it named and send
-                    // the same save again, so no one's other changes are lost.
-                    let pick = if a == Action::KeepMine {
-                        tsunagu_record::merge::Resolution::Mine
-                    } else {
-                        tsunagu_record::merge::Resolution::Theirs
-                    };
-                    r.resolve = r
-                        .conflict_fields
-                        .iter()
-                        .map(|f| (f.clone(), pick))
-                        .collect();
-                    r.conflict = None;
-                    self.save();
+                Action::Down => rd.scroll += 1,
+                Action::Up => rd.scroll = rd.scroll.saturating_sub(1),
+                Action::PageDown => rd.scroll += page,
+                Action::PageUp => rd.scroll = rd.scroll.saturating_sub(page),
+                Action::Top => rd.scroll = 0,
+                // Clamped to the last page when drawn.
+                Action::Bottom => rd.scroll = usize::MAX / 2,
+                Action::Back | Action::Cancel | Action::Read => r.reader = None,
+                _ => self.dirty = false,
+            }
+            return;
+        }
+        if let Some(e) = &r.editing {
+            let multi = e.kind == Kind::Multiline;
+            match a {
+                Action::Submit if multi && e.picks.is_empty() => {
+                    if let Some(e) = r.editing.as_mut() {
+                        e.area.insert_newline();
+                    }
                 }
+                Action::Submit => {
+                    r.commit_edit(today);
+                }
+                // A field that does not commit (invalid) keeps the cursor where it is.
+                Action::NextField if r.commit_edit(today) => {
+                    r.cursor = (r.cursor + 1).min(r.rows().len().saturating_sub(1));
+                    r.start_edit_if_text();
+                }
+                Action::PrevField if r.commit_edit(today) => {
+                    r.cursor = r.cursor.saturating_sub(1);
+                    r.start_edit_if_text();
+                }
+                Action::Cancel | Action::Back => {
+                    if let Some(e) = r.editing.take() {
+                        r.errors.remove(&e.path);
+                    }
+                }
+                Action::Save => self.save(),
+                _ => {}
+            }
+            return;
+        }
+        if !matches!(r.side, Side::None) {
+            match a {
+                Action::Down => r.side_scroll += 1,
+                Action::Up => r.side_scroll = r.side_scroll.saturating_sub(1),
+                Action::PageDown => r.side_scroll += 5,
+                Action::PageUp => r.side_scroll = r.side_scroll.saturating_sub(5),
+                Action::Top => r.side_scroll = 0,
+                Action::Bottom => r.side_scroll = usize::MAX / 2,
+                Action::Back | Action::Cancel => r.side = Side::None,
+                Action::History | Action::Views => self.open_side(a),
+                _ => self.dirty = false,
+            }
+            return;
+        }
+        let rows = r.rows();
+        let last = rows.len().saturating_sub(1);
+        let Some(row) = rows.get(r.cursor.min(last)).cloned() else {
+            return;
+        };
+        match a {
+            Action::Down => r.cursor = (r.cursor + 1).min(last),
+            Action::Up => r.cursor = r.cursor.saturating_sub(1),
+            Action::PageDown => r.cursor = (r.cursor + r.rows / 2).min(last),
+            Action::PageUp => r.cursor = r.cursor.saturating_sub(r.rows / 2),
+            Action::Top => r.cursor = 0,
+            Action::Bottom => r.cursor = last,
+            Action::Read => self.open_reader(&row),
+            Action::Edit | Action::Open | Action::ChoiceNext | Action::ChoicePrev => {
+                let choice = matches!(a, Action::ChoiceNext | Action::ChoicePrev);
+                if !r.editable {
+                    if choice {
+                        self.say(
+                            Level::Info,
+                            "この記録は閲覧のみです（所有機関が編集します）",
+                        );
+                    } else {
+                        // Whoever may see a text may read all of it.
+                        self.open_reader(&row);
+                    }
+                    return;
+                }
+                match row.kind {
+                    RowKind::Field(Kind::Choice(_) | Kind::Bool) => {
+                        let step = if a == Action::ChoicePrev { -1 } else { 1 };
+                        if let Err(m) = form::cycle(&mut r.draft, &row.path, step) {
+                            r.errors.insert(row.path.clone(), m);
+                        } else {
+                            r.check_field(&row.path, today);
+                        }
+                    }
+                    _ if choice => self.dirty = false,
+                    RowKind::Field(_) => r.start_edit(),
+                    RowKind::Item => {
+                        r.cursor = (r.cursor + 1).min(last);
+                        r.start_edit_if_text();
+                    }
+                    RowKind::Add => match form::add_item(&mut r.draft, &row.path, today) {
+                        Ok(i) => {
+                            r.move_to(&format!("{}[{i}]", row.path));
+                            r.cursor += 1;
+                            r.start_edit_if_text();
+                        }
+                        Err(m) => self.say(Level::Error, m),
+                    },
+                    RowKind::Empty => self.dirty = false,
+                }
+            }
+            Action::RemoveItem | Action::MoveItemUp | Action::MoveItemDown => {
+                if !r.editable {
+                    self.say(
+                        Level::Info,
+                        "この記録は閲覧のみです（所有機関が編集します）",
+                    );
+                    return;
+                }
+                let Some((list, i)) = row.list else {
+                    self.say(
+                        Level::Info,
+                        "一覧の項目（保護者・家族・経過など）の上で使います",
+                    );
+                    return;
+                };
+                let item = format!("{list}[{i}]");
+                let label = form::label_of(&item);
+                if a == Action::RemoveItem {
+                    if r.pending_remove.as_deref() != Some(item.as_str()) {
+                        r.pending_remove = Some(item);
+                        self.say(
+                            Level::Warn,
+                            format!("もう一度 Delete で「{label}」を削除します（保存するまで反映されません）"),
+                        );
+                        return;
+                    }
+                    r.pending_remove = None;
+                    if let Err(m) = form::remove_item(&mut r.draft, list, i) {
+                        self.say(Level::Error, m);
+                        return;
+                    }
+                    // Messages of the list's items moved with their indexes: check again.
+                    r.errors.retain(|p, _| !p.starts_with(list));
+                    let n = r.rows().len();
+                    r.cursor = r.cursor.min(n.saturating_sub(1));
+                    self.say(
+                        Level::Info,
+                        format!("「{label}」を削除しました（保存で反映）"),
+                    );
+                } else {
+                    let step = if a == Action::MoveItemUp { -1 } else { 1 };
+                    let rest = row.path[item.len()..].to_string();
+                    match form::move_item(&mut r.draft, list, i, step) {
+                        Ok(j) => {
+                            r.errors.retain(|p, _| !p.starts_with(list));
+                            r.move_to(&format!("{list}[{j}]{rest}"));
+                        }
+                        Err(m) => self.say(Level::Error, m),
+                    }
+                }
+            }
+            Action::Save => self.save(),
+            Action::History | Action::Views => self.open_side(a),
+            Action::Reload => {
+                if r.unsaved() {
+                    self.say(
+                        Level::Warn,
+                        "保存していない変更があるため再読み込みしません",
+                    );
+                } else if let Some(id) = r.id {
+                    self.open_record(id);
+                }
+            }
+            Action::Back => {
+                if r.unsaved()
+                    && self.message.as_ref().map(|m| m.1.as_str()) != Some(DISCARD_CONFIRM)
+                {
+                    self.say(Level::Warn, DISCARD_CONFIRM);
+                } else {
+                    self.record = None;
+                    self.message = None;
+                    self.screen = Screen::CaseList;
+                    if self.cases.items.is_empty() || self.cases.next_cursor.is_none() {
+                        self.load_cases(false);
+                    }
+                }
+            }
+            _ => self.dirty = false,
+        }
+    }
+
+    fn open_reader(&mut self, row: &Row) {
+        let Some(r) = self.record.as_mut() else {
+            return;
+        };
+        match r.reader_for(row) {
+            Ok(rd) => r.reader = Some(rd),
+            Err(m) => self.say(Level::Info, m),
+        }
+    }
+
+    fn open_side(&mut self, a: Action) {
+        let Some(r) = self.record.as_mut() else {
+            return;
+        };
+        let Some(id) = r.id else {
+            self.say(Level::Info, "保存前の記録には履歴がありません");
+            return;
+        };
+        r.side_scroll = 0;
+        if a == Action::History {
+            r.side = Side::Loading("変更履歴");
+            self.request("side", CmdKind::History { id });
+        } else {
+            r.side = Side::Loading("他機関の閲覧記録");
+            self.request("side", CmdKind::Views { id });
+        }
+    }
+
+    /// The conflict view: each field both sides changed is decided on its own (1 mine, 2
+    /// theirs); the save sends the decisions from the version edited, so the server merges
+    /// everything else and nobody's other changes are lost.
+    fn conflict_action(&mut self, a: Action, cur: Box<FullRecord>) {
+        let Some(r) = self.record.as_mut() else {
+            return;
+        };
+        use tsunagu_record::merge::Resolution;
+        if r.conflicts.is_empty() {
+            // No field named (the merge was refused as a whole): overwrite or take theirs.
+            match a {
                 Action::KeepMine => {
-                    // No field named (the merge was refused as a whole): save my draft over
-                    // theirs, the base becoming theirs, at their version.
                     r.base = form::flatten(&RecordView::Owner(*cur));
                     r.version = r.base.meta.as_ref().map(|m| m.version).unwrap_or(r.version);
                     r.conflict = None;
@@ -467,108 +894,58 @@ impl App {
                     );
                 }
                 Action::Cancel | Action::Back => r.conflict = None,
-                _ => {}
+                _ => self.dirty = false,
             }
             return;
         }
-        if r.editing.is_some() {
-            match a {
-                Action::Submit if r.field().kind == Kind::Multiline => {
-                    if let Some(t) = r.editing.as_mut() {
-                        t.insert_newline();
-                    }
-                }
-                Action::Submit => {
-                    r.commit_edit(today);
-                }
-                // A field that does not commit (invalid) keeps the cursor where it is.
-                Action::NextField if r.commit_edit(today) => {
-                    r.cursor = (r.cursor + 1).min(FIELDS.len() - 1);
-                    r.start_edit_if_text();
-                }
-                Action::PrevField if r.commit_edit(today) => {
-                    r.cursor = r.cursor.saturating_sub(1);
-                    r.start_edit_if_text();
-                }
-                Action::Cancel | Action::Back => {
-                    r.editing = None;
-                    let p = r.field().path;
-                    r.errors.remove(p);
-                }
-                Action::Save => self.save(),
-                _ => {}
-            }
-            return;
-        }
+        let n = r.conflicts.len();
         match a {
-            Action::Down => r.cursor = (r.cursor + 1).min(FIELDS.len() - 1),
-            Action::Up => r.cursor = r.cursor.saturating_sub(1),
-            Action::PageDown => r.cursor = (r.cursor + r.rows / 2).min(FIELDS.len() - 1),
-            Action::PageUp => r.cursor = r.cursor.saturating_sub(r.rows / 2),
-            Action::Top => r.cursor = 0,
-            Action::Bottom => r.cursor = FIELDS.len() - 1,
-            Action::Edit | Action::Open | Action::ChoiceNext | Action::ChoicePrev => {
-                if !r.editable {
-                    self.say(
-                        Level::Warn,
-                        "この記録は所有機関だけが編集できます（閲覧のみ）",
-                    );
-                    return;
-                }
-                let f = r.field();
-                match f.kind {
-                    Kind::List => self.say(Level::Info, "この項目の一覧はこの版では表示のみです"),
-                    Kind::Choice | Kind::Bool => {
-                        let step = if a == Action::ChoicePrev { -1 } else { 1 };
-                        if let Err(m) = form::cycle(&mut r.draft, f.path, step) {
-                            r.errors.insert(f.path.to_string(), m);
-                        } else {
-                            r.check_field(f.path, today);
-                        }
-                    }
-                    _ if matches!(a, Action::ChoiceNext | Action::ChoicePrev) => {}
-                    _ => r.start_edit(),
-                }
-            }
-            Action::Save => self.save(),
-            Action::History | Action::Views => {
-                let Some(id) = r.id else {
-                    self.say(Level::Info, "保存前の記録には履歴がありません");
-                    return;
+            Action::Down => r.conflict_sel = (r.conflict_sel + 1).min(n - 1),
+            Action::Up => r.conflict_sel = r.conflict_sel.saturating_sub(1),
+            Action::KeepMine | Action::TakeTheirs => {
+                let pick = if a == Action::KeepMine {
+                    Resolution::Mine
+                } else {
+                    Resolution::Theirs
                 };
-                if a == Action::History {
-                    r.side = Side::Loading("変更履歴");
-                    self.request("side", CmdKind::History { id });
-                } else {
-                    r.side = Side::Loading("他機関の閲覧記録");
-                    self.request("side", CmdKind::Views { id });
+                let field = r.conflicts[r.conflict_sel.min(n - 1)].field.clone();
+                r.resolve.insert(field, pick);
+                // On to the next field not decided yet.
+                if let Some(next) = (0..n)
+                    .map(|k| (r.conflict_sel + 1 + k) % n)
+                    .find(|&k| !r.resolve.contains_key(&r.conflicts[k].field))
+                {
+                    r.conflict_sel = next;
+                }
+                let left = r
+                    .conflicts
+                    .iter()
+                    .filter(|c| !r.resolve.contains_key(&c.field))
+                    .count();
+                if left == 0 {
+                    self.say(Level::Info, "すべての項目を選びました。Ctrl+S で保存します");
                 }
             }
-            Action::Reload => {
-                if r.unsaved() {
+            Action::Save | Action::Submit => {
+                let left: Vec<String> = r
+                    .conflicts
+                    .iter()
+                    .filter(|c| !r.resolve.contains_key(&c.field))
+                    .map(|c| form::label_of(&c.field))
+                    .collect();
+                if !left.is_empty() {
                     self.say(
                         Level::Warn,
-                        "保存していない変更があるため再読み込みしません",
+                        format!("まだ選んでいない項目があります: {}", left.join("、")),
                     );
-                } else if let Some(id) = r.id {
-                    self.open_record(id);
+                    return;
                 }
+                r.conflict = None;
+                self.save();
             }
-            Action::Back => {
-                if !matches!(r.side, Side::None) {
-                    r.side = Side::None;
-                } else if r.unsaved()
-                    && self.message.as_ref().map(|m| m.1.as_str()) != Some(DISCARD_CONFIRM)
-                {
-                    self.say(Level::Warn, DISCARD_CONFIRM);
-                } else {
-                    self.record = None;
-                    self.message = None;
-                    self.screen = Screen::CaseList;
-                    if self.cases.items.is_empty() || self.cases.next_cursor.is_none() {
-                        self.load_cases(false);
-                    }
-                }
+            Action::Cancel | Action::Back => {
+                r.conflict = None;
+                r.resolve.clear();
             }
             _ => self.dirty = false,
         }
@@ -580,7 +957,11 @@ pub const DISCARD_CONFIRM: &str =
 
 impl RecordState {
     fn start_edit_if_text(&mut self) {
-        if matches!(self.field().kind, Kind::Text | Kind::Date | Kind::Multiline) {
+        if self
+            .row()
+            .and_then(|r| r.field_kind())
+            .is_some_and(Kind::is_text)
+        {
             self.start_edit();
         }
     }
@@ -625,9 +1006,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &mut App) {
             "所有機関: {}（電話 {}）  更新: {} {}",
             o.name,
             o.phone,
-            m.updated_at
-                .with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).expect("JST"))
-                .format("%Y-%m-%d %H:%M"),
+            m.updated_at.with_timezone(&jst()).format("%Y-%m-%d %H:%M"),
             m.updated_by
         ),
         (Some(o), None) => format!("所有機関: {}（電話 {}）", o.name, o.phone),
@@ -662,6 +1041,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &mut App) {
             th.style("error"),
             el,
         );
+        return;
+    }
+    if let Some(rd) = r.reader.as_mut() {
+        draw_reader(f, body, &th, rd, el);
         return;
     }
     // The summary of problems sits at the bottom, above nothing else, while there are any.
@@ -699,129 +1082,139 @@ pub fn draw(f: &mut Frame, area: Rect, app: &mut App) {
             ..body
         };
         body.height -= h;
-        draw_side(f, side_area, app_theme(&th), &r.side, el);
+        draw_side(f, side_area, &th, &r.side, &mut r.side_scroll, el);
     }
     if let Some(cur) = &r.conflict {
-        draw_conflict(f, body, &th, r, cur, el);
+        let cur = cur.clone();
+        draw_conflict(f, body, &th, r, &cur, el);
         return;
     }
     let w = body.width as usize;
     let val_w = w.saturating_sub(LABEL_W + 1);
-    // Build every line with the field it belongs to, then scroll so the cursor's field shows.
+    let rows = r.rows();
+    r.cursor = r.cursor.min(rows.len().saturating_sub(1));
+    // Build every line with the row it belongs to, then scroll so the cursor's row shows.
     let mut lines: Vec<(Option<usize>, Line)> = Vec::new();
     let mut edit_at: Option<(usize, u16)> = None;
-    let mut last_section = usize::MAX;
-    for (i, fd) in FIELDS.iter().enumerate() {
-        if fd.section != last_section {
-            last_section = fd.section;
-            let withheld = r.base.withheld_for(group_of(fd.path));
-            let mut t = format!(" {}", form::SECTIONS[fd.section]);
-            if let Some(why) = withheld {
-                t.push_str(&format!("  ［非表示: {}］", why.label_ja()));
-            }
-            lines.push((
-                None,
-                Line::from(Span::styled(text::fit(&t, w, el), th.style("section"))),
-            ));
-            if withheld.is_some() {
-                // A whole group withheld: one line says so, no empty fields pretend otherwise.
-                continue;
-            }
-        } else if r.base.withheld_for(group_of(fd.path)).is_some() {
-            continue;
+    for (s, section) in form::SECTIONS.iter().enumerate() {
+        let group = ["core", "family", "casework", "admin"][s];
+        let withheld = r.base.withheld_for(group);
+        let mut t = format!(" {section}");
+        if let Some(why) = withheld {
+            t.push_str(&format!("  ［非表示: {}］", why.label_ja()));
         }
-        let selected = i == r.cursor;
-        let req = if form::is_required(fd.path) {
-            "必須 "
-        } else {
-            "     "
-        };
-        let label = text::fit(&format!(" {req}{}", fd.label), LABEL_W, el);
-        let label_style = if selected {
-            th.style("selected")
-        } else {
-            th.style("normal")
-        };
-        let mut label_span = vec![Span::styled(label.clone(), label_style)];
-        if form::is_required(fd.path) && !selected {
-            label_span = vec![
-                Span::styled(" ", label_style),
-                Span::styled("必須", th.style("required")),
-                Span::styled(
-                    text::fit(&format!(" {}", fd.label), LABEL_W - 5, el),
-                    label_style,
-                ),
-            ];
-        }
-        let first_row = lines.len();
-        if selected && r.editing.is_some() {
-            let h = if fd.kind == Kind::Multiline { 5 } else { 1 };
-            edit_at = Some((first_row, h));
-            for k in 0..h {
-                let mut spans = if k == 0 {
-                    label_span.clone()
-                } else {
-                    vec![Span::raw(" ".repeat(LABEL_W))]
-                };
-                spans.push(Span::raw(" "));
-                lines.push((Some(i), Line::from(spans)));
-            }
-        } else if let Some(why) = r.base.withheld_for(fd.path) {
-            let mut spans = label_span.clone();
-            spans.push(Span::raw(" "));
-            spans.push(Span::styled(
-                text::fit(&format!("［非表示: {}］", why.label_ja()), val_w, el),
-                th.style("withheld"),
-            ));
-            lines.push((Some(i), Line::from(spans)));
-        } else {
-            let vals = form::display(&r.draft, fd.path);
-            let changed = r.editable && form::display(&r.base.body, fd.path) != vals;
-            let vstyle = if changed {
-                th.style("changed")
+        lines.push((
+            None,
+            Line::from(Span::styled(text::fit(&t, w, el), th.style("section"))),
+        ));
+        for (i, row) in rows.iter().enumerate().filter(|(_, row)| row.section == s) {
+            let selected = i == r.cursor;
+            let label_style = if selected {
+                th.style("selected")
             } else {
                 th.style("normal")
             };
-            let mut vals: Vec<String> = vals.into_iter().filter(|v| !v.is_empty()).collect();
-            if vals.is_empty() {
-                vals.push(if fd.kind == Kind::List {
-                    "（なし）".into()
-                } else {
-                    "".into()
-                });
-            }
-            let max_lines = if selected { 6 } else { 3 };
-            let extra = vals.len().saturating_sub(max_lines);
-            for (k, v) in vals.iter().take(max_lines).enumerate() {
-                let mut spans = if k == 0 {
-                    label_span.clone()
-                } else {
-                    vec![Span::raw(" ".repeat(LABEL_W))]
-                };
-                spans.push(Span::raw(" "));
-                let mut v = v.clone();
-                if k + 1 == max_lines && extra > 0 {
-                    v = format!("{v} {el}ほか{extra}行");
+            let required = matches!(row.kind, RowKind::Field(_)) && form::is_required(&row.path);
+            let label_span = if required && !selected {
+                vec![
+                    Span::styled(" ", label_style),
+                    Span::styled("必須", th.style("required")),
+                    Span::styled(
+                        text::fit(&format!(" {}", row.label), LABEL_W - 5, el),
+                        label_style,
+                    ),
+                ]
+            } else {
+                let req = if required { "必須 " } else { "     " };
+                vec![Span::styled(
+                    text::fit(&format!(" {req}{}", row.label), LABEL_W, el),
+                    label_style,
+                )]
+            };
+            let pad = || vec![Span::raw(" ".repeat(LABEL_W))];
+            let editing_here = r
+                .editing
+                .as_ref()
+                .filter(|e| selected && e.path == row.path);
+            if let Some(e) = editing_here {
+                let h = if e.kind == Kind::Multiline { 6 } else { 1 };
+                edit_at = Some((lines.len(), h));
+                for k in 0..h {
+                    let mut spans = if k == 0 { label_span.clone() } else { pad() };
+                    spans.push(Span::raw(" "));
+                    lines.push((Some(i), Line::from(spans)));
                 }
+                // A municipality's candidates under its box.
+                for (k, (_, label)) in e.picks.iter().enumerate() {
+                    let style = if k == e.pick {
+                        th.style("selected")
+                    } else {
+                        th.style("dim")
+                    };
+                    let mut spans = pad();
+                    spans.push(Span::raw(" "));
+                    spans.push(Span::styled(text::fit(label, val_w, el), style));
+                    lines.push((Some(i), Line::from(spans)));
+                }
+            } else if let Some(why) = r.base.withheld_for(&row.path) {
+                let mut spans = label_span.clone();
+                spans.push(Span::raw(" "));
                 spans.push(Span::styled(
-                    text::fit(&text::sanitize(&v), val_w, el),
-                    vstyle,
+                    text::fit(&format!("［非表示: {}］", why.label_ja()), val_w, el),
+                    th.style("withheld"),
                 ));
                 lines.push((Some(i), Line::from(spans)));
+            } else {
+                let (vals, changed) = match row.kind {
+                    RowKind::Field(_) => {
+                        let vals = form::display(&r.draft, &row.path);
+                        let changed = r.editable && form::display(&r.base.body, &row.path) != vals;
+                        (vals, changed)
+                    }
+                    RowKind::Item => {
+                        let (list, k) = row.list.expect("an item row is in a list");
+                        let s = form::item_summary(&r.draft, list, k);
+                        let changed = r.editable && form::item_summary(&r.base.body, list, k) != s;
+                        (vec![s], changed)
+                    }
+                    RowKind::Add => (vec![], false),
+                    RowKind::Empty => (vec!["（なし）".into()], false),
+                };
+                let vstyle = if changed {
+                    th.style("changed")
+                } else {
+                    th.style("normal")
+                };
+                let mut vals: Vec<String> = vals.into_iter().filter(|v| !v.is_empty()).collect();
+                if vals.is_empty() {
+                    vals.push(String::new());
+                }
+                let max_lines = if selected { 6 } else { 3 };
+                let extra = vals.len().saturating_sub(max_lines);
+                for (k, v) in vals.iter().take(max_lines).enumerate() {
+                    let mut spans = if k == 0 { label_span.clone() } else { pad() };
+                    spans.push(Span::raw(" "));
+                    let mut v = text::sanitize(v);
+                    if k + 1 == max_lines && extra > 0 {
+                        v = format!("（ほか{extra}行: F6 で全文）");
+                    }
+                    spans.push(Span::styled(text::fit(&v, val_w, el), vstyle));
+                    lines.push((Some(i), Line::from(spans)));
+                }
+            }
+            if let Some(m) = r.errors.get(&row.path) {
+                lines.push((
+                    Some(i),
+                    Line::from(vec![
+                        Span::raw(" ".repeat(LABEL_W + 1)),
+                        Span::styled(text::fit(&format!("!! {m}"), val_w, el), th.style("error")),
+                    ]),
+                ));
             }
         }
-        if let Some(m) = r.errors.get(fd.path) {
-            lines.push((
-                Some(i),
-                Line::from(vec![
-                    Span::raw(" ".repeat(LABEL_W + 1)),
-                    Span::styled(text::fit(&format!("!! {m}"), val_w, el), th.style("error")),
-                ]),
-            ));
-        }
     }
-    let rows = body.height as usize;
-    r.rows = rows.max(1);
+    let height = body.height as usize;
+    r.rows = height.max(1);
     let first = lines
         .iter()
         .position(|(i, _)| *i == Some(r.cursor))
@@ -831,25 +1224,25 @@ pub fn draw(f: &mut Frame, area: Rect, app: &mut App) {
         .rposition(|(i, _)| *i == Some(r.cursor))
         .unwrap_or(first);
     if first < r.scroll {
-        // Show the section title too when the cursor is on a section's first field.
+        // Show the section title too when the cursor is on a section's first row.
         r.scroll = if first > 0 && lines[first - 1].0.is_none() {
             first - 1
         } else {
             first
         };
-    } else if last >= r.scroll + rows {
-        r.scroll = last + 1 - rows;
+    } else if last >= r.scroll + height {
+        r.scroll = (last + 1 - height).min(first);
     }
     r.scroll = r.scroll.min(lines.len().saturating_sub(1));
     let view: Vec<Line> = lines
         .iter()
         .skip(r.scroll)
-        .take(rows)
+        .take(height)
         .map(|(_, l)| l.clone())
         .collect();
     f.render_widget(Paragraph::new(view).style(th.style("normal")), body);
-    if let (Some((row, h)), Some(t)) = (edit_at, r.editing.as_mut()) {
-        if row >= r.scroll && row < r.scroll + rows {
+    if let (Some((row, h)), Some(e)) = (edit_at, r.editing.as_mut()) {
+        if row >= r.scroll && row < r.scroll + height {
             let y = body.y + (row - r.scroll) as u16;
             let x = body.x + LABEL_W as u16 + 1;
             let ea = Rect {
@@ -858,6 +1251,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &mut App) {
                 width: body.width.saturating_sub(LABEL_W as u16 + 1),
                 height: h.min(body.bottom() - y),
             };
+            let t = &mut e.area;
             t.set_style(th.style("input_focus"));
             t.set_cursor_style(Style::default());
             f.render_widget(&*t, ea);
@@ -872,19 +1266,44 @@ pub fn draw(f: &mut Frame, area: Rect, app: &mut App) {
     }
 }
 
-fn app_theme(t: &crate::theme::Theme) -> &crate::theme::Theme {
-    t
+fn jst() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(9 * 3600).expect("JST")
 }
 
 fn group_of(path: &str) -> &str {
-    path.split('.').next().unwrap_or(path)
+    path.split(['.', '[']).next().unwrap_or(path)
 }
 
-fn draw_side(f: &mut Frame, area: Rect, th: &crate::theme::Theme, side: &Side, el: &str) {
+fn draw_reader(f: &mut Frame, area: Rect, th: &crate::theme::Theme, rd: &mut Reader, el: &str) {
     let w = area.width as usize;
-    let jst = chrono::FixedOffset::east_opt(9 * 3600).expect("JST");
-    let (title, rows): (&str, Vec<String>) = match side {
-        Side::None => return,
+    let body_h = area.height.saturating_sub(1) as usize;
+    let lines = text::wrap(&text::sanitize_lines(&rd.text), w.saturating_sub(2));
+    rd.rows = body_h.max(1);
+    rd.scroll = rd.scroll.min(lines.len().saturating_sub(body_h));
+    let end = (rd.scroll + body_h).min(lines.len());
+    let mut out = vec![Line::from(Span::styled(
+        text::fit(
+            &format!(
+                " 全文: {}  {}〜{}行／{}行  Up/Down・PageUp/PageDown: スクロール  Esc: 戻る",
+                rd.title,
+                rd.scroll + 1,
+                end,
+                lines.len()
+            ),
+            w,
+            el,
+        ),
+        th.style("section"),
+    ))];
+    for l in &lines[rd.scroll..end] {
+        out.push(Line::from(format!(" {l}")));
+    }
+    f.render_widget(Paragraph::new(out).style(th.style("normal")), area);
+}
+
+fn side_lines(side: &Side) -> (&str, Vec<String>) {
+    match side {
+        Side::None => ("", vec![]),
         Side::Loading(t) => (t, vec!["読み込み中".into()]),
         Side::Error(e) => ("エラー", vec![e.clone()]),
         Side::History(v) => (
@@ -895,7 +1314,7 @@ fn draw_side(f: &mut Frame, area: Rect, th: &crate::theme::Theme, side: &Side, e
                     Visible::Shown(w) => format!(
                         "版{}  {}  {}",
                         w.version,
-                        w.at.with_timezone(&jst).format("%Y-%m-%d %H:%M"),
+                        w.at.with_timezone(&jst()).format("%Y-%m-%d %H:%M"),
                         w.author
                     ),
                     Visible::Withheld { reason } => format!("版 -  {}", reason.label_ja()),
@@ -912,7 +1331,7 @@ fn draw_side(f: &mut Frame, area: Rect, th: &crate::theme::Theme, side: &Side, e
                     .map(|e| {
                         format!(
                             "{}  {}  {}（{}）",
-                            e.at.with_timezone(&jst).format("%Y-%m-%d %H:%M"),
+                            e.at.with_timezone(&jst()).format("%Y-%m-%d %H:%M"),
                             e.org_name,
                             e.user,
                             tier_label(&e.tier)
@@ -921,12 +1340,30 @@ fn draw_side(f: &mut Frame, area: Rect, th: &crate::theme::Theme, side: &Side, e
                     .collect()
             },
         ),
-    };
+    }
+}
+
+fn draw_side(
+    f: &mut Frame,
+    area: Rect,
+    th: &crate::theme::Theme,
+    side: &Side,
+    scroll: &mut usize,
+    el: &str,
+) {
+    let w = area.width as usize;
+    let (title, rows) = side_lines(side);
+    let h = area.height.saturating_sub(1) as usize;
+    *scroll = (*scroll).min(rows.len().saturating_sub(h));
     let mut lines = vec![Line::from(Span::styled(
-        text::fit(&format!(" {title}  （Esc で閉じる）"), w, el),
+        text::fit(
+            &format!(" {title}  （Up/Down でスクロール、Esc で閉じる）"),
+            w,
+            el,
+        ),
         th.style("section"),
     ))];
-    for r in rows.iter().take(area.height.saturating_sub(1) as usize) {
+    for r in rows.iter().skip(*scroll).take(h) {
         lines.push(Line::from(text::fit(
             &format!(" {}", text::sanitize(r)),
             w,
@@ -936,6 +1373,8 @@ fn draw_side(f: &mut Frame, area: Rect, th: &crate::theme::Theme, side: &Side, e
     f.render_widget(Paragraph::new(lines).style(th.style("normal")), area);
 }
 
+/// Field by field: the common base, mine and theirs in full, lines that are not in the base
+/// marked, the decision so far; then what the server will merge by itself.
 fn draw_conflict(
     f: &mut Frame,
     area: Rect,
@@ -944,10 +1383,10 @@ fn draw_conflict(
     cur: &FullRecord,
     el: &str,
 ) {
-    let theirs = form::flatten(&RecordView::Owner(cur.clone()));
+    use tsunagu_record::merge::Resolution;
     let w = area.width as usize;
-    let col = (w.saturating_sub(LABEL_W + 2)) / 2;
-    let mut lines = vec![
+    let mut lines: Vec<(Option<usize>, Line)> = vec![(
+        None,
         Line::from(Span::styled(
             text::fit(
                 &format!(
@@ -959,57 +1398,113 @@ fn draw_conflict(
             ),
             th.style("status_warn"),
         )),
-        Line::from(Span::styled(
-            format!(
-                "{}{}{}",
-                text::fit(" 項目", LABEL_W, el),
-                text::fit(" 自分の変更", col + 1, el),
-                text::fit(" 現在のサーバー", col + 1, el)
-            ),
-            th.style("header"),
-        )),
-    ];
-    // With the fields the server named, only those: it merged every other difference.
-    let named = !r.conflict_fields.is_empty();
-    let diffs: Vec<_> = form::differing(&r.draft, &theirs.body)
-        .into_iter()
-        .filter(|d| !named || r.conflict_fields.iter().any(|f| f == d.path))
-        .collect();
-    for d in &diffs {
-        let mine = form::display(&r.draft, d.path).join(" ");
-        let other = form::display(&theirs.body, d.path).join(" ");
-        lines.push(Line::from(vec![
-            Span::raw(text::fit(&format!(" {}", d.label), LABEL_W, el)),
-            Span::styled(
-                text::fit(&format!(" {}", text::sanitize(&mine)), col + 1, el),
-                th.style("changed"),
-            ),
-            Span::raw(text::fit(
-                &format!(" {}", text::sanitize(&other)),
-                col + 1,
-                el,
+    )];
+    let theirs = form::flatten(&RecordView::Owner(cur.clone()));
+    if r.conflicts.is_empty() {
+        lines.push((
+            None,
+            Line::from(" 自動で統合できませんでした。1: 自分の変更で上書き保存   2: 相手の変更を採用   Esc: 閉じて編集を続ける"),
+        ));
+    }
+    for (k, c) in r.conflicts.iter().enumerate() {
+        let selected = k == r.conflict_sel;
+        let decision = match r.resolve.get(&c.field) {
+            Some(Resolution::Mine) => "［自分の値で保存］",
+            Some(Resolution::Theirs) => "［相手の値で保存］",
+            None => "未選択（1: 自分  2: 相手）",
+        };
+        let head = format!(" {}  {decision}", form::label_of(&c.field));
+        lines.push((
+            Some(k),
+            Line::from(Span::styled(
+                text::fit(&head, w, el),
+                if selected {
+                    th.style("selected")
+                } else {
+                    th.style("header")
+                },
             )),
-        ]));
+        ));
+        let base = form::value_lines(&c.field, Some(&c.base));
+        for (name, v, style) in [
+            ("共通の元", &c.base, th.style("dim")),
+            ("自分", &c.mine, th.style("changed")),
+            ("相手", &c.theirs, th.style("normal")),
+        ] {
+            lines.push((Some(k), Line::from(format!("   【{name}】"))));
+            for l in form::value_lines(&c.field, Some(v)) {
+                // A line the base does not have is what that side wrote.
+                let new = name != "共通の元" && !base.contains(&l);
+                let mark = if new { " + " } else { "   " };
+                for (j, part) in text::wrap(&text::sanitize(&l), w.saturating_sub(6))
+                    .into_iter()
+                    .enumerate()
+                {
+                    let m = if j == 0 { mark } else { "   " };
+                    lines.push((
+                        Some(k),
+                        Line::from(Span::styled(
+                            format!("  {m}{part}"),
+                            if new { style } else { th.style("normal") },
+                        )),
+                    ));
+                }
+            }
+        }
     }
-    if diffs.is_empty() {
-        lines.push(Line::from(" 内容の違いはありません（版だけが進みました）"));
+    // What needs no decision: fields only they changed are kept as they saved them.
+    if !r.conflicts.is_empty() {
+        let merged: Vec<String> = form::changed_paths(&r.base.body, &theirs.body)
+            .into_iter()
+            .filter(|p| {
+                !r.conflicts.iter().any(|c| {
+                    c.field == *p
+                        || p.starts_with(&format!("{}.", c.field))
+                        || p.starts_with(&format!("{}[", c.field))
+                })
+            })
+            .map(|p| form::label_of(&p))
+            .collect();
+        lines.push((None, Line::from("")));
+        lines.push((
+            None,
+            Line::from(Span::styled(
+                text::fit(
+                    &if merged.is_empty() {
+                        " 相手が変更したのは上の項目だけです（他は自分の変更のまま保存します）"
+                            .to_string()
+                    } else {
+                        format!(
+                            " 自動で統合する項目（相手の変更を残す）: {}",
+                            merged.join("、")
+                        )
+                    },
+                    w,
+                    el,
+                ),
+                th.style("dim"),
+            )),
+        ));
+        lines.push((
+            None,
+            Line::from(Span::styled(
+                " Up/Down: 項目  1: 自分の値  2: 相手の値  Ctrl+S: 保存  Esc: 編集に戻る",
+                th.style("key"),
+            )),
+        ));
     }
-    lines.push(Line::from(""));
-    lines.push(Line::from(Span::styled(
-        if named {
-            " 両方で変更された項目だけを表示しています（他の項目は自動で統合して保存します）"
-        } else {
-            " 自動で統合できませんでした"
-        },
-        th.style("dim"),
-    )));
-    lines.push(Line::from(Span::styled(
-        if named {
-            " 1: この項目は自分の値で保存   2: この項目は相手の値で保存   Esc: 閉じて編集を続ける"
-        } else {
-            " 1: 自分の変更で上書き保存   2: 相手の変更を採用   Esc: 閉じて編集を続ける"
-        },
-        th.style("key"),
-    )));
-    f.render_widget(Paragraph::new(lines).style(th.style("normal")), area);
+    // Keep the selected field's head in view.
+    let h = area.height as usize;
+    let first = lines
+        .iter()
+        .position(|(k, _)| *k == Some(r.conflict_sel))
+        .unwrap_or(0);
+    let skip = first.saturating_sub(1).min(lines.len().saturating_sub(h));
+    let view: Vec<Line> = lines
+        .into_iter()
+        .skip(skip)
+        .take(h)
+        .map(|(_, l)| l)
+        .collect();
+    f.render_widget(Paragraph::new(view).style(th.style("normal")), area);
 }

@@ -361,6 +361,24 @@ pub struct ConfirmSafety {
     pub confirmation: SafetyConfirmationInput,
 }
 
+/// A new record from an intake: the record as the caseworker completed it from the intake's
+/// prefill, and the intake's version they saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ConvertIntake {
+    pub version: i64,
+    pub record: crate::RecordBody,
+}
+
+/// What a conversion returns: the intake, now linked, and the new record's id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Converted {
+    pub intake: IntakeView,
+    pub record_id: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,33 +11,19 @@ use tsunagu_record::intake::{
     IntakeStatus, IntakeSummary, IntakeView, SafetyClock, SafetyConfirmation, UpdateIntake,
 };
 use tsunagu_record::validate::FieldError;
-use tsunagu_record::{RecordBody, Restrictions};
+use tsunagu_record::Restrictions;
 
 use crate::audit::{action, AuditDraft};
 use crate::error::{AppError, AppResult};
 use crate::intake::rules::{self, Refusal};
 use crate::records::service::facts;
+pub use tsunagu_record::intake::{ConvertIntake, Converted};
+
 use crate::state::{time, AppState, Viewer};
 use crate::storage::{
     IntakeChanged, IntakeWrite, NewIntake, NewNotification, StoreError, StoredIntake,
 };
 use crate::tier;
-
-/// A new record from an intake: the record as the caseworker completed it from the intake's
-/// prefill, and the intake's version they saw.
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ConvertIntake {
-    pub version: i64,
-    pub record: RecordBody,
-}
-
-/// What a conversion returns: the intake, now linked, and the new record's id.
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
-pub struct Converted {
-    pub intake: IntakeView,
-    pub record_id: i64,
-}
 
 fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()

@@ -1,0 +1,269 @@
+//! The whole record in the client: every list edited (add, change, remove, reorder), readings
+//! turned into katakana as typed, municipalities picked by name or reading, long texts read in
+//! full by every tier that may see them, and the history pane keeping the keys while open.
+
+use serde_json::json;
+use tsunagu_record::RecordView;
+
+use crate::snapshots::{
+    at, full_record, key, partner_record, render, snap, type_text, with_record,
+};
+use crate::tasks::{CmdKind, Reply, ReplyKind};
+
+fn saved_body(app: &mut crate::app::App) -> tsunagu_record::RecordBody {
+    key(app, "Ctrl+s");
+    match app.outbox.pop().map(|c| c.kind) {
+        Some(CmdKind::Save { update, .. }) => update.record,
+        other => panic!("no save sent: {other:?}"),
+    }
+}
+
+#[test]
+fn a_progress_entry_is_appended_with_several_lines_and_saved() {
+    let mut app = with_record(serde_json::from_value(full_record()).unwrap());
+    let r = app.record.as_mut().unwrap();
+    at(r, "casework.progress");
+    key(&mut app, "Enter");
+    // The new entry's date is today's; Tab goes on to its text, which takes line breaks.
+    let r = app.record.as_ref().unwrap();
+    assert_eq!(
+        r.editing.as_ref().map(|e| e.path.as_str()),
+        Some("casework.progress[1].date")
+    );
+    key(&mut app, "Tab");
+    type_text(&mut app, "母親から電話。");
+    key(&mut app, "Enter");
+    type_text(&mut app, "来週の面接を約束。");
+    assert_eq!(
+        app.section(),
+        "record_edit",
+        "Enter in a long text is a line break"
+    );
+    key(&mut app, "Tab");
+    snap("record_progress_added", &mut app);
+    let body = saved_body(&mut app);
+    assert_eq!(body.casework.progress.len(), 2);
+    assert_eq!(
+        body.casework.progress[0].text,
+        "通告を受理し、安全確認を実施。"
+    );
+    assert_eq!(
+        body.casework.progress[1].text,
+        "母親から電話。\n来週の面接を約束。"
+    );
+    assert_eq!(body.casework.progress[1].date, crate::fixtures::today());
+}
+
+#[test]
+fn guardians_are_added_reordered_and_removed_with_confirmation() {
+    let mut app = with_record(serde_json::from_value(full_record()).unwrap());
+    let r = app.record.as_mut().unwrap();
+    at(r, "core.guardians");
+    key(&mut app, "Enter");
+    type_text(&mut app, "架空");
+    key(&mut app, "Tab");
+    type_text(&mut app, "花代");
+    key(&mut app, "Tab");
+    // The reading turns into katakana as it is typed.
+    type_text(&mut app, "かくう");
+    let typed = app
+        .record
+        .as_ref()
+        .unwrap()
+        .editing
+        .as_ref()
+        .unwrap()
+        .area
+        .lines()
+        .join("");
+    assert_eq!(typed, "カクウ");
+    key(&mut app, "Tab");
+    key(&mut app, "Tab");
+    // 続柄 is a choice: Right cycles it without an editor.
+    key(&mut app, "Esc");
+    assert_eq!(app.section(), "record");
+    let r = app.record.as_mut().unwrap();
+    at(r, "core.guardians[1].relationship");
+    key(&mut app, "Right");
+    assert!(app.record.as_ref().unwrap().draft.core.guardians[1]
+        .relationship
+        .is_some());
+    // Move the new guardian to the top.
+    let r = app.record.as_mut().unwrap();
+    at(r, "core.guardians[1]");
+    key(&mut app, "Alt+Up");
+    let r = app.record.as_ref().unwrap();
+    assert_eq!(
+        r.row().unwrap().path,
+        "core.guardians[0]",
+        "the cursor follows the item"
+    );
+    assert_eq!(r.draft.core.guardians[0].name.given, "花代");
+    assert_eq!(
+        r.draft.core.guardians[0].name.family_kana.as_deref(),
+        Some("カクウ")
+    );
+    // One Delete asks; a second removes.
+    let r = app.record.as_mut().unwrap();
+    at(r, "core.guardians[1].name.given");
+    key(&mut app, "Delete");
+    assert_eq!(app.record.as_ref().unwrap().draft.core.guardians.len(), 2);
+    key(&mut app, "Delete");
+    let body = saved_body(&mut app);
+    assert_eq!(body.core.guardians.len(), 1);
+    assert_eq!(body.core.guardians[0].name.given, "花代");
+}
+
+#[test]
+fn a_delete_then_another_key_removes_nothing() {
+    let mut app = with_record(serde_json::from_value(full_record()).unwrap());
+    let r = app.record.as_mut().unwrap();
+    at(r, "family.household[0]");
+    key(&mut app, "Delete");
+    key(&mut app, "Down");
+    key(&mut app, "Up");
+    key(&mut app, "Delete");
+    assert_eq!(app.record.as_ref().unwrap().draft.family.household.len(), 1);
+}
+
+#[test]
+fn every_list_of_the_national_format_takes_an_item() {
+    for list in [
+        "core.guardians",
+        "family.household",
+        "casework.progress",
+        "casework.attachments",
+        "admin.intake_reports",
+    ] {
+        let mut app = with_record(serde_json::from_value(full_record()).unwrap());
+        let before = crate::form::rows(&app.record.as_ref().unwrap().draft, true)
+            .iter()
+            .filter(|r| r.kind == crate::form::RowKind::Item && r.list.is_some_and(|l| l.0 == list))
+            .count();
+        let r = app.record.as_mut().unwrap();
+        at(r, list);
+        key(&mut app, "Enter");
+        key(&mut app, "Esc");
+        let after = crate::form::rows(&app.record.as_ref().unwrap().draft, true)
+            .iter()
+            .filter(|r| r.kind == crate::form::RowKind::Item && r.list.is_some_and(|l| l.0 == list))
+            .count();
+        assert_eq!(after, before + 1, "{list}");
+    }
+}
+
+#[test]
+fn a_municipality_is_picked_by_its_reading() {
+    let mut app = with_record(serde_json::from_value(full_record()).unwrap());
+    let r = app.record.as_mut().unwrap();
+    at(r, "core.address.municipality_code");
+    key(&mut app, "Enter");
+    for _ in 0..6 {
+        key(&mut app, "Backspace");
+    }
+    type_text(&mut app, "ちよだ");
+    let picks = app
+        .record
+        .as_ref()
+        .unwrap()
+        .editing
+        .as_ref()
+        .unwrap()
+        .picks
+        .clone();
+    let codes: Vec<&str> = picks.iter().map(|(c, _)| c.as_str()).collect();
+    assert!(codes.contains(&"131016"), "東京都千代田区: {picks:?}");
+    assert!(codes.contains(&"105236"), "群馬県千代田町: {picks:?}");
+    snap("record_municipality_picks", &mut app);
+    let want = codes.iter().position(|c| *c == "105236").unwrap();
+    for _ in 0..want {
+        key(&mut app, "Down");
+    }
+    key(&mut app, "Enter");
+    let r = app.record.as_ref().unwrap();
+    assert!(r.editing.is_none());
+    assert_eq!(r.draft.core.address.municipality_code, "105236");
+    // By name and by code too.
+    for typed in ["千代田区", "13101"] {
+        let p = crate::screens::record::municipality_picks(typed, 8);
+        assert_eq!(
+            p.first().map(|(c, _)| c.as_str()),
+            Some("131016"),
+            "{typed}: {p:?}"
+        );
+    }
+    assert!(crate::screens::record::municipality_picks("ぬぬぬぬ", 8).is_empty());
+}
+
+#[test]
+fn a_partner_reads_a_long_finding_in_full() {
+    let long: String = (1..=40)
+        .map(|i| format!("{i}行目: 本児の様子を記録した所見の本文。"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut v: serde_json::Value = serde_json::to_value(partner_record()).unwrap();
+    v["casework"] = json!({ "shown": {
+        "interview": { "shown": "" }, "investigation": { "shown": "" },
+        "findings": { "shown": long }, "support_plan": { "shown": "" },
+        "progress": { "shown": [] }, "attachments": { "shown": [] },
+        "risk": null, "next_review": null } });
+    let view: RecordView = serde_json::from_value(v).expect("partner with casework");
+    let mut app = with_record(view);
+    let r = app.record.as_mut().unwrap();
+    at(r, "casework.findings");
+    key(&mut app, "Enter");
+    assert_eq!(
+        app.section(),
+        "reader",
+        "Enter reads for a partner, it does not refuse"
+    );
+    let screen = render(&mut app, 80, 24);
+    assert!(screen.contains("1行目"), "{screen}");
+    assert!(!screen.contains("40行目"));
+    key(&mut app, "End");
+    let screen = render(&mut app, 80, 24);
+    assert!(
+        screen.contains("40行目: 本児の様子を記録した所見の本文。"),
+        "{screen}"
+    );
+    snap("record_reader_end", &mut app);
+    key(&mut app, "Esc");
+    assert_eq!(app.section(), "record");
+    // A withheld part says why instead of opening.
+    let r = app.record.as_mut().unwrap();
+    at(r, "core.address.street");
+    key(&mut app, "F6");
+    assert_eq!(app.section(), "record");
+    assert!(app.message.as_ref().unwrap().1.contains("表示されません"));
+}
+
+#[test]
+fn the_history_pane_keeps_the_keys_while_open() {
+    let mut app = with_record(serde_json::from_value(full_record()).unwrap());
+    let cursor = app.record.as_ref().unwrap().cursor;
+    key(&mut app, "F7");
+    let cmd = app.outbox.pop().expect("history asked");
+    let versions: Vec<tsunagu_record::api::VersionEntry> = (1..=3)
+        .map(|v| {
+            let mut rec = full_record();
+            rec["meta"]["version"] = json!(v);
+            serde_json::from_value(json!({
+                "written": { "shown": { "version": v, "at": "2026-11-25T02:15:04Z", "author": "児相 職員A（架空）" } },
+                "record": rec
+            }))
+            .unwrap()
+        })
+        .collect();
+    app.on_reply(Reply {
+        id: cmd.id,
+        kind: ReplyKind::History(Ok(versions)),
+    });
+    assert_eq!(app.section(), "history");
+    key(&mut app, "Down");
+    key(&mut app, "Enter");
+    let r = app.record.as_ref().unwrap();
+    assert_eq!(r.cursor, cursor, "Down scrolls the pane, not the record");
+    assert!(r.editing.is_none(), "Enter starts no edit behind the pane");
+    key(&mut app, "Esc");
+    assert_eq!(app.section(), "record");
+}
