@@ -11,6 +11,7 @@ use tsunagu_record::api::{CaseSummary, Me, Notification};
 use crate::api::ApiErr;
 use crate::keymap::{Action, Key, Keymap};
 use crate::screens::case_list::CaseListState;
+use crate::screens::intake::{IntakeState, IntakesState};
 use crate::screens::login::LoginState;
 use crate::screens::notifications::NotificationsState;
 use crate::screens::record::RecordState;
@@ -23,6 +24,10 @@ pub enum Screen {
     Login,
     CaseList,
     Record,
+    /// 通告受理: one intake being typed or handled.
+    Intake,
+    /// The organisation's intakes and their safety deadlines.
+    Intakes,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +36,8 @@ pub enum Overlay {
     Notifications,
     Help,
     Accounts,
+    /// 業務メニュー: every workflow by number key.
+    Menu,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +107,13 @@ pub struct App {
     pub login: LoginState,
     pub cases: CaseListState,
     pub record: Option<RecordState>,
+    pub intake: Option<IntakeState>,
+    pub intakes: IntakesState,
+    /// The earliest unconfirmed intake of each record (for the case list's safety column).
+    pub due: HashMap<i64, tsunagu_record::intake::IntakeSummary>,
+    pub menu_sel: usize,
+    /// Tests fix the clock; otherwise the system's.
+    pub fixed_now: Option<chrono::DateTime<chrono::Utc>>,
     pub search: SearchState,
     pub notes: NotificationsState,
     pub help_scroll: usize,
@@ -141,6 +155,11 @@ impl App {
             message: None,
             cases: CaseListState::default(),
             record: None,
+            intake: None,
+            intakes: IntakesState::default(),
+            due: HashMap::new(),
+            menu_sel: 0,
+            fixed_now: None,
             search: SearchState::new(),
             notes: NotificationsState::default(),
             help_scroll: 0,
@@ -181,6 +200,10 @@ impl App {
         self.latest.remove(slot);
     }
 
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.fixed_now.unwrap_or_else(chrono::Utc::now)
+    }
+
     pub fn say(&mut self, level: Level, msg: impl Into<String>) {
         self.message = Some((level, msg.into()));
         self.dirty = true;
@@ -193,6 +216,7 @@ impl App {
             Some(Overlay::Notifications) => "notifications",
             Some(Overlay::Help) => "help",
             Some(Overlay::Accounts) => "accounts",
+            Some(Overlay::Menu) => "menu",
             None => match self.screen {
                 Screen::Login => "login",
                 Screen::CaseList => "case_list",
@@ -203,6 +227,11 @@ impl App {
                     Some(r) if !matches!(r.side, crate::screens::record::Side::None) => "history",
                     _ => "record",
                 },
+                Screen::Intake => match &self.intake {
+                    Some(i) if i.editing() => "record_edit",
+                    _ => "intake",
+                },
+                Screen::Intakes => "intakes",
             },
         }
     }
@@ -290,6 +319,14 @@ impl App {
                 self.overlay = Some(Overlay::Accounts);
                 return;
             }
+            Action::Menu if self.token.is_some() && self.overlay != Some(Overlay::Menu) => {
+                self.overlay = Some(Overlay::Menu);
+                return;
+            }
+            Action::NewIntake if self.token.is_some() => {
+                self.new_intake();
+                return;
+            }
             _ => {}
         }
         match self.overlay {
@@ -313,12 +350,15 @@ impl App {
                 }
                 _ => {}
             },
+            Some(Overlay::Menu) => self.menu_action(a),
             Some(Overlay::Search) => self.search_action(a),
             Some(Overlay::Notifications) => self.notifications_action(a),
             None => match self.screen {
                 Screen::Login => self.login_action(a),
                 Screen::CaseList => self.case_list_action(a),
                 Screen::Record => self.record_action(a),
+                Screen::Intake => self.intake_action(a),
+                Screen::Intakes => self.intakes_action(a),
             },
         }
     }
@@ -327,6 +367,11 @@ impl App {
         match self.section() {
             "login" => self.login.input(k),
             "search" => self.search_input(k),
+            "record_edit" if self.screen == Screen::Intake => {
+                if let Some(e) = self.intake.as_mut().and_then(|i| i.editor()) {
+                    e.key(k);
+                }
+            }
             "record_edit" => {
                 if let Some(r) = self.record.as_mut() {
                     r.type_key(k);
@@ -343,6 +388,11 @@ impl App {
             "search" => {
                 self.search.paste(s);
                 self.search_changed();
+            }
+            "record_edit" if self.screen == Screen::Intake => {
+                if let Some(e) = self.intake.as_mut().and_then(|i| i.editor()) {
+                    e.paste(s);
+                }
             }
             "record_edit" => {
                 if let Some(r) = self.record.as_mut() {
@@ -378,6 +428,9 @@ impl App {
         self.conn = Conn::Idle;
         self.overlay = None;
         self.record = None;
+        self.intake = None;
+        self.intakes = IntakesState::default();
+        self.due.clear();
         self.cases = CaseListState::default();
         self.search = SearchState::new();
         self.notes = NotificationsState::default();
@@ -422,6 +475,18 @@ impl App {
             ReplyKind::History(res) if self.is_latest("side", r.id) => self.on_history(res),
             ReplyKind::Views(res) if self.is_latest("side", r.id) => self.on_views(res),
             ReplyKind::Search(res) if self.is_latest("search", r.id) => self.on_search(res),
+            ReplyKind::Search(res) if self.is_latest("intake_lookup", r.id) => {
+                self.on_intake_lookup(res)
+            }
+            ReplyKind::Intake(res) if self.is_latest("intake_save", r.id) => self.on_intake(res),
+            ReplyKind::Intakes(res) if self.is_latest("intakes", r.id) => self.on_intakes(res),
+            ReplyKind::Intakes(res) if self.is_latest("due", r.id) => self.on_due(res),
+            ReplyKind::Converted(res) if self.is_latest("save", r.id) => self.on_converted(res),
+            ReplyKind::RecordIntakes(res) if self.is_latest("record_intakes", r.id) => {
+                if let (Some(rec), Ok(l)) = (self.record.as_mut(), res) {
+                    rec.intakes = l.items;
+                }
+            }
             ReplyKind::Notifications(res) if self.is_latest("notes", r.id) => {
                 self.on_notifications(res)
             }
@@ -477,7 +542,16 @@ impl App {
         self.request("stream", CmdKind::StopStream);
         // Answers still on their way belong to the lost session; the record (a draft the user
         // may be typing) stays and is saved after the next login.
-        for slot in ["cases", "side", "search", "notes"] {
+        for slot in [
+            "cases",
+            "side",
+            "search",
+            "notes",
+            "intakes",
+            "due",
+            "intake_lookup",
+            "record_intakes",
+        ] {
             self.forget(slot);
         }
         self.login.reset_secrets();
@@ -497,6 +571,7 @@ impl App {
         self.request("notes", CmdKind::Notifications);
         self.request("stream", CmdKind::StartStream { last_id: 0 });
         self.load_cases(false);
+        self.load_due();
     }
 
     /// The earliest moment a timer needs the loop: search debounce, save retry.

@@ -90,14 +90,21 @@ pub fn cases(n: usize) -> Vec<CaseSummary> {
         .collect()
 }
 
+/// 23:00 in Japan on [`today`]: a report at night.
+pub fn now() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 14, 0, 0).unwrap()
+}
+
 pub fn app() -> App {
-    App::new(
+    let mut app = App::new(
         Keymap::builtin("default").expect("keymap"),
         Theme::builtin("default"),
         Look::for_terminal(false),
         "http://127.0.0.1:8080".into(),
         today(),
-    )
+    );
+    app.fixed_now = Some(now());
+    app
 }
 
 /// The login answer of the demo caseworker of （架空）東京都第1児童相談所.

@@ -13,6 +13,7 @@ use tsunagu_record::codes::{
     CaseStatus, ConsultationType, FacilityType, Relationship, RiskLevel, Sex,
 };
 use tsunagu_record::era;
+use tsunagu_record::intake::{IntakeChannel, IntakeUrgency, SafetyMethod};
 use tsunagu_record::validate::{self, FieldError, REQUIRED_FIELDS};
 use tsunagu_record::views::{RecordMeta, SharedCore, SharedFamily, Visible, WithheldReason};
 use tsunagu_record::{RecordBody, RecordView};
@@ -26,6 +27,9 @@ pub enum Codes {
     Risk,
     Status,
     Consultation,
+    Channel,
+    Urgency,
+    Safety,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +40,8 @@ pub enum Kind {
     Multiline,
     /// A date that may be empty (era forms accepted).
     Date,
+    /// A date and a time of day in Japan (受理日時: R8.12.8 3:10).
+    DateTime,
     /// A date a list item cannot be without.
     RequiredDate,
     Choice(Codes),
@@ -126,6 +132,9 @@ const INTAKE_FIELDS: &[FieldDef] = &[
     f!("source", "通告元", Kind::Text),
     f!("summary", "内容", Kind::Multiline),
 ];
+
+/// A form: its entries in screen order, each with its section.
+pub type Layout = &'static [(usize, Entry)];
 
 /// The record in screen order, by section.
 pub const LAYOUT: &[(usize, Entry)] = &[
@@ -334,8 +343,102 @@ pub const LAYOUT: &[(usize, Entry)] = &[
     ),
 ];
 
+pub const INTAKE_SECTIONS: &[&str] = &[
+    "通告の内容",
+    "子ども（わかる範囲で）",
+    "保護者（わかる範囲で）",
+];
+
+/// The intake (通告受理) in screen order: what the caller says first, then the child and the
+/// guardians as far as known. Paths are those of `IntakeInput`.
+pub const INTAKE: Layout = &[
+    (
+        0,
+        Entry::Field(f!("received_at", "受理日時", Kind::DateTime)),
+    ),
+    (
+        0,
+        Entry::Field(f!("channel", "経路", Kind::Choice(Codes::Channel))),
+    ),
+    (
+        0,
+        Entry::Field(f!(
+            "reporter_relationship",
+            "通告者と子どもの関係",
+            Kind::Text
+        )),
+    ),
+    (0, Entry::Field(f!("content", "通告内容", Kind::Multiline))),
+    (
+        0,
+        Entry::Field(f!("urgency", "緊急度", Kind::Choice(Codes::Urgency))),
+    ),
+    (
+        1,
+        Entry::Field(f!("child.name.family", "子どもの氏名（氏）", Kind::Text)),
+    ),
+    (
+        1,
+        Entry::Field(f!("child.name.given", "子どもの氏名（名）", Kind::Text)),
+    ),
+    (
+        1,
+        Entry::Field(f!("child.name.family_kana", "フリガナ（氏）", Kind::Kana)),
+    ),
+    (
+        1,
+        Entry::Field(f!("child.name.given_kana", "フリガナ（名）", Kind::Kana)),
+    ),
+    (
+        1,
+        Entry::Field(f!("child.sex", "性別", Kind::Choice(Codes::Sex))),
+    ),
+    (
+        1,
+        Entry::Field(f!("child.birth_date", "生年月日", Kind::Date)),
+    ),
+    (
+        1,
+        Entry::Field(f!(
+            "child.age_note",
+            "年齢・学年（生年月日不明のとき）",
+            Kind::Text
+        )),
+    ),
+    (
+        1,
+        Entry::Field(f!(
+            "child.municipality_code",
+            "住所（市区町村）",
+            Kind::Municipality
+        )),
+    ),
+    (
+        1,
+        Entry::Field(f!(
+            "child.address_note",
+            "住所・所在（聞き取ったまま）",
+            Kind::Text
+        )),
+    ),
+    (
+        2,
+        Entry::List(ListDef {
+            path: "guardians",
+            label: "保護者",
+            item: "保護者",
+            fields: NAME_FIELDS,
+            add: "＋ 保護者を追加",
+        }),
+    ),
+];
+
 pub fn list(path: &str) -> Option<&'static ListDef> {
-    LAYOUT.iter().find_map(|(_, e)| match e {
+    list_in(LAYOUT, path)
+}
+
+pub fn list_in(layout: Layout, path: &str) -> Option<&'static ListDef> {
+    layout.iter().find_map(|(_, e)| match e {
         Entry::List(l) if l.path == path => Some(l),
         _ => None,
     })
@@ -376,9 +479,13 @@ impl Row {
 /// Every row for a body: fixed fields, and for each list one item row plus its fields per
 /// item, then the add row (`editable`) or an empty marker.
 pub fn rows(b: &RecordBody, editable: bool) -> Vec<Row> {
-    let v = to_value(b);
+    rows_in(LAYOUT, &to_value(b), editable)
+}
+
+/// [`rows`] for any form, over the JSON of what it edits.
+pub fn rows_in(layout: Layout, v: &Value, editable: bool) -> Vec<Row> {
     let mut out = Vec::new();
-    for (section, e) in LAYOUT {
+    for (section, e) in layout {
         match e {
             Entry::Field(fd) => out.push(Row {
                 kind: RowKind::Field(fd.kind),
@@ -388,7 +495,7 @@ pub fn rows(b: &RecordBody, editable: bool) -> Vec<Row> {
                 list: None,
             }),
             Entry::List(l) => {
-                let n = lookup(&v, l.path)
+                let n = lookup(v, l.path)
                     .and_then(Value::as_array)
                     .map_or(0, Vec::len);
                 for i in 0..n {
@@ -435,26 +542,8 @@ pub fn rows(b: &RecordBody, editable: bool) -> Vec<Row> {
 /// A field's label for a path as the server names it (`casework.progress[3].text` →
 /// 経過4 内容), for conflict and history views.
 pub fn label_of(path: &str) -> String {
-    for (_, e) in LAYOUT {
-        match e {
-            Entry::Field(fd) if fd.path == path => return fd.label.to_string(),
-            Entry::List(l) if path == l.path => return l.label.to_string(),
-            Entry::List(l) => {
-                if let Some(rest) = path.strip_prefix(l.path).and_then(|r| r.strip_prefix('[')) {
-                    let (idx, tail) = rest.split_once(']').unwrap_or((rest, ""));
-                    let n = idx.parse::<usize>().map(|i| i + 1).unwrap_or(0);
-                    let tail = tail.trim_start_matches('.');
-                    let sub = l
-                        .fields
-                        .iter()
-                        .find(|f| f.path == tail)
-                        .map(|f| f.label)
-                        .unwrap_or("");
-                    return format!("{}{n} {sub}", l.item).trim_end().to_string();
-                }
-            }
-            _ => {}
-        }
+    if let Some(l) = label_in(LAYOUT, path) {
+        return l;
     }
     match path {
         "core" => "基本情報".into(),
@@ -466,6 +555,32 @@ pub fn label_of(path: &str) -> String {
         "casework.risk" => "リスク".into(),
         _ => path.to_string(),
     }
+}
+
+/// A path's label in a form, if the form has it.
+pub fn label_in(layout: Layout, path: &str) -> Option<String> {
+    for (_, e) in layout {
+        match e {
+            Entry::Field(fd) if fd.path == path => return Some(fd.label.to_string()),
+            Entry::List(l) if path == l.path => return Some(l.label.to_string()),
+            Entry::List(l) => {
+                if let Some(rest) = path.strip_prefix(l.path).and_then(|r| r.strip_prefix('[')) {
+                    let (idx, tail) = rest.split_once(']').unwrap_or((rest, ""));
+                    let n = idx.parse::<usize>().map(|i| i + 1).unwrap_or(0);
+                    let tail = tail.trim_start_matches('.');
+                    let sub = l
+                        .fields
+                        .iter()
+                        .find(|f| f.path == tail)
+                        .map(|f| f.label)
+                        .unwrap_or("");
+                    return Some(format!("{}{n} {sub}", l.item).trim_end().to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Required by the national format (marked 必須 on screen), from the shared list.
@@ -564,8 +679,12 @@ fn lookup_mut<'a>(v: &'a mut Value, path: &str) -> Option<&'a mut Value> {
 }
 
 fn kind_of(path: &str) -> Option<Kind> {
+    kind_in(LAYOUT, path)
+}
+
+pub fn kind_in(layout: Layout, path: &str) -> Option<Kind> {
     let g = generic(path);
-    for (_, e) in LAYOUT {
+    for (_, e) in layout {
         match e {
             Entry::Field(fd) if fd.path == g => return Some(fd.kind),
             Entry::List(l) => {
@@ -606,6 +725,9 @@ pub fn choices(codes: Codes) -> Vec<(Value, &'static str)> {
             })
             .collect(),
         Codes::Consultation => all(ConsultationType::ALL, ConsultationType::label_ja),
+        Codes::Channel => all(IntakeChannel::ALL, IntakeChannel::label_ja),
+        Codes::Urgency => all(IntakeUrgency::ALL, IntakeUrgency::label_ja),
+        Codes::Safety => all(SafetyMethod::ALL, SafetyMethod::label_ja),
     });
     v
 }
@@ -617,6 +739,52 @@ fn date_text(v: Option<&Value>) -> String {
         .unwrap_or_default()
 }
 
+/// An instant as staff read it: the era date and the time in Japan.
+fn date_time_text(v: Option<&Value>) -> String {
+    v.and_then(Value::as_str)
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| {
+            let j = t.with_timezone(&jst());
+            format!("{} {}", era::format_era(j.date_naive()), j.format("%H:%M"))
+        })
+        .unwrap_or_default()
+}
+
+fn jst() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(9 * 3600).expect("JST")
+}
+
+/// Reads a date and a time in Japan (`R8.12.8 3:10`, `2026-12-08 03:10`, `令和8年12月8日 3時10分`)
+/// as RFC 3339 with the Japanese offset.
+pub fn parse_date_time(s: &str) -> Result<String, String> {
+    let t = tsunagu_record::normalize::nfkc(s.trim());
+    let bad = || format!("「{s}」は日時として読めません（例: R8.12.8 3:10）");
+    let (d, time) = t
+        .rsplit_once(|c: char| c.is_whitespace() || c == 'T' || c == '日')
+        .ok_or_else(|| "時刻も入力してください（例: R8.12.8 3:10）".to_string())?;
+    let d = if t[d.len()..].starts_with('日') {
+        format!("{d}日")
+    } else {
+        d.to_string()
+    };
+    let date = era::parse_date(d.trim()).map_err(|_| bad())?;
+    let time = time.trim().trim_end_matches('分').replace('時', ":");
+    let (h, m) = time.split_once(':').ok_or_else(bad)?;
+    let h: u32 = h.trim().parse().map_err(|_| bad())?;
+    let m: u32 = if m.trim().is_empty() {
+        0
+    } else {
+        m.trim().parse().map_err(|_| bad())?
+    };
+    if h > 23 || m > 59 {
+        return Err(bad());
+    }
+    Ok(format!(
+        "{}T{h:02}:{m:02}:00+09:00",
+        date.format("%Y-%m-%d")
+    ))
+}
+
 fn plain(v: Option<&Value>) -> String {
     match v {
         Some(Value::String(s)) => s.clone(),
@@ -626,24 +794,34 @@ fn plain(v: Option<&Value>) -> String {
 }
 
 /// The field's value as text: what an edit box starts from.
+#[cfg(test)]
 pub fn get(b: &RecordBody, path: &str) -> String {
-    let v = to_value(b);
-    let Some(kind) = kind_of(path) else {
+    get_in(LAYOUT, &to_value(b), path)
+}
+
+/// A birth date is an object (date, estimated) the form shows as one date field.
+fn is_birth_date(path: &str) -> bool {
+    path.ends_with("birth_date")
+}
+
+pub fn get_in(layout: Layout, v: &Value, path: &str) -> String {
+    let Some(kind) = kind_in(layout, path) else {
         return String::new();
     };
-    match (kind, path) {
-        (Kind::Date, "core.birth_date") => date_text(lookup(&v, "core.birth_date.date")),
-        (Kind::Date | Kind::RequiredDate, _) => date_text(lookup(&v, path)),
-        (Kind::Bool, _) => bool_text(lookup(&v, path).and_then(Value::as_bool).unwrap_or(false)),
-        (Kind::Choice(c), _) => {
-            let cur = lookup(&v, path).cloned().unwrap_or(Value::Null);
+    match kind {
+        Kind::Date if is_birth_date(path) => date_text(lookup(v, &format!("{path}.date"))),
+        Kind::Date | Kind::RequiredDate => date_text(lookup(v, path)),
+        Kind::DateTime => date_time_text(lookup(v, path)),
+        Kind::Bool => bool_text(lookup(v, path).and_then(Value::as_bool).unwrap_or(false)),
+        Kind::Choice(c) => {
+            let cur = lookup(v, path).cloned().unwrap_or(Value::Null);
             choices(c)
                 .into_iter()
                 .find(|(code, _)| *code == cur)
                 .map(|(_, l)| l.to_string())
                 .unwrap_or_default()
         }
-        _ => plain(lookup(&v, path)),
+        _ => plain(lookup(v, path)),
     }
 }
 
@@ -653,14 +831,15 @@ fn bool_text(v: bool) -> String {
 
 /// What a reader sees of a field: labels instead of codes, lines of a text.
 pub fn display(b: &RecordBody, path: &str) -> Vec<String> {
-    match kind_of(path) {
-        Some(Kind::Municipality) => {
-            let code = get(b, path);
-            vec![municipality_label(&code)]
-        }
-        Some(Kind::Date) if path == "core.birth_date" => vec![get(b, path)],
-        Some(Kind::Multiline) => get(b, path).lines().map(str::to_string).collect(),
-        _ => vec![get(b, path)],
+    display_in(LAYOUT, &to_value(b), path)
+}
+
+pub fn display_in(layout: Layout, v: &Value, path: &str) -> Vec<String> {
+    let text = get_in(layout, v, path);
+    match kind_in(layout, path) {
+        Some(Kind::Municipality) if !text.is_empty() => vec![municipality_label(&text)],
+        Some(Kind::Multiline) => text.lines().map(str::to_string).collect(),
+        _ => vec![text],
     }
 }
 
@@ -678,19 +857,18 @@ pub fn municipality_label(code: &str) -> String {
 }
 
 /// One line about a list item, for its row: the fields that say most, in order.
-pub fn item_summary(b: &RecordBody, list: &str, i: usize) -> String {
-    let v = to_value(b);
-    let Some(item) = lookup(&v, &format!("{list}[{i}]")) else {
+pub fn item_summary_in(layout: Layout, v: &Value, list: &str, i: usize) -> String {
+    let Some(item) = lookup(v, &format!("{list}[{i}]")) else {
         return String::new();
     };
     let s = |k: &str| plain(lookup(item, k));
+    let rel = || get_in(layout, v, &format!("{list}[{i}].relationship"));
     let text = match list {
-        "core.guardians" => {
-            let rel = get(b, &format!("{list}[{i}].relationship"));
-            format!("{} {} {rel}", s("name.family"), s("name.given"))
+        "core.guardians" | "guardians" => {
+            format!("{} {} {}", s("name.family"), s("name.given"), rel())
         }
         "family.household" => {
-            let rel = get(b, &format!("{list}[{i}].relationship"));
+            let rel = rel();
             let year = s("birth_year");
             let year = if year.is_empty() {
                 year
@@ -758,9 +936,16 @@ pub fn parse_year(s: &str) -> Result<i32, String> {
 /// that is no code) is refused with a message for next to the field; the body is then
 /// unchanged.
 pub fn set(b: &mut RecordBody, path: &str, text: &str) -> Result<(), String> {
-    let kind = kind_of(path).ok_or_else(|| format!("{path} は編集できません"))?;
-    let t = text.trim();
     let mut v = to_value(b);
+    set_in(LAYOUT, &mut v, path, text)?;
+    *b = from_value(v)?;
+    Ok(())
+}
+
+/// [`set`] for any form, on the JSON of what it edits.
+pub fn set_in(layout: Layout, v: &mut Value, path: &str, text: &str) -> Result<(), String> {
+    let kind = kind_in(layout, path).ok_or_else(|| format!("{path} は編集できません"))?;
+    let t = text.trim();
     let new = match kind {
         Kind::Text | Kind::Municipality => {
             let optional = path.ends_with("_kana");
@@ -788,6 +973,12 @@ pub fn set(b: &mut RecordBody, path: &str, text: &str) -> Result<(), String> {
                 json!(era::parse_date(t)?.format("%Y-%m-%d").to_string())
             }
         }
+        Kind::DateTime => {
+            if t.is_empty() {
+                return Err("日時は必須です（例: R8.12.8 3:10）".into());
+            }
+            json!(parse_date_time(t)?)
+        }
         Kind::Year => {
             if t.is_empty() {
                 Value::Null
@@ -810,27 +1001,31 @@ pub fn set(b: &mut RecordBody, path: &str, text: &str) -> Result<(), String> {
     };
     // Fields inside an object that may be absent (生年月日, リスク) create or remove it.
     match path {
-        "core.birth_date" => {
-            let estimated = lookup(&v, "core.birth_date.estimated")
+        p if is_birth_date(p) => {
+            let estimated = lookup(v, &format!("{p}.estimated"))
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
-            v["core"]["birth_date"] = if new.is_null() {
+            let slot = lookup_mut(v, p).ok_or_else(|| format!("{p} がありません"))?;
+            *slot = if new.is_null() {
                 Value::Null
             } else {
                 json!({ "date": new, "estimated": estimated })
             };
         }
-        "core.birth_date.estimated" => {
-            if lookup(&v, "core.birth_date").is_none_or(Value::is_null) {
-                if new == json!(true) {
+        p if p.ends_with("birth_date.estimated") => {
+            let date = p.trim_end_matches(".estimated");
+            match lookup_mut(v, date) {
+                Some(Value::Object(o)) => {
+                    o.insert("estimated".into(), new);
+                }
+                _ if new == json!(true) => {
                     return Err("先に生年月日を入力してください".into());
                 }
-            } else {
-                v["core"]["birth_date"]["estimated"] = new;
+                _ => {}
             }
         }
         "casework.risk.level" => {
-            let urgent = lookup(&v, "casework.risk.urgent")
+            let urgent = lookup(v, "casework.risk.urgent")
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
             v["casework"]["risk"] = if new.is_null() {
@@ -840,7 +1035,7 @@ pub fn set(b: &mut RecordBody, path: &str, text: &str) -> Result<(), String> {
             };
         }
         "casework.risk.urgent" => {
-            if lookup(&v, "casework.risk").is_none_or(Value::is_null) {
+            if lookup(v, "casework.risk").is_none_or(Value::is_null) {
                 if new == json!(true) {
                     return Err("先にリスクを選んでください".into());
                 }
@@ -849,36 +1044,42 @@ pub fn set(b: &mut RecordBody, path: &str, text: &str) -> Result<(), String> {
             }
         }
         _ => {
-            let slot = lookup_mut(&mut v, path).ok_or_else(|| format!("{path} がありません"))?;
+            let slot = lookup_mut(v, path).ok_or_else(|| format!("{path} がありません"))?;
             *slot = new;
         }
     }
-    *b = from_value(v)?;
     Ok(())
 }
 
 /// Cycles a choice or yes/no field by `step` (+1 / -1).
 pub fn cycle(b: &mut RecordBody, path: &str, step: i32) -> Result<(), String> {
-    let opts: Vec<String> = match kind_of(path) {
+    let mut v = to_value(b);
+    cycle_in(LAYOUT, &mut v, path, step)?;
+    *b = from_value(v)?;
+    Ok(())
+}
+
+pub fn cycle_in(layout: Layout, v: &mut Value, path: &str, step: i32) -> Result<(), String> {
+    let opts: Vec<String> = match kind_in(layout, path) {
         Some(Kind::Bool) => vec!["いいえ".into(), "はい".into()],
         Some(Kind::Choice(c)) => choices(c).into_iter().map(|(_, l)| l.to_string()).collect(),
         _ => return Ok(()),
     };
-    let cur = get(b, path);
+    let cur = get_in(layout, v, path);
     let i = opts
         .iter()
         .position(|o| *o == cur || (cur.is_empty() && o == "（未選択）"))
         .unwrap_or(0) as i32;
     let n = opts.len() as i32;
     let next = &opts[((i + step).rem_euclid(n)) as usize];
-    set(b, path, next)
+    set_in(layout, v, path, next)
 }
 
 /// A new, empty item of a list (a progress entry dated today).
 fn new_item(list: &str, today: NaiveDate) -> Value {
     let d = today.format("%Y-%m-%d").to_string();
     match list {
-        "core.guardians" => json!({ "name": { "family": "", "given": "" } }),
+        "core.guardians" | "guardians" => json!({ "name": { "family": "", "given": "" } }),
         "family.household" => json!({ "name": "", "cohabiting": true }),
         "casework.progress" => json!({ "date": d, "text": "" }),
         "casework.attachments" => {
@@ -901,34 +1102,48 @@ fn list_mut<'a>(v: &'a mut Value, list: &str) -> Result<&'a mut Vec<Value>, Stri
 /// Appends an empty item; returns its index.
 pub fn add_item(b: &mut RecordBody, list: &str, today: NaiveDate) -> Result<usize, String> {
     let mut v = to_value(b);
-    let items = list_mut(&mut v, list)?;
-    items.push(new_item(list, today));
-    let i = items.len() - 1;
+    let i = add_item_in(&mut v, list, today)?;
     *b = from_value(v)?;
     Ok(i)
 }
 
+pub fn add_item_in(v: &mut Value, list: &str, today: NaiveDate) -> Result<usize, String> {
+    let items = list_mut(v, list)?;
+    items.push(new_item(list, today));
+    Ok(items.len() - 1)
+}
+
 pub fn remove_item(b: &mut RecordBody, list: &str, i: usize) -> Result<(), String> {
     let mut v = to_value(b);
-    let items = list_mut(&mut v, list)?;
+    remove_item_in(&mut v, list, i)?;
+    *b = from_value(v)?;
+    Ok(())
+}
+
+pub fn remove_item_in(v: &mut Value, list: &str, i: usize) -> Result<(), String> {
+    let items = list_mut(v, list)?;
     if i >= items.len() {
         return Err("その項目はありません".into());
     }
     items.remove(i);
-    *b = from_value(v)?;
     Ok(())
 }
 
 /// Moves item `i` one place up (`-1`) or down (`+1`); returns its new index.
 pub fn move_item(b: &mut RecordBody, list: &str, i: usize, step: i32) -> Result<usize, String> {
     let mut v = to_value(b);
-    let items = list_mut(&mut v, list)?;
+    let j = move_item_in(&mut v, list, i, step)?;
+    *b = from_value(v)?;
+    Ok(j)
+}
+
+pub fn move_item_in(v: &mut Value, list: &str, i: usize, step: i32) -> Result<usize, String> {
+    let items = list_mut(v, list)?;
     let j = i as i64 + step as i64;
     if i >= items.len() || j < 0 || j as usize >= items.len() {
         return Ok(i);
     }
     items.swap(i, j as usize);
-    *b = from_value(v)?;
     Ok(j as usize)
 }
 
@@ -1154,7 +1369,7 @@ pub fn value_lines(path: &str, v: Option<&Value>) -> Vec<String> {
                     .map(|(_, l)| l.to_string())
                     .unwrap_or_else(|| plain(Some(v)))]
             }
-            Kind::Date | Kind::RequiredDate if path == "core.birth_date" => {
+            Kind::Date | Kind::RequiredDate if is_birth_date(path) => {
                 return vec![date_text(v.get("date"))]
             }
             Kind::Date | Kind::RequiredDate => return vec![date_text(Some(v))],

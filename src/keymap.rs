@@ -50,6 +50,14 @@ pub enum Action {
     RemoveItem,
     MoveItemUp,
     MoveItemDown,
+    Menu,
+    NewIntake,
+    IntakeList,
+    CaseList,
+    Lookup,
+    Attach,
+    Convert,
+    Safety,
 }
 
 const ACTIONS: &[(&str, Action)] = &[
@@ -89,6 +97,14 @@ const ACTIONS: &[(&str, Action)] = &[
     ("remove_item", Action::RemoveItem),
     ("move_item_up", Action::MoveItemUp),
     ("move_item_down", Action::MoveItemDown),
+    ("menu", Action::Menu),
+    ("new_intake", Action::NewIntake),
+    ("intake_list", Action::IntakeList),
+    ("case_list", Action::CaseList),
+    ("lookup", Action::Lookup),
+    ("attach", Action::Attach),
+    ("convert", Action::Convert),
+    ("safety", Action::Safety),
 ];
 
 impl Action {
@@ -108,7 +124,10 @@ impl Action {
 pub const SECTIONS: &[&str] = &[
     "global",
     "login",
+    "menu",
     "case_list",
+    "intake",
+    "intakes",
     "record",
     "record_edit",
     "reader",

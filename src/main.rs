@@ -19,6 +19,8 @@ mod screens;
 #[cfg(test)]
 mod snapshots;
 #[cfg(test)]
+mod snapshots_intake;
+#[cfg(test)]
 mod snapshots_record;
 mod tasks;
 mod term;

@@ -396,7 +396,7 @@ fn stale_replies_are_dropped() {
     );
 }
 
-fn search_results() -> SearchResults {
+pub(crate) fn search_results() -> SearchResults {
     serde_json::from_value(json!({
         "groups": [
             { "score": 0.98, "hits": [

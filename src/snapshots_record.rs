@@ -185,14 +185,14 @@ fn a_municipality_is_picked_by_its_reading() {
     assert_eq!(r.draft.core.address.municipality_code, "105236");
     // By name and by code too.
     for typed in ["千代田区", "13101"] {
-        let p = crate::screens::record::municipality_picks(typed, 8);
+        let p = crate::widgets::field::municipality_picks(typed, 8);
         assert_eq!(
             p.first().map(|(c, _)| c.as_str()),
             Some("131016"),
             "{typed}: {p:?}"
         );
     }
-    assert!(crate::screens::record::municipality_picks("ぬぬぬぬ", 8).is_empty());
+    assert!(crate::widgets::field::municipality_picks("ぬぬぬぬ", 8).is_empty());
 }
 
 #[test]

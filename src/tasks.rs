@@ -12,6 +12,10 @@ use tsunagu_record::api::{
     CaseList, LoginRequest, LoginResponse, Notification, NotificationList, RecordViewEntry,
     SearchResults, UpdateRecord, VersionEntry,
 };
+use tsunagu_record::intake::{
+    AttachIntake, ConfirmSafety, ConvertIntake, Converted, IntakeInput, IntakeList, IntakeView,
+    UpdateIntake,
+};
 use tsunagu_record::{RecordBody, RecordView};
 
 use crate::api::{ApiErr, Client, SseParser};
@@ -70,6 +74,36 @@ pub enum CmdKind {
     },
     StopStream,
     Logout,
+    /// Receive a report (通告受理): saved at once.
+    IntakeCreate {
+        input: IntakeInput,
+    },
+    IntakeUpdate {
+        id: i64,
+        update: UpdateIntake,
+    },
+    IntakeGet {
+        id: i64,
+    },
+    /// The organisation's intakes: unconfirmed ones (the duty list), or all.
+    Intakes {
+        all: bool,
+    },
+    IntakeAttach {
+        id: i64,
+        attach: AttachIntake,
+    },
+    IntakeConvert {
+        id: i64,
+        convert: ConvertIntake,
+    },
+    IntakeSafety {
+        id: i64,
+        confirm: ConfirmSafety,
+    },
+    RecordIntakes {
+        id: i64,
+    },
 }
 
 #[derive(Debug)]
@@ -92,6 +126,10 @@ pub enum ReplyKind {
     StreamUp,
     StreamDown(ApiErr),
     StreamEvent(Notification),
+    Intake(Result<IntakeView, ApiErr>),
+    Intakes(Result<IntakeList, ApiErr>),
+    Converted(Result<Converted, ApiErr>),
+    RecordIntakes(Result<IntakeList, ApiErr>),
 }
 
 /// Runs commands; holds one HTTP client per server (connection reuse) and the event stream.
@@ -262,6 +300,79 @@ impl Executor {
                         .send_json::<(), ()>(Method::POST, &path, Some(&token), None)
                         .await;
                     send(ReplyKind::Marked(r));
+                });
+            }
+            CmdKind::IntakeCreate { input } => {
+                tokio::spawn(async move {
+                    send(ReplyKind::Intake(
+                        client
+                            .send_json(Method::POST, "/intakes", Some(&token), Some(&input))
+                            .await,
+                    ));
+                });
+            }
+            CmdKind::IntakeUpdate { id: iid, update } => {
+                tokio::spawn(async move {
+                    let path = format!("/intakes/{iid}");
+                    send(ReplyKind::Intake(
+                        client
+                            .send_json(Method::PUT, &path, Some(&token), Some(&update))
+                            .await,
+                    ));
+                });
+            }
+            CmdKind::IntakeGet { id: iid } => {
+                tokio::spawn(async move {
+                    send(ReplyKind::Intake(
+                        client.get(&format!("/intakes/{iid}"), &token).await,
+                    ));
+                });
+            }
+            CmdKind::Intakes { all } => {
+                tokio::spawn(async move {
+                    let filter = if all { "all" } else { "unconfirmed" };
+                    send(ReplyKind::Intakes(
+                        client
+                            .get(&format!("/intakes?filter={filter}&limit=200"), &token)
+                            .await,
+                    ));
+                });
+            }
+            CmdKind::IntakeAttach { id: iid, attach } => {
+                tokio::spawn(async move {
+                    let path = format!("/intakes/{iid}/attach");
+                    send(ReplyKind::Intake(
+                        client
+                            .send_json(Method::POST, &path, Some(&token), Some(&attach))
+                            .await,
+                    ));
+                });
+            }
+            CmdKind::IntakeConvert { id: iid, convert } => {
+                tokio::spawn(async move {
+                    let path = format!("/intakes/{iid}/convert");
+                    send(ReplyKind::Converted(
+                        client
+                            .send_json(Method::POST, &path, Some(&token), Some(&convert))
+                            .await,
+                    ));
+                });
+            }
+            CmdKind::IntakeSafety { id: iid, confirm } => {
+                tokio::spawn(async move {
+                    let path = format!("/intakes/{iid}/safety");
+                    send(ReplyKind::Intake(
+                        client
+                            .send_json(Method::POST, &path, Some(&token), Some(&confirm))
+                            .await,
+                    ));
+                });
+            }
+            CmdKind::RecordIntakes { id: rid } => {
+                tokio::spawn(async move {
+                    send(ReplyKind::RecordIntakes(
+                        client.get(&format!("/records/{rid}/intakes"), &token).await,
+                    ));
                 });
             }
             CmdKind::StartStream { last_id } => {

@@ -43,6 +43,8 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         Screen::Login => screens::login::draw(f, main, app),
         Screen::CaseList => screens::case_list::draw(f, main, app),
         Screen::Record => screens::record::draw(f, main, app),
+        Screen::Intake => screens::intake::draw(f, main, app),
+        Screen::Intakes => screens::intake::draw_list(f, main, app),
     }
     let over = Rect {
         x: area.x,
@@ -55,6 +57,7 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         Some(Overlay::Notifications) => screens::notifications::draw(f, over, app),
         Some(Overlay::Help) => screens::help::draw(f, over, app),
         Some(Overlay::Accounts) => draw_accounts(f, widgets::centered(area, 76, 14), app),
+        Some(Overlay::Menu) => screens::menu::draw(f, over, app),
         None => {}
     }
     draw_message(

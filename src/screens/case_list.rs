@@ -177,8 +177,9 @@ fn vis_text<T>(v: &Visible<T>, f: impl Fn(&T) -> String) -> String {
     }
 }
 
-/// Column widths for `w` columns: fixed ones first, the rest shared by name and owner.
-pub fn columns(w: usize) -> Vec<(&'static str, usize)> {
+/// Column widths for `w` columns: fixed ones first, the rest shared by name and owner. The
+/// safety column is there only while some record has an intake whose safety is unconfirmed.
+pub fn columns(w: usize, safety: bool) -> Vec<(&'static str, usize)> {
     let fixed = [
         ("ケース番号", 10),
         ("年齢", 4),
@@ -186,25 +187,29 @@ pub fn columns(w: usize) -> Vec<(&'static str, usize)> {
         ("状態", 6),
         ("リスク", 8),
         ("次回見直し", 10),
+        ("安全確認", 8),
     ];
-    let gaps = 7;
+    let fixed = if safety { &fixed[..] } else { &fixed[..6] };
+    let gaps = fixed.len() + 1;
     let fixed_sum: usize = fixed.iter().map(|(_, n)| n).sum();
     let rest = w.saturating_sub(fixed_sum + gaps);
     let name = (rest * 3 / 5).max(12);
     let owner = rest.saturating_sub(name);
-    vec![
-        fixed[0],
-        ("氏名（フリガナ）", name),
-        fixed[1],
-        fixed[2],
-        fixed[3],
-        fixed[4],
-        fixed[5],
-        ("所有機関", owner),
-    ]
+    let mut cols = vec![fixed[0], ("氏名（フリガナ）", name)];
+    cols.extend_from_slice(&fixed[1..]);
+    cols.push(("所有機関", owner));
+    cols
 }
 
-pub fn row_cells(c: &CaseSummary, today: NaiveDate) -> Vec<String> {
+/// A row's cells; `due` is the record's earliest intake whose child's safety is not yet
+/// confirmed (the 48-hour clock).
+pub fn row_cells(
+    c: &CaseSummary,
+    today: NaiveDate,
+    due: Option<&tsunagu_record::intake::IntakeSummary>,
+    now: chrono::DateTime<chrono::Utc>,
+    safety: bool,
+) -> Vec<String> {
     let name = c.child_name.display();
     let kana = c.child_name.display_kana();
     let name = if kana.is_empty() {
@@ -235,8 +240,15 @@ pub fn row_cells(c: &CaseSummary, today: NaiveDate) -> Vec<String> {
             d.map(|d| d.format("%Y-%m-%d").to_string())
                 .unwrap_or_else(|| "-".into())
         }),
+        due.map(|d| crate::screens::intake::clock_cell(d.state, d.due_at, now))
+            .unwrap_or_default(),
         c.owner.name.clone(),
     ]
+    .into_iter()
+    .enumerate()
+    .filter(|(i, _)| *i != 7 || safety)
+    .map(|(_, c)| c)
+    .collect()
 }
 
 fn join_row(cells: &[String], cols: &[(&str, usize)], ellipsis: &str) -> String {
@@ -261,7 +273,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &mut App) {
     let title = format!("ケース一覧  {}件{more}", app.cases.items.len());
     let right = format!("絞り込み: {filter}  並び: {}", app.cases.sort.label());
     widgets::title_bar(f, Rect { height: 1, ..area }, app, &title, &right);
-    let cols = columns(area.width as usize);
+    let safety = !app.due.is_empty();
+    let cols = columns(area.width as usize, safety);
     let header: Vec<String> = cols.iter().map(|(h, _)| h.to_string()).collect();
     widgets::line(
         f,
@@ -280,6 +293,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &mut App) {
         ..area
     };
     let rows = body.height as usize;
+    let now = app.now();
     let c = &mut app.cases;
     c.rows = rows.max(1);
     if c.items.is_empty() {
@@ -317,7 +331,11 @@ pub fn draw(f: &mut Frame, area: Rect, app: &mut App) {
             Style::default()
         };
         lines.push(Line::from(Span::styled(
-            join_row(&row_cells(item, today), &cols, el),
+            join_row(
+                &row_cells(item, today, app.due.get(&item.id), now, safety),
+                &cols,
+                el,
+            ),
             style,
         )));
     }

@@ -120,6 +120,9 @@ impl App {
                 if !same_user {
                     // Another person: nothing of the previous one's work stays on screen.
                     self.record = None;
+                    self.intake = None;
+                    self.intakes = Default::default();
+                    self.due.clear();
                     self.search = crate::screens::search::SearchState::new();
                     self.save_retry_at = None;
                 }
@@ -148,6 +151,8 @@ impl App {
                 self.conn = Conn::Online;
                 self.screen = if self.record.is_some() {
                     Screen::Record
+                } else if self.intake.is_some() {
+                    Screen::Intake
                 } else {
                     Screen::CaseList
                 };

@@ -8,13 +8,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::KeyEvent;
 use ratatui::layout::Rect;
-use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
-use ratatui_textarea::{CursorMove, TextArea, WrapMode};
 use tsunagu_record::api::{RecordViewEntry, UpdateRecord, VersionEntry};
 use tsunagu_record::views::{FullRecord, OwnerContact, Visible};
 use tsunagu_record::{RecordBody, RecordView};
@@ -25,7 +23,7 @@ use crate::form::{self, Flat, Kind, Row, RowKind};
 use crate::keymap::Action;
 use crate::tasks::CmdKind;
 use crate::text;
-use crate::widgets;
+use crate::widgets::{self, field, field::Edit};
 
 #[derive(Debug, Clone)]
 pub enum Side {
@@ -34,17 +32,6 @@ pub enum Side {
     History(Vec<VersionEntry>),
     Views(Vec<RecordViewEntry>),
     Error(String),
-}
-
-/// The field being edited.
-#[derive(Debug, Clone)]
-pub struct Edit {
-    pub path: String,
-    pub kind: Kind,
-    pub area: TextArea<'static>,
-    /// Municipalities whose name, reading or code starts with what is typed: (code, label).
-    pub picks: Vec<(String, String)>,
-    pub pick: usize,
 }
 
 /// A text shown in full, read-only, scrolled by line.
@@ -97,6 +84,10 @@ pub struct RecordState {
     pub pending_remove: Option<String>,
     /// Visible body rows in the last frame.
     pub rows: usize,
+    /// A new record made from an intake: (intake id, its version); saved by converting it.
+    pub from_intake: Option<(i64, i64)>,
+    /// The intakes linked to the record, with their safety clocks.
+    pub intakes: Vec<tsunagu_record::intake::IntakeSummary>,
 }
 
 impl RecordState {
@@ -127,6 +118,8 @@ impl RecordState {
             side_scroll: 0,
             pending_remove: None,
             rows: 10,
+            from_intake: None,
+            intakes: vec![],
         }
     }
 
@@ -194,75 +187,23 @@ impl RecordState {
         }
     }
 
-    /// A key typed into the field being edited: readings become katakana as typed, and a
-    /// municipality's candidates follow the text (Up/Down pick one).
+    /// A key typed into the field being edited.
     pub fn type_key(&mut self, k: KeyEvent) {
-        let Some(e) = self.editing.as_mut() else {
-            return;
-        };
-        if e.kind == Kind::Municipality && !e.picks.is_empty() {
-            match k.code {
-                KeyCode::Down => {
-                    e.pick = (e.pick + 1).min(e.picks.len() - 1);
-                    return;
-                }
-                KeyCode::Up => {
-                    e.pick = e.pick.saturating_sub(1);
-                    return;
-                }
-                _ => {}
-            }
+        if let Some(e) = self.editing.as_mut() {
+            e.key(k);
         }
-        e.area.input(k);
-        e.after_change();
     }
 
     pub fn paste(&mut self, s: &str) {
-        let Some(e) = self.editing.as_mut() else {
-            return;
-        };
-        let multi = e.kind == Kind::Multiline;
-        let clean: String = s
-            .chars()
-            .map(|c| {
-                if c == '\n' && multi {
-                    c
-                } else if c.is_control() {
-                    ' '
-                } else {
-                    c
-                }
-            })
-            .collect();
-        e.area.insert_str(clean);
-        e.after_change();
+        if let Some(e) = self.editing.as_mut() {
+            e.paste(s);
+        }
     }
 
     fn start_edit(&mut self) {
-        let Some(row) = self.row() else { return };
-        let Some(kind) = row.field_kind() else { return };
-        let mut t = TextArea::new(
-            form::get(&self.draft, &row.path)
-                .lines()
-                .map(str::to_string)
-                .collect(),
-        );
-        if t.lines().is_empty() {
-            t = TextArea::default();
+        if let Some(row) = self.row() {
+            self.editing = Edit::start(form::LAYOUT, &form::to_value(&self.draft), &row);
         }
-        if kind == Kind::Multiline {
-            t.set_wrap_mode(WrapMode::Glyph);
-        }
-        t.move_cursor(CursorMove::Bottom);
-        t.move_cursor(CursorMove::End);
-        t.set_cursor_line_style(Style::default());
-        self.editing = Some(Edit {
-            path: row.path,
-            kind,
-            area: t,
-            picks: vec![],
-            pick: 0,
-        });
     }
 
     /// Leaves the field being edited: writes it into the draft and validates it. A value that
@@ -270,13 +211,7 @@ impl RecordState {
     pub fn commit_edit(&mut self, today: chrono::NaiveDate) -> bool {
         let Some(e) = &self.editing else { return true };
         let path = e.path.clone();
-        let mut value = e.area.lines().join("\n");
-        if e.kind == Kind::Municipality {
-            if let Some((code, _)) = e.picks.get(e.pick) {
-                value = code.clone();
-            }
-        }
-        if let Err(m) = form::set(&mut self.draft, &path, &value) {
+        if let Err(m) = form::set(&mut self.draft, &path, &e.value()) {
             self.errors.insert(path, m);
             return false;
         }
@@ -363,65 +298,6 @@ impl RecordState {
     }
 }
 
-impl Edit {
-    fn after_change(&mut self) {
-        match self.kind {
-            Kind::Kana => {
-                let lines: Vec<String> = self.area.lines().to_vec();
-                let kata: Vec<String> = lines.iter().map(|l| form::to_katakana(l)).collect();
-                if kata != lines {
-                    // One katakana for each hiragana: the cursor stays where it was.
-                    let ratatui_textarea::DataCursor(row, col) = self.area.cursor();
-                    let mut t = TextArea::new(kata);
-                    t.set_cursor_line_style(Style::default());
-                    t.move_cursor(CursorMove::Jump(row as u16, col as u16));
-                    self.area = t;
-                }
-            }
-            Kind::Municipality => {
-                let typed = self.area.lines().join("");
-                self.picks = municipality_picks(&typed, 8);
-                self.pick = 0;
-            }
-            _ => {}
-        }
-    }
-}
-
-/// Municipalities whose name, reading (hiragana or katakana) or code starts with `typed`,
-/// best first: a code typed whole is the only pick.
-pub fn municipality_picks(typed: &str, max: usize) -> Vec<(String, String)> {
-    let t = tsunagu_record::normalize::nfkc(typed.trim());
-    if t.is_empty() {
-        return vec![];
-    }
-    // The master keeps readings in hiragana.
-    let hira: String = t
-        .chars()
-        .map(|c| match c {
-            'ァ'..='ヶ' => char::from_u32(c as u32 - 0x60).unwrap_or(c),
-            _ => c,
-        })
-        .collect();
-    let mut out = Vec::new();
-    for m in tsunagu_masterdata::localgov::municipalities() {
-        let name = m.name.replace(' ', "");
-        let kana = m.kana.replace(' ', "");
-        let hit = m.lgcode.starts_with(&t)
-            || name.starts_with(&t)
-            || kana.starts_with(&hira)
-            // 千代田 for 千代田区: the name without its 市区町村 suffix.
-            || (t.chars().count() >= 2 && name.contains(&t));
-        if hit {
-            out.push((m.lgcode.clone(), form::municipality_label(&m.lgcode)));
-            if out.len() == max {
-                break;
-            }
-        }
-    }
-    out
-}
-
 impl App {
     pub fn open_record(&mut self, id: i64) {
         if let Some(r) = &self.record {
@@ -436,6 +312,7 @@ impl App {
         self.record = Some(RecordState::loading(id));
         self.screen = Screen::Record;
         self.request("record", CmdKind::Record { id });
+        self.request("record_intakes", CmdKind::RecordIntakes { id });
     }
 
     pub fn new_record(&mut self) {
@@ -535,7 +412,16 @@ impl App {
                     resolve: r.resolve.clone(),
                 },
             },
-            None => CmdKind::Create { body },
+            None => match r.from_intake {
+                Some((intake, version)) => CmdKind::IntakeConvert {
+                    id: intake,
+                    convert: tsunagu_record::intake::ConvertIntake {
+                        version,
+                        record: body,
+                    },
+                },
+                None => CmdKind::Create { body },
+            },
         };
         if self.token.is_none() {
             // Not logged in: the save waits for the next login.
@@ -641,6 +527,15 @@ impl App {
         if a != Action::RemoveItem {
             r.pending_remove = None;
         }
+        if a != Action::Back
+            && self
+                .message
+                .as_ref()
+                .is_some_and(|m| m.1 == DISCARD_CONFIRM)
+        {
+            // The second Esc must follow the first at once to discard.
+            self.message = None;
+        }
         if let Some(cur) = r.conflict.clone() {
             self.conflict_action(a, cur);
             return;
@@ -665,7 +560,7 @@ impl App {
             match a {
                 Action::Submit if multi && e.picks.is_empty() => {
                     if let Some(e) = r.editing.as_mut() {
-                        e.area.insert_newline();
+                        e.newline();
                     }
                 }
                 Action::Submit => {
@@ -1028,6 +923,33 @@ pub fn draw(f: &mut Frame, area: Rect, app: &mut App) {
         height: area.height.saturating_sub(2),
         ..area
     };
+    // The 48-hour clock of the record's intakes not yet confirmed, soonest first.
+    let now = app.now();
+    let open: Vec<_> = r
+        .intakes
+        .iter()
+        .filter(|i| i.confirmation_pending())
+        .collect();
+    if let Some(first) = open.iter().min_by_key(|i| i.due_at) {
+        let more = if open.len() > 1 {
+            format!("（ほか{}件）", open.len() - 1)
+        } else {
+            String::new()
+        };
+        let t = format!(
+            "安全確認: 通告 No.{} {}{more}",
+            first.id,
+            crate::screens::intake::clock_text(first.state, first.due_at, now)
+        );
+        let style = if first.state == tsunagu_record::intake::SafetyState::Overdue {
+            th.style("error")
+        } else {
+            th.style("status_warn")
+        };
+        widgets::line(f, Rect { height: 1, ..body }, &t, style, el);
+        body.y += 1;
+        body.height = body.height.saturating_sub(1);
+    }
     let r = app.record.as_mut().expect("checked above");
     if r.loading {
         widgets::line(f, body, "読み込み中", th.style("dim"), el);
@@ -1089,182 +1011,74 @@ pub fn draw(f: &mut Frame, area: Rect, app: &mut App) {
         draw_conflict(f, body, &th, r, &cur, el);
         return;
     }
-    let w = body.width as usize;
-    let val_w = w.saturating_sub(LABEL_W + 1);
     let rows = r.rows();
     r.cursor = r.cursor.min(rows.len().saturating_sub(1));
-    // Build every line with the row it belongs to, then scroll so the cursor's row shows.
-    let mut lines: Vec<(Option<usize>, Line)> = Vec::new();
-    let mut edit_at: Option<(usize, u16)> = None;
-    for (s, section) in form::SECTIONS.iter().enumerate() {
-        let group = ["core", "family", "casework", "admin"][s];
-        let withheld = r.base.withheld_for(group);
-        let mut t = format!(" {section}");
-        if let Some(why) = withheld {
-            t.push_str(&format!("  ［非表示: {}］", why.label_ja()));
-        }
-        lines.push((
-            None,
-            Line::from(Span::styled(text::fit(&t, w, el), th.style("section"))),
-        ));
-        for (i, row) in rows.iter().enumerate().filter(|(_, row)| row.section == s) {
-            let selected = i == r.cursor;
-            let label_style = if selected {
-                th.style("selected")
-            } else {
-                th.style("normal")
-            };
-            let required = matches!(row.kind, RowKind::Field(_)) && form::is_required(&row.path);
-            let label_span = if required && !selected {
-                vec![
-                    Span::styled(" ", label_style),
-                    Span::styled("必須", th.style("required")),
-                    Span::styled(
-                        text::fit(&format!(" {}", row.label), LABEL_W - 5, el),
-                        label_style,
-                    ),
-                ]
-            } else {
-                let req = if required { "必須 " } else { "     " };
-                vec![Span::styled(
-                    text::fit(&format!(" {req}{}", row.label), LABEL_W, el),
-                    label_style,
-                )]
-            };
-            let pad = || vec![Span::raw(" ".repeat(LABEL_W))];
-            let editing_here = r
-                .editing
-                .as_ref()
-                .filter(|e| selected && e.path == row.path);
-            if let Some(e) = editing_here {
-                let h = if e.kind == Kind::Multiline { 6 } else { 1 };
-                edit_at = Some((lines.len(), h));
-                for k in 0..h {
-                    let mut spans = if k == 0 { label_span.clone() } else { pad() };
-                    spans.push(Span::raw(" "));
-                    lines.push((Some(i), Line::from(spans)));
-                }
-                // A municipality's candidates under its box.
-                for (k, (_, label)) in e.picks.iter().enumerate() {
-                    let style = if k == e.pick {
-                        th.style("selected")
-                    } else {
-                        th.style("dim")
-                    };
-                    let mut spans = pad();
-                    spans.push(Span::raw(" "));
-                    spans.push(Span::styled(text::fit(label, val_w, el), style));
-                    lines.push((Some(i), Line::from(spans)));
-                }
-            } else if let Some(why) = r.base.withheld_for(&row.path) {
-                let mut spans = label_span.clone();
-                spans.push(Span::raw(" "));
-                spans.push(Span::styled(
-                    text::fit(&format!("［非表示: {}］", why.label_ja()), val_w, el),
-                    th.style("withheld"),
-                ));
-                lines.push((Some(i), Line::from(spans)));
-            } else {
-                let (vals, changed) = match row.kind {
-                    RowKind::Field(_) => {
-                        let vals = form::display(&r.draft, &row.path);
-                        let changed = r.editable && form::display(&r.base.body, &row.path) != vals;
-                        (vals, changed)
-                    }
-                    RowKind::Item => {
-                        let (list, k) = row.list.expect("an item row is in a list");
-                        let s = form::item_summary(&r.draft, list, k);
-                        let changed = r.editable && form::item_summary(&r.base.body, list, k) != s;
-                        (vec![s], changed)
-                    }
-                    RowKind::Add => (vec![], false),
-                    RowKind::Empty => (vec!["（なし）".into()], false),
-                };
-                let vstyle = if changed {
-                    th.style("changed")
-                } else {
-                    th.style("normal")
-                };
-                let mut vals: Vec<String> = vals.into_iter().filter(|v| !v.is_empty()).collect();
-                if vals.is_empty() {
-                    vals.push(String::new());
-                }
-                let max_lines = if selected { 6 } else { 3 };
-                let extra = vals.len().saturating_sub(max_lines);
-                for (k, v) in vals.iter().take(max_lines).enumerate() {
-                    let mut spans = if k == 0 { label_span.clone() } else { pad() };
-                    spans.push(Span::raw(" "));
-                    let mut v = text::sanitize(v);
-                    if k + 1 == max_lines && extra > 0 {
-                        v = format!("（ほか{extra}行: F6 で全文）");
-                    }
-                    spans.push(Span::styled(text::fit(&v, val_w, el), vstyle));
-                    lines.push((Some(i), Line::from(spans)));
-                }
-            }
-            if let Some(m) = r.errors.get(&row.path) {
-                lines.push((
-                    Some(i),
-                    Line::from(vec![
-                        Span::raw(" ".repeat(LABEL_W + 1)),
-                        Span::styled(text::fit(&format!("!! {m}"), val_w, el), th.style("error")),
-                    ]),
-                ));
-            }
-        }
-    }
-    let height = body.height as usize;
-    r.rows = height.max(1);
-    let first = lines
+    r.rows = (body.height as usize).max(1);
+    let sections = form::SECTIONS
         .iter()
-        .position(|(i, _)| *i == Some(r.cursor))
-        .unwrap_or(0);
-    let last = lines
-        .iter()
-        .rposition(|(i, _)| *i == Some(r.cursor))
-        .unwrap_or(first);
-    if first < r.scroll {
-        // Show the section title too when the cursor is on a section's first row.
-        r.scroll = if first > 0 && lines[first - 1].0.is_none() {
-            first - 1
-        } else {
-            first
-        };
-    } else if last >= r.scroll + height {
-        r.scroll = (last + 1 - height).min(first);
-    }
-    r.scroll = r.scroll.min(lines.len().saturating_sub(1));
-    let view: Vec<Line> = lines
-        .iter()
-        .skip(r.scroll)
-        .take(height)
-        .map(|(_, l)| l.clone())
+        .enumerate()
+        .map(|(s, title)| match r.base.withheld_for(GROUPS[s]) {
+            Some(why) => format!(" {title}  ［非表示: {}］", why.label_ja()),
+            None => format!(" {title}"),
+        })
         .collect();
-    f.render_widget(Paragraph::new(view).style(th.style("normal")), body);
-    if let (Some((row, h)), Some(e)) = (edit_at, r.editing.as_mut()) {
-        if row >= r.scroll && row < r.scroll + height {
-            let y = body.y + (row - r.scroll) as u16;
-            let x = body.x + LABEL_W as u16 + 1;
-            let ea = Rect {
-                x,
-                y,
-                width: body.width.saturating_sub(LABEL_W as u16 + 1),
-                height: h.min(body.bottom() - y),
-            };
-            let t = &mut e.area;
-            t.set_style(th.style("input_focus"));
-            t.set_cursor_style(Style::default());
-            f.render_widget(&*t, ea);
-            let c = t.screen_cursor();
-            let (top, left) = t.scroll_offset();
-            let cx = ea.x + (c.col as u16).saturating_sub(left);
-            let cy = ea.y + (c.row as u16).saturating_sub(top);
-            if cx < ea.right() && cy < ea.bottom() {
-                f.set_cursor_position((cx, cy));
+    let (draft, base, editable) = (
+        form::to_value(&r.draft),
+        form::to_value(&r.base.body),
+        r.editable,
+    );
+    let withheld = r.base.clone();
+    field::draw_rows(
+        f,
+        body,
+        field::RowsView {
+            th: &th,
+            el,
+            sections,
+            rows: &rows,
+            cursor: r.cursor,
+            errors: &r.errors,
+            label_w: LABEL_W,
+        },
+        &mut r.scroll,
+        r.editing.as_mut(),
+        |row| form::is_required(&row.path),
+        |row| {
+            if let Some(why) = withheld.withheld_for(&row.path) {
+                return field::Shown {
+                    values: vec![],
+                    changed: false,
+                    withheld: Some(why.label_ja().to_string()),
+                };
             }
-        }
-    }
+            let (values, changed) = match row.kind {
+                RowKind::Field(_) => {
+                    let vals = form::display_in(form::LAYOUT, &draft, &row.path);
+                    let changed =
+                        editable && form::display_in(form::LAYOUT, &base, &row.path) != vals;
+                    (vals, changed)
+                }
+                RowKind::Item => {
+                    let (list, k) = row.list.expect("an item row is in a list");
+                    let s = form::item_summary_in(form::LAYOUT, &draft, list, k);
+                    let changed =
+                        editable && form::item_summary_in(form::LAYOUT, &base, list, k) != s;
+                    (vec![s], changed)
+                }
+                RowKind::Add => (vec![], false),
+                RowKind::Empty => (vec!["（なし）".into()], false),
+            };
+            field::Shown {
+                values,
+                changed,
+                withheld: None,
+            }
+        },
+    );
 }
+
+/// The record's groups, by section number.
+const GROUPS: [&str; 4] = ["core", "family", "casework", "admin"];
 
 fn jst() -> chrono::FixedOffset {
     chrono::FixedOffset::east_opt(9 * 3600).expect("JST")

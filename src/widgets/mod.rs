@@ -1,4 +1,5 @@
 //! Small drawing pieces shared by the screens.
+pub mod field;
 pub mod input;
 
 use ratatui::layout::Rect;

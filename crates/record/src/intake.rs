@@ -326,6 +326,16 @@ pub struct IntakeSummary {
     pub state: SafetyState,
 }
 
+impl IntakeSummary {
+    /// The child's safety is still to be confirmed.
+    pub fn confirmation_pending(&self) -> bool {
+        matches!(
+            self.state,
+            SafetyState::Pending | SafetyState::DueSoon | SafetyState::Overdue
+        )
+    }
+}
+
 /// A page of intakes, most urgent first (overdue, then due soonest).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
@@ -513,5 +523,80 @@ mod tests {
         .unwrap();
         assert_eq!(i.received_at, at(3));
         assert_eq!(i.channel, Some(IntakeChannel::Police));
+    }
+}
+
+/// A new record prefilled from an intake, for the caseworker to complete before converting:
+/// the child and guardians as far as the caller knew them, the address's municipality (the
+/// street said on the phone goes to the report's summary, not into the address), and the
+/// report itself as the record's first intake report (受理日 = the day in Japan it was received).
+pub fn record_prefill(i: &IntakeInput) -> crate::RecordBody {
+    let jst = chrono::FixedOffset::east_opt(9 * 3600).expect("JST");
+    let mut b = crate::RecordBody::default();
+    b.core.child_name = i.child.name.clone();
+    b.core.sex = i.child.sex;
+    b.core.birth_date = i.child.birth_date;
+    b.core.address.municipality_code = i.child.municipality_code.trim().to_string();
+    b.core.guardians = i
+        .guardians
+        .iter()
+        .map(|g| crate::schema::Guardian {
+            name: g.name.clone(),
+            relationship: g.relationship,
+        })
+        .collect();
+    let source = match (i.channel, i.reporter_relationship.trim()) {
+        (Some(c), "") => c.label_ja().to_string(),
+        (Some(c), r) => format!("{}（{r}）", c.label_ja()),
+        (None, r) => r.to_string(),
+    };
+    let mut summary = i.content.trim().to_string();
+    let note = [i.child.age_note.trim(), i.child.address_note.trim()]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join("／");
+    if !note.is_empty() {
+        summary = format!("{summary}\n（{note}）");
+    }
+    b.admin.intake_reports = vec![crate::schema::IntakeReport {
+        received_on: i.received_at.with_timezone(&jst).date_naive(),
+        source: source.chars().take(SHORT_TEXT_MAX).collect(),
+        summary: summary.chars().take(crate::validate::TEXT_MAX).collect(),
+    }];
+    b.admin.status = Some(crate::codes::CaseStatus::Open);
+    b
+}
+
+#[cfg(test)]
+mod prefill_tests {
+    use super::*;
+
+    #[test]
+    fn the_prefill_carries_what_the_caller_said() {
+        let i: IntakeInput = serde_json::from_value(serde_json::json!({
+            "received_at": "2026-12-07T16:10:00Z", "channel": "police",
+            "reporter_relationship": "生活安全課", "content": "夜間に子どもが屋外に一人でいた",
+            "child": { "name": { "family": "試験", "given": "花子", "family_kana": "シケン" },
+                       "sex": 2, "age_note": "小学生くらい", "municipality_code": "131016",
+                       "address_note": "架空町の団地" },
+            "guardians": [ { "name": { "family": "試験", "given": "" }, "relationship": "mother" } ] }))
+        .unwrap();
+        let b = record_prefill(&i);
+        assert_eq!(b.core.child_name.given, "花子");
+        assert_eq!(b.core.sex, Some(Sex::Female));
+        assert_eq!(b.core.address.municipality_code, "131016");
+        assert_eq!(
+            b.core.address.street, "",
+            "a street said on the phone is not an address"
+        );
+        assert_eq!(b.core.guardians[0].relationship, Some(Relationship::Mother));
+        let r = &b.admin.intake_reports[0];
+        // 16:10 UTC is 01:10 the next day in Japan.
+        assert_eq!(r.received_on, NaiveDate::from_ymd_opt(2026, 12, 8).unwrap());
+        assert_eq!(r.source, "警察からの通告（生活安全課）");
+        assert!(r.summary.starts_with("夜間に子どもが屋外に一人でいた"));
+        assert!(r.summary.contains("小学生くらい／架空町の団地"));
     }
 }
