@@ -222,6 +222,7 @@ impl App {
                 Screen::CaseList => "case_list",
                 Screen::Record => match &self.record {
                     Some(r) if r.conflict.is_some() => "conflict",
+                    Some(r) if r.goto.is_some() => "record_goto",
                     Some(r) if r.reader.is_some() => "reader",
                     Some(r) if r.editing.is_some() => "record_edit",
                     Some(r) if !matches!(r.side, crate::screens::record::Side::None) => "history",
@@ -238,7 +239,10 @@ impl App {
 
     /// Whether a text input has the keyboard (plain characters are typed, not looked up).
     fn typing(&self) -> bool {
-        matches!(self.section(), "login" | "search" | "record_edit")
+        matches!(
+            self.section(),
+            "login" | "search" | "record_edit" | "record_goto"
+        )
     }
 
     pub fn on_event(&mut self, ev: Event) {
@@ -370,6 +374,11 @@ impl App {
             "record_edit" if self.screen == Screen::Intake => {
                 if let Some(e) = self.intake.as_mut().and_then(|i| i.editor()) {
                     e.key(k);
+                }
+            }
+            "record_goto" => {
+                if let Some(g) = self.record.as_mut().and_then(|r| r.goto.as_mut()) {
+                    g.input(k);
                 }
             }
             "record_edit" => {

@@ -58,6 +58,8 @@ pub enum Action {
     Attach,
     Convert,
     Safety,
+    Goto,
+    AppendProgress,
 }
 
 const ACTIONS: &[(&str, Action)] = &[
@@ -105,6 +107,8 @@ const ACTIONS: &[(&str, Action)] = &[
     ("attach", Action::Attach),
     ("convert", Action::Convert),
     ("safety", Action::Safety),
+    ("goto", Action::Goto),
+    ("append_progress", Action::AppendProgress),
 ];
 
 impl Action {
@@ -130,6 +134,7 @@ pub const SECTIONS: &[&str] = &[
     "intakes",
     "record",
     "record_edit",
+    "record_goto",
     "reader",
     "history",
     "conflict",

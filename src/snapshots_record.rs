@@ -267,3 +267,46 @@ fn the_history_pane_keeps_the_keys_while_open() {
     key(&mut app, "Esc");
     assert_eq!(app.section(), "record");
 }
+
+#[test]
+fn a_field_is_reached_by_typing_its_name_and_progress_is_appended_with_one_key() {
+    let mut app = with_record(serde_json::from_value(full_record()).unwrap());
+    key(&mut app, "/");
+    assert_eq!(app.section(), "record_goto");
+    type_text(&mut app, "支援方針");
+    key(&mut app, "Enter");
+    let r = app.record.as_ref().unwrap();
+    assert_eq!(r.row().unwrap().path, "casework.support_plan");
+    // Enter again goes on to the next match, wrapping: 氏名 is in the child's and the
+    // guardian's rows.
+    key(&mut app, "Esc");
+    key(&mut app, "/");
+    type_text(&mut app, "氏名（氏）");
+    key(&mut app, "Enter");
+    let first = app.record.as_ref().unwrap().row().unwrap().path;
+    key(&mut app, "Enter");
+    let second = app.record.as_ref().unwrap().row().unwrap().path;
+    assert_ne!(first, second);
+    assert!([first.as_str(), second.as_str()].contains(&"core.guardians[0].name.family"));
+    key(&mut app, "Esc");
+    key(&mut app, "/");
+    type_text(&mut app, "存在しない項目");
+    key(&mut app, "Enter");
+    assert!(app
+        .message
+        .as_ref()
+        .unwrap()
+        .1
+        .contains("という項目はありません"));
+    key(&mut app, "Esc");
+    key(&mut app, "Ctrl+p");
+    assert_eq!(app.section(), "record_edit");
+    type_text(&mut app, "母親と電話で面談。");
+    key(&mut app, "Tab");
+    let body = saved_body(&mut app);
+    assert_eq!(
+        body.casework.progress.last().unwrap().text,
+        "母親と電話で面談。"
+    );
+    assert_eq!(body.casework.progress.len(), 2);
+}

@@ -86,6 +86,8 @@ pub struct RecordState {
     pub rows: usize,
     /// A new record made from an intake: (intake id, its version); saved by converting it.
     pub from_intake: Option<(i64, i64)>,
+    /// The "move to a field" prompt while it is open.
+    pub goto: Option<crate::widgets::input::LineInput>,
     /// The intakes linked to the record, with their safety clocks.
     pub intakes: Vec<tsunagu_record::intake::IntakeSummary>,
 }
@@ -119,6 +121,7 @@ impl RecordState {
             pending_remove: None,
             rows: 10,
             from_intake: None,
+            goto: None,
             intakes: vec![],
         }
     }
@@ -179,6 +182,27 @@ impl RecordState {
         let rows = self.rows();
         let i = self.cursor.min(rows.len().saturating_sub(1));
         rows.into_iter().nth(i)
+    }
+
+    /// Moves to the next row (after the cursor, wrapping) whose label holds `q`; the label of
+    /// an item's field counts with its item's (保護者2 氏名).
+    fn goto_label(&mut self, q: &str) -> bool {
+        if q.is_empty() {
+            return false;
+        }
+        let rows = self.rows();
+        let n = rows.len();
+        let hit = (1..=n).map(|k| (self.cursor + k) % n).find(|&i| {
+            let full = form::label_of(&rows[i].path);
+            rows[i].label.contains(q) || full.contains(q)
+        });
+        match hit {
+            Some(i) => {
+                self.cursor = i;
+                true
+            }
+            None => false,
+        }
     }
 
     fn move_to(&mut self, path: &str) {
@@ -540,6 +564,25 @@ impl App {
             self.conflict_action(a, cur);
             return;
         }
+        if r.goto.is_some() {
+            match a {
+                Action::Submit => {
+                    let q = r.goto.as_ref().map(|g| g.value()).unwrap_or_default();
+                    if !r.goto_label(q.trim()) {
+                        self.say(
+                            Level::Info,
+                            format!("「{}」という項目はありません", q.trim()),
+                        );
+                    }
+                }
+                Action::Cancel | Action::Back => {
+                    r.goto = None;
+                    self.message = None;
+                }
+                _ => self.dirty = false,
+            }
+            return;
+        }
         if let Some(rd) = r.reader.as_mut() {
             let page = rd.rows.saturating_sub(1).max(1);
             match a {
@@ -612,6 +655,32 @@ impl App {
             Action::Top => r.cursor = 0,
             Action::Bottom => r.cursor = last,
             Action::Read => self.open_reader(&row),
+            Action::Goto => {
+                r.goto = Some(crate::widgets::input::LineInput::new(""));
+                self.say(
+                    Level::Info,
+                    "項目名の一部（例: 支援方針、経過、保護者2）を入力して Enter（Esc で閉じる）",
+                );
+            }
+            Action::AppendProgress => {
+                if !r.editable {
+                    self.say(
+                        Level::Info,
+                        "この記録は閲覧のみです（所有機関が編集します）",
+                    );
+                    return;
+                }
+                if r.base.withheld_for("casework").is_some() {
+                    return;
+                }
+                match form::add_item(&mut r.draft, "casework.progress", today) {
+                    Ok(i) => {
+                        r.move_to(&format!("casework.progress[{i}].text"));
+                        r.start_edit();
+                    }
+                    Err(m) => self.say(Level::Error, m),
+                }
+            }
             Action::Edit | Action::Open | Action::ChoiceNext | Action::ChoicePrev => {
                 let choice = matches!(a, Action::ChoiceNext | Action::ChoicePrev);
                 if !r.editable {
@@ -1010,6 +1079,21 @@ pub fn draw(f: &mut Frame, area: Rect, app: &mut App) {
         let cur = cur.clone();
         draw_conflict(f, body, &th, r, &cur, el);
         return;
+    }
+    if let Some(g) = &r.goto {
+        let at = Rect {
+            y: body.bottom().saturating_sub(1),
+            height: 1,
+            ..body
+        };
+        body.height = body.height.saturating_sub(1);
+        widgets::line(
+            f,
+            at,
+            &format!(" 項目へ移動: {}_", g.value()),
+            th.style("input_focus"),
+            el,
+        );
     }
     let rows = r.rows();
     r.cursor = r.cursor.min(rows.len().saturating_sub(1));
