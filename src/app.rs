@@ -608,8 +608,51 @@ impl App {
         self.cases.items.get(self.cases.selected)
     }
 
+    /// A notification from the stream. An open record it concerns is read again at once when
+    /// nothing is being edited there (else the user is told, and saving merges); an open list
+    /// that shows the record says so.
     pub fn on_notification(&mut self, n: Notification) {
+        let rid = n.record_id;
+        let who = n.from_org_name.clone();
+        let what = match n.kind {
+            tsunagu_record::api::NotificationKind::RecordUpdated => "更新",
+            tsunagu_record::api::NotificationKind::IntakeForwarded => "通告を送付",
+            _ => "",
+        };
         self.notes.push(n);
+        let Some(rid) = rid.filter(|_| !what.is_empty()) else {
+            return;
+        };
+        let record_open = self.screen == Screen::Record
+            && self
+                .record
+                .as_ref()
+                .is_some_and(|r| r.id == Some(rid) && !r.loading);
+        if record_open {
+            let busy = self.record.as_ref().is_some_and(|r| {
+                r.unsaved() || r.conflict.is_some() || r.reader.is_some() || r.goto.is_some()
+            });
+            if busy {
+                self.say(
+                    Level::Warn,
+                    format!("この記録を{who}が{what}しました。保存すると統合されます（編集を終えたら F5 で読み直せます）"),
+                );
+            } else {
+                self.reload_record(rid);
+                self.say(
+                    Level::Info,
+                    format!("この記録を{who}が{what}したため読み直しました"),
+                );
+            }
+        } else if self.screen == Screen::CaseList
+            && self.overlay.is_none()
+            && self.cases.items.iter().any(|c| c.id == rid)
+        {
+            self.say(
+                Level::Info,
+                format!("一覧の記録 {rid} を{who}が{what}しました（F5 で再読み込み）"),
+            );
+        }
     }
 }
 

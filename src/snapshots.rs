@@ -628,6 +628,22 @@ fn note(id: i64, read: bool) -> Notification {
             .single()
             .unwrap(),
         read,
+        // Every third entry is about a record the reader's tier shows no row of.
+        subject: (id % 3 != 0).then(|| tsunagu_record::api::NotificationSubject {
+            child_name: tsunagu_record::schema::PersonName {
+                family: "架空".into(),
+                given: format!("子{id}"),
+                family_kana: None,
+                given_kana: None,
+            },
+            case_number: if id % 2 == 0 {
+                tsunagu_record::views::Visible::Shown(format!("R8-{id:05}"))
+            } else {
+                tsunagu_record::views::Visible::Withheld {
+                    reason: tsunagu_record::views::WithheldReason::OwnerRestriction,
+                }
+            },
+        }),
     }
 }
 

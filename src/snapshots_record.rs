@@ -310,3 +310,56 @@ fn a_field_is_reached_by_typing_its_name_and_progress_is_appended_with_one_key()
     );
     assert_eq!(body.casework.progress.len(), 2);
 }
+
+fn update_note(id: i64, record_id: i64) -> tsunagu_record::api::Notification {
+    serde_json::from_value(json!({
+        "id": id, "kind": "record_updated", "record_id": record_id, "intake_id": null,
+        "from_org_id": "muni-131016", "from_org_name": "千代田区", "at": "2026-11-25T13:50:00Z",
+        "read": false,
+        "subject": { "child_name": { "family": "架空", "given": "花子" }, "case_number": { "shown": "R8-90001" } }
+    }))
+    .unwrap()
+}
+
+#[test]
+fn a_notification_names_the_child_and_an_open_record_is_read_again() {
+    let mut app = with_record(serde_json::from_value(full_record()).unwrap());
+    app.outbox.clear();
+    // Nothing edited: read again at once, in place.
+    app.on_notification(update_note(1, 13000000000240));
+    assert!(app
+        .outbox
+        .iter()
+        .any(|c| matches!(c.kind, CmdKind::Record { id: 13000000000240 })));
+    assert!(app
+        .message
+        .as_ref()
+        .unwrap()
+        .1
+        .contains("千代田区が更新したため読み直しました"));
+    // Editing: told, not reloaded under the user's hands.
+    app.outbox.clear();
+    let r = app.record.as_mut().unwrap();
+    at(r, "casework.findings");
+    key(&mut app, "Enter");
+    type_text(&mut app, "追記");
+    app.on_notification(update_note(2, 13000000000240));
+    assert!(app.outbox.is_empty(), "{:?}", app.outbox);
+    assert!(app
+        .message
+        .as_ref()
+        .unwrap()
+        .1
+        .contains("保存すると統合されます"));
+    // Another record's notification changes nothing here.
+    app.on_notification(update_note(3, 13000000000999));
+    assert!(app.outbox.is_empty());
+    // The pane names the child and the case number.
+    key(&mut app, "Esc");
+    key(&mut app, "F4");
+    let screen = render(&mut app, 132, 40);
+    assert!(
+        screen.contains("記録 13000000000240 架空　花子（R8-90001）"),
+        "{screen}"
+    );
+}

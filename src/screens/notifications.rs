@@ -137,11 +137,18 @@ pub fn draw(f: &mut Frame, area: Rect, app: &mut App) {
     let jst = chrono::FixedOffset::east_opt(9 * 3600).expect("JST");
     for (i, n) in s.items.iter().enumerate().skip(start).take(rows) {
         let mark = if n.read { "    " } else { "未読" };
-        let subject = match (n.record_id, n.intake_id) {
+        let mut subject = match (n.record_id, n.intake_id) {
             (Some(r), _) => format!("記録 {r}"),
             (None, Some(i)) => format!("通告 {i}"),
             (None, None) => String::new(),
         };
+        // The child and case number, where the reader's tier shows them.
+        if let Some(sub) = &n.subject {
+            subject.push_str(&format!(" {}", sub.child_name.display()));
+            if let tsunagu_record::views::Visible::Shown(c) = &sub.case_number {
+                subject.push_str(&format!("（{c}）"));
+            }
+        }
         let line = format!(
             "{mark} {}  {}  {subject}  {}",
             n.at.with_timezone(&jst).format("%m/%d %H:%M"),

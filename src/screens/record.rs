@@ -339,6 +339,12 @@ impl App {
         self.request("record_intakes", CmdKind::RecordIntakes { id });
     }
 
+    /// Reads the open record again in place (cursor and scroll kept).
+    pub fn reload_record(&mut self, id: i64) {
+        self.request("record", CmdKind::Record { id });
+        self.request("record_intakes", CmdKind::RecordIntakes { id });
+    }
+
     pub fn new_record(&mut self) {
         let writer = self.me.as_ref().is_some_and(|m| {
             matches!(

@@ -179,7 +179,8 @@ impl NotificationKind {
     }
 }
 
-/// An inbox entry. It names the record and what happened, never the child.
+/// An inbox entry: what happened to which record, and, where the reader's tier shows the
+/// record in a case list, which child (`subject`), as of when it is read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct Notification {
@@ -193,6 +194,19 @@ pub struct Notification {
     pub from_org_name: String,
     pub at: DateTime<Utc>,
     pub read: bool,
+    /// The child and case number, as the reader's tier shows them in a case list row (absent
+    /// for a tier without case list rows, and for no record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<NotificationSubject>,
+}
+
+/// Which child a notification is about, within the reader's tier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct NotificationSubject {
+    pub child_name: PersonName,
+    /// Withheld where the owner restricted casework from the reader.
+    pub case_number: Visible<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

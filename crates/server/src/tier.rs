@@ -304,6 +304,19 @@ pub fn summary(tier: Tier, r: &StoredRecord, owner: &Org) -> Option<CaseSummary>
     })
 }
 
+/// Which child a notification is about, for a reader of `tier`: exactly what that tier's case
+/// list row shows of the name and case number; None where the tier has no row.
+pub fn notification_subject(
+    tier: Tier,
+    r: &StoredRecord,
+    owner: &Org,
+) -> Option<tsunagu_record::api::NotificationSubject> {
+    summary(tier, r, owner).map(|s| tsunagu_record::api::NotificationSubject {
+        child_name: s.child_name,
+        case_number: s.case_number,
+    })
+}
+
 /// Whether `viewer` may read an intake received by `receiver`: the receiving organisation
 /// always; once the intake is linked to a record, whoever sees that record's casework (a
 /// report is casework of the child it concerns), with the record's tier and restrictions. An

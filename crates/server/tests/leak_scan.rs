@@ -417,6 +417,7 @@ both_engines! {
 
         let mut checked = HashMap::new();
         let mut expected_refusals = 0i64;
+        let mut subjects_seen = 0usize;
         for (login, viewer, _) in USERS {
             let c = &clients[viewer];
             let mut listed = Vec::new();
@@ -480,18 +481,45 @@ both_engines! {
                     assert_eq!(list_text.contains(&marker), allowed, "{login} list: {marker}");
                 }
             }
-            // Inboxes and view logs never carry record content.
+            // View logs never carry record content. An inbox entry names the child and the
+            // case number exactly as the viewer's case list row would (and nothing where it
+            // has no row); no other content, ever.
             let (_, inbox) = c.get("/api/v1/notifications?limit=200").await;
             let (_, views) = c.get(&format!("/api/v1/records/{}/views", recs[0].id)).await;
             if *viewer == "operator" || oracle(&m, viewer, &recs[0].owner, recs[0].serious) == Expect::Nothing {
                 expected_refusals += 1;
             }
+            let inbox_items = inbox["items"].as_array().cloned().unwrap_or_default();
             for r in &recs {
-                for text in [inbox.to_string(), views.to_string()] {
-                    assert!(!text.contains(&r.tag), "{login}: inbox or views carry {}", r.tag);
+                assert!(!views.to_string().contains(&r.tag), "{login}: views carry {}", r.tag);
+                let e = if *viewer == "operator" { Expect::Nothing } else { oracle(&m, viewer, &r.owner, r.serious) };
+                let rows = matches!(e, Expect::All | Expect::Shared) && *viewer != "operator";
+                for n in inbox_items.iter().filter(|n| n["record_id"].as_i64() == Some(r.id)) {
+                    let text = n.to_string();
+                    for (prefix, ..) in MARKERS.iter().filter(|(p, ..)| *p != "CASE") {
+                        assert!(!text.contains(&format!("{prefix}{}", r.tag)), "{login} inbox: {prefix} of {}: {text}", r.id);
+                    }
+                    match n.get("subject") {
+                        Some(subject) => {
+                            assert!(rows, "{login} inbox names the child of {} without a list row: {text}", r.id);
+                            subjects_seen += 1;
+                            assert_eq!(subject["child_name"]["given"], format!("花子{}", r.tag), "{login} inbox: {text}");
+                            assert_eq!(
+                                subject["case_number"].get("shown").and_then(|v| v.as_str()),
+                                r.visible(e, "CASE").then(|| format!("CASE{}", r.tag)).as_deref(),
+                                "{login} inbox case number of {}: {text}",
+                                r.id
+                            );
+                        }
+                        None => {
+                            assert!(!rows, "{login} inbox does not name the child of {}: {text}", r.id);
+                            assert!(!text.contains(&r.tag), "{login} inbox: {text}");
+                        }
+                    }
                 }
             }
         }
+        assert!(subjects_seen > 0, "no inbox entry named a child: the scan saw no subject");
         // Intakes, read by every organisation: by id, the organisation's own lists, and each
         // record's intake list; every response scanned for the markers of every intake the
         // viewer may not read, and checked to hold those it may.

@@ -90,6 +90,16 @@ both_engines! {
         let (st, v) = muni.put(&format!("/api/v1/records/{restricted}"), &json!({ "version": 3, "record": body })).await;
         assert_eq!(st, StatusCode::OK, "{v}");
         assert_eq!(inbox(&cgc).await, base + 2);
+        // The restricted record's entry names the child but withholds its case number, as the
+        // partner's case list row does.
+        let (_, v) = cgc.get("/api/v1/notifications?limit=200").await;
+        let entry = v["items"].as_array().unwrap().iter().rev().find(|n| n["record_id"].as_i64() == Some(restricted)).unwrap().clone();
+        assert_eq!(entry["subject"]["child_name"]["given"], "花子N", "{entry}");
+        assert!(entry["subject"]["case_number"].get("withheld").is_some(), "{entry}");
+        // What the subject named is a read of another organisation's record: logged.
+        let logged = s.db.store.audit_entries(13, 0, 100_000).await.unwrap().into_iter()
+            .any(|e| e.action == tsunagu_server::audit::action::NOTIFICATIONS_LISTED && e.actor_org == "cgc-13-01" && e.detail.contains(&restricted.to_string()));
+        assert!(logged, "the inbox's naming of another's record is not in the log");
     }
 
     async fn changes_reach_the_related_organisation(db) {
@@ -105,7 +115,13 @@ both_engines! {
         assert_eq!(inbox["items"][0]["kind"], "record_created");
         assert_eq!(inbox["items"][0]["record_id"].as_i64().unwrap(), id);
         assert_eq!(inbox["items"][0]["from_org_id"], "muni-131016");
-        assert!(!inbox.to_string().contains("試験"), "no child names in notifications");
+        // The entry names the child and the case number, as the centre's case list row would,
+        // and nothing else of the record.
+        assert_eq!(inbox["items"][0]["subject"]["child_name"]["given"], "花子N");
+        assert_eq!(inbox["items"][0]["subject"]["case_number"]["shown"], "CASEN");
+        for other in ["ADDRN", "WORKN", "FINDINGSN", "PLANN", "PROGRESSN", "INTAKEN"] {
+            assert!(!inbox.to_string().contains(other), "{other} in {inbox}");
+        }
         // Not to the other municipality, nor to the author.
         assert_eq!(muni2.get("/api/v1/notifications").await.1["unread"], 0);
         assert_eq!(muni.get("/api/v1/notifications").await.1["unread"], 0);
@@ -158,6 +174,7 @@ both_engines! {
             m.create(&record_json("131016", "S1")).await;
         }).await;
         assert_eq!(events[0]["kind"], "record_created");
+        assert_eq!(events[0]["subject"]["child_name"]["given"], "花子S1", "{}", events[0]);
         assert!(started.elapsed() < Duration::from_secs(5));
         let first = events[0]["id"].as_i64().unwrap();
 

@@ -67,6 +67,8 @@ pub mod action {
     pub const SEARCH_INDEX_REBUILT: &str = "search.index_rebuilt";
     /// A notification marked read or unread by its organisation.
     pub const NOTIFICATION_MARKED: &str = "notification.marked";
+    /// Notifications that named the child of another organisation's record (ids only).
+    pub const NOTIFICATIONS_LISTED: &str = "notification.listed";
     /// The first entry with a MAC in a chain whose older entries were written before the audit
     /// key existed (detail: how many entries it vouches for).
     pub const KEYED: &str = "audit.keyed";

@@ -109,7 +109,7 @@ pub async fn stream(
             for n in pending.drain(..) {
                 if n.id > last {
                     last = n.id;
-                    yield Ok(event(&s, &n));
+                    yield Ok(event(&s, &v, &n).await);
                 }
             }
             let received = tokio::select! {
@@ -140,8 +140,16 @@ pub async fn stream(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
-fn event(s: &AppState, n: &crate::storage::NotificationRow) -> Event {
-    let json = serde_json::to_string(&s.notification(n)).expect("plain data");
+async fn event(s: &AppState, v: &Viewer, n: &crate::storage::NotificationRow) -> Event {
+    // A failed lookup sends the entry without its subject rather than dropping it.
+    let subjects = match s.subjects(v, std::slice::from_ref(n)).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(error = ?e, "notification subject lookup failed");
+            Default::default()
+        }
+    };
+    let json = serde_json::to_string(&s.notification(n, &subjects)).expect("plain data");
     Event::default()
         .id(n.id.to_string())
         .event("notification")
