@@ -85,6 +85,37 @@ pub struct UpdateRecord {
     pub resolve: crate::merge::Resolutions,
 }
 
+/// Body of `POST /records/{id}/lists/{list}`: one change of one list, applied to the record as
+/// it is now (no version: two people appending at once both succeed). `index` and `was` are
+/// the entry's place and value as the client last saw them; if the entry has moved, the server
+/// finds it by value, and if it is gone, answers 409. A progress entry is found by its date and
+/// text (and by its stamps, where sent); the stamps of `item` are the server's to set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ListOp<T> {
+    /// Appends `item` at the end.
+    Add {
+        item: T,
+    },
+    /// Replaces the entry with `item`.
+    Change {
+        index: usize,
+        was: T,
+        item: T,
+    },
+    Remove {
+        index: usize,
+        was: T,
+    },
+    /// Moves the entry to place `to` of the list as it is after the entry is taken out.
+    Move {
+        index: usize,
+        was: T,
+        to: usize,
+    },
+}
+
 /// One row of a case list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
@@ -131,6 +162,11 @@ pub struct CaseList {
 pub struct VersionEntry {
     pub written: Visible<VersionWritten>,
     pub record: RecordView,
+    /// What changed from the entry before, as the viewer may see it (empty for the first):
+    /// fields it sees with `before` and `after`, and, only where `written` is shown, the
+    /// restricted fields that changed, named with `withheld: true` and no value.
+    #[serde(default)]
+    pub changes: Vec<crate::diff::FieldChange>,
 }
 
 /// Which version, when and by whom.

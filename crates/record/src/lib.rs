@@ -4,8 +4,10 @@
 #[macro_use]
 pub mod codes;
 pub mod api;
+pub mod diff;
 pub mod era;
 pub mod intake;
+pub mod lists;
 pub mod merge;
 pub mod normalize;
 pub mod restrict;

@@ -3,7 +3,7 @@
 //! Every field has a default so that a record missing many fields still deserialises and
 //! validation can report every problem at once instead of serde stopping at the first.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::codes::{ConsultationType, FacilityType, Relationship, RiskLevel, Sex};
@@ -188,6 +188,38 @@ pub struct ProgressEntry {
         )
     )]
     pub text: String,
+    /// Who wrote the entry, as the server knows the writer (display name). Stamped by the
+    /// server when the entry first appears; a value sent by a client is never kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// When the server first saved the entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_at: Option<DateTime<Utc>>,
+    /// When its date or text was last changed (the earlier text stays in the history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrected_at: Option<DateTime<Utc>>,
+    /// Who last changed its date or text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrected_by: Option<String>,
+}
+
+impl ProgressEntry {
+    /// An entry as a client writes it: a date and a text, nothing stamped yet.
+    pub fn new(date: NaiveDate, text: impl Into<String>) -> Self {
+        ProgressEntry {
+            date,
+            text: text.into(),
+            author: None,
+            recorded_at: None,
+            corrected_at: None,
+            corrected_by: None,
+        }
+    }
+
+    /// The same date and text (what the owner writes), whatever the server stamped.
+    pub fn same_content(&self, other: &ProgressEntry) -> bool {
+        self.date == other.date && self.text == other.text
+    }
 }
 
 /// Assessed risk and urgency.

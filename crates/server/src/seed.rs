@@ -270,10 +270,7 @@ pub fn synthetic_body(
             investigation: "近隣及び関係機関への調査を実施。".into(),
             findings: pick(rng, FINDINGS),
             support_plan: pick(rng, PLANS),
-            progress: vec![ProgressEntry {
-                date: opened,
-                text: "通告を受理し、安全確認を実施。".into(),
-            }],
+            progress: vec![ProgressEntry::new(opened, "通告を受理し、安全確認を実施。")],
             risk: Some(Risk {
                 level,
                 urgent: level == RiskLevel::Critical,
@@ -314,14 +311,21 @@ impl Display for SyntheticName {
 /// A seeded write: the record as its owner would create it, with its audit entry.
 pub fn seeded_write(
     owner: &Org,
-    body: RecordBody,
+    mut body: RecordBody,
     restrictions: Restrictions,
     at: i64,
 ) -> RecordWrite {
+    let author = "データ移行（架空）";
+    tsunagu_record::lists::stamp(
+        None,
+        &mut body,
+        author,
+        chrono::DateTime::from_timestamp_micros(at).unwrap_or_default(),
+    );
     RecordWrite {
         pref_code: owner.pref_code,
         owner_org: owner.id.clone(),
-        author: "データ移行（架空）".into(),
+        author: author.into(),
         at,
         columns: domain::columns(&body, &restrictions),
         body,

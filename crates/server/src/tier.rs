@@ -224,6 +224,12 @@ pub fn casework_withheld(tier: Tier, restrictions: &Restrictions) -> bool {
 /// before). Where the metadata is withheld, so are each version's number, time and author, and
 /// consecutive versions that look the same to the viewer are shown once: otherwise the list
 /// would tell how often the hidden parts changed.
+///
+/// Each entry's `changes` compares it with the entry before as the viewer sees both (the first
+/// has none): a field the viewer sees, with its values from the two projections; a field it
+/// may not see, named as withheld at what is withheld (`casework.findings`, `family`), and only
+/// where the metadata is shown. Where it is withheld, a withheld change would tell what the
+/// collapsed entries hide, so none is named.
 pub fn history(
     tier: Tier,
     current: &StoredRecord,
@@ -232,6 +238,8 @@ pub fn history(
 ) -> Vec<VersionEntry> {
     let hide_meta = casework_withheld(tier, &current.restrictions);
     let mut out: Vec<VersionEntry> = Vec::new();
+    // The entry before, as compared: the viewer's projection and the body behind it.
+    let mut prev: Option<(serde_json::Value, tsunagu_record::RecordBody)> = None;
     for ver in versions {
         let restrictions = if tier == Tier::Owner {
             ver.restrictions
@@ -252,6 +260,14 @@ pub fn history(
         if hide_meta && out.last().is_some_and(|prev| prev.record == record) {
             continue;
         }
+        let seen = comparable(&record);
+        let changes = match &prev {
+            None => Vec::new(),
+            Some((before, body)) => {
+                changes(before, &seen, (!hide_meta).then_some((body, &as_rec.body)))
+            }
+        };
+        prev = Some((seen, as_rec.body));
         out.push(VersionEntry {
             written: Visible::unless(
                 hide_meta,
@@ -262,8 +278,127 @@ pub fn history(
                 },
             ),
             record,
+            changes,
         });
     }
+    out
+}
+
+/// What stands for a withheld part in [`comparable`]: a key no record can hold (validation and
+/// the JSON parser refuse control characters).
+const WITHHELD: &str = "\u{0}withheld";
+
+/// A projection as compared between versions: `Visible` unwrapped, a withheld part a marker,
+/// and what is not the record's content (tier, id, owner, metadata) left out. Relies on no
+/// part of a record being an object whose only key is `shown` or `withheld`.
+fn comparable(view: &RecordView) -> serde_json::Value {
+    use serde_json::Value;
+    fn unwrap(v: Value) -> Value {
+        match v {
+            Value::Object(m) if m.len() == 1 && m.contains_key("shown") => {
+                unwrap(m.into_iter().next().map(|(_, v)| v).unwrap_or_default())
+            }
+            Value::Object(m) if m.len() == 1 && m.contains_key("withheld") => {
+                serde_json::json!({ WITHHELD: true })
+            }
+            Value::Object(m) => Value::Object(m.into_iter().map(|(k, v)| (k, unwrap(v))).collect()),
+            Value::Array(a) => Value::Array(a.into_iter().map(unwrap).collect()),
+            other => other,
+        }
+    }
+    let mut v = serde_json::to_value(view).unwrap_or_default();
+    if let Some(m) = v.as_object_mut() {
+        for k in ["tier", "id", "owner", "meta"] {
+            m.remove(k);
+        }
+    }
+    let mut v = unwrap(v);
+    if let Some(admin) = v.get_mut("admin").and_then(|a| a.as_object_mut()) {
+        admin.remove("meta");
+    }
+    v
+}
+
+fn holds_withheld(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Object(m) => m.contains_key(WITHHELD) || m.values().any(holds_withheld),
+        serde_json::Value::Array(a) => a.iter().any(holds_withheld),
+        _ => false,
+    }
+}
+
+/// Where `field` of the body is withheld in `seen` (a [`comparable`] projection): the path of
+/// the withheld part, or of the group the tier's type has no field for; `None` if it is shown.
+fn withheld_at(seen: &serde_json::Value, field: &str) -> Option<String> {
+    use tsunagu_record::diff::{steps, Step};
+    let mut cur = seen;
+    let mut path = String::new();
+    for (depth, step) in steps(field)?.into_iter().enumerate() {
+        if cur.get(WITHHELD).is_some() {
+            return Some(path);
+        }
+        match step {
+            Step::Key(k) => {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(&k);
+                match cur.get(k.as_str()) {
+                    Some(next) => cur = next,
+                    // A group the tier's type does not have (an outside centre's casework).
+                    // Deeper, an absent key is a value left out when empty: shown.
+                    None if depth == 0 => return Some(path),
+                    None => return None,
+                }
+            }
+            Step::Index(i) => {
+                path.push_str(&format!("[{i}]"));
+                match cur.get(i) {
+                    Some(next) => cur = next,
+                    None => return None,
+                }
+            }
+        }
+    }
+    cur.get(WITHHELD).is_some().then_some(path)
+}
+
+/// The changes from one history entry to the next as the viewer sees them. `bodies` (the
+/// versions' bodies) is given only where withheld changes may be named.
+fn changes(
+    before: &serde_json::Value,
+    after: &serde_json::Value,
+    bodies: Option<(&tsunagu_record::RecordBody, &tsunagu_record::RecordBody)>,
+) -> Vec<tsunagu_record::diff::FieldChange> {
+    use tsunagu_record::diff::{diff, diff_values, FieldChange};
+    let mut out: Vec<FieldChange> = Vec::new();
+    let mut withheld: Vec<String> = Vec::new();
+    for c in diff_values(before, after) {
+        if c.before.as_ref().is_some_and(holds_withheld)
+            || c.after.as_ref().is_some_and(holds_withheld)
+        {
+            // Shown in one and withheld in the other cannot happen (one set of restrictions
+            // applies to every past version); if it did, no value would leave.
+            if bodies.is_some() && !withheld.contains(&c.field) {
+                withheld.push(c.field);
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    if let Some((b, a)) = bodies {
+        for c in diff(b, a) {
+            let Some(field) =
+                withheld_at(after, &c.field).or_else(|| withheld_at(before, &c.field))
+            else {
+                continue;
+            };
+            if !withheld.contains(&field) {
+                withheld.push(field);
+            }
+        }
+    }
+    out.extend(withheld.into_iter().map(FieldChange::withheld));
     out
 }
 
@@ -432,6 +567,138 @@ mod tests {
                 owner.id
             );
         }
+    }
+
+    /// Versions of a centre's record changing the findings, then the address and upbringing,
+    /// seen by a partner municipality (findings restricted), the same partner once casework is
+    /// restricted, and an outside centre.
+    #[test]
+    fn history_changes_follow_the_tier() {
+        let cgc = org("cgc-13-01", OrgKind::Cgc, 13, None);
+        let mut body = tsunagu_record::RecordBody::default();
+        body.casework.findings = "所見1".into();
+        body.family.upbringing = "養育1".into();
+        body.core.address.street = "住所1".into();
+        let mut v2 = body.clone();
+        v2.casework.findings = "所見2".into();
+        let mut v3 = v2.clone();
+        v3.core.address.street = "住所2".into();
+        v3.family.upbringing = "養育2".into();
+        let row = |version: i64, body: &tsunagu_record::RecordBody| VersionRow {
+            version,
+            at: version,
+            author: "職員".into(),
+            restrictions: Restrictions::default(),
+            body: body.clone(),
+        };
+        let versions = vec![row(1, &body), row(2, &v2), row(3, &v3)];
+        let mut current = StoredRecord {
+            id: 13_000_000_000_001,
+            pref_code: 13,
+            owner_org: cgc.id.clone(),
+            version: 3,
+            created_at: 1,
+            created_by: "職員".into(),
+            updated_at: 3,
+            updated_by: "職員".into(),
+            restrictions: Restrictions::default(),
+            body: v3.clone(),
+        };
+        current.restrictions.fields.push(Field::Findings);
+        let named = |h: &[VersionEntry]| -> Vec<Vec<(String, bool)>> {
+            h.iter()
+                .map(|e| {
+                    e.changes
+                        .iter()
+                        .map(|c| (c.field.clone(), c.withheld))
+                        .collect()
+                })
+                .collect()
+        };
+        let s = |f: &str, w: bool| (f.to_string(), w);
+
+        let h = history(Tier::Owner, &current, &cgc, versions.clone());
+        assert_eq!(
+            named(&h),
+            [
+                vec![],
+                vec![s("casework.findings", false)],
+                vec![
+                    s("core.address.street", false),
+                    s("family.upbringing", false)
+                ]
+            ]
+        );
+        assert_eq!(h[1].changes[0].before, Some(serde_json::json!("所見1")));
+
+        let h = history(Tier::Partner, &current, &cgc, versions.clone());
+        assert_eq!(
+            named(&h),
+            [
+                vec![],
+                vec![s("casework.findings", true)],
+                vec![
+                    s("core.address.street", false),
+                    s("family.upbringing", false)
+                ]
+            ]
+        );
+        assert_eq!(
+            (&h[1].changes[0].before, &h[1].changes[0].after),
+            (&None, &None)
+        );
+
+        // Without the metadata: the findings' version is not shown, and not named.
+        current.restrictions.groups.push(Group::Casework);
+        for t in [Tier::Partner, Tier::Outside] {
+            let h = history(t, &current, &cgc, versions.clone());
+            assert_eq!(
+                named(&h),
+                [
+                    vec![],
+                    vec![
+                        s("core.address.street", false),
+                        s("family.upbringing", false)
+                    ]
+                ],
+                "{t:?}"
+            );
+        }
+        current.restrictions.groups.push(Group::Family);
+        let h = history(Tier::Outside, &current, &cgc, versions);
+        assert_eq!(named(&h), [vec![], vec![s("core.address.street", false)]]);
+    }
+
+    #[test]
+    fn a_body_field_is_withheld_where_its_projection_is() {
+        let seen = serde_json::json!({
+            "core": { "address": { WITHHELD: true }, "guardians": [{ "name": "x" }] },
+            "family": { WITHHELD: true }
+        });
+        assert_eq!(
+            withheld_at(&seen, "core.address.street"),
+            Some("core.address".into())
+        );
+        assert_eq!(
+            withheld_at(&seen, "family.household[2].name"),
+            Some("family".into())
+        );
+        assert_eq!(
+            withheld_at(&seen, "casework.findings"),
+            Some("casework".into()),
+            "a group the type lacks"
+        );
+        assert_eq!(withheld_at(&seen, "core.guardians[0].name"), None);
+        assert_eq!(
+            withheld_at(&seen, "core.guardians[5]"),
+            None,
+            "an entry one version lacks is shown"
+        );
+        assert_eq!(
+            withheld_at(&seen, "core.guardians[0].relationship"),
+            None,
+            "a value left out when empty"
+        );
     }
 
     #[test]

@@ -33,6 +33,103 @@ const MARKERS: &[(&str, &str, &str)] = &[
     ("INTAKE", "admin", "admin.intake_reports"),
 ];
 
+/// The owner's whole save after the restrictions (version 4): one marked field of each part
+/// changed, as (marker, the field's path, the restriction that withholds it alone).
+const EDITED: &[(&str, &str, &str)] = &[
+    ("ADDR", "core.address.street", "core.address"),
+    ("HOUSE", "family.household[0].name", "family.household"),
+    ("UPBRING", "family.upbringing", "family.upbringing"),
+    ("FINDINGS", "casework.findings", "casework.findings"),
+    (
+        "INTAKE",
+        "admin.intake_reports[0].summary",
+        "admin.intake_reports",
+    ),
+    ("CASE", "admin.case_number", ""),
+];
+
+/// The owner's edits after the restrictions: a progress entry appended by a list operation
+/// (version 3), then a whole save changing each field of [`EDITED`] (version 4). Each answer is
+/// the owner's and holds every marker.
+async fn edit(c: &support::Client, r: &Rec) {
+    let (st, v) = c.post(&format!("/api/v1/records/{}/lists/progress", r.id), &json!({ "op": "add", "item": { "date": "2026-01-12", "text": format!("追記 PROGRESS{}", r.tag) } })).await;
+    assert_eq!(
+        (st, v["meta"]["version"].as_i64()),
+        (StatusCode::OK, Some(3)),
+        "{v}"
+    );
+    check(&v.to_string(), r, Expect::All, "the owner's list operation");
+    let mut body = json!({ "core": v["core"], "family": v["family"], "casework": v["casework"], "admin": v["admin"] });
+    let t = &r.tag;
+    body["core"]["address"]["street"] = json!(format!("架空町4-5-6 ADDR{t} 転居"));
+    body["family"]["household"][0]["name"] = json!(format!("HOUSE{t} 改"));
+    body["family"]["upbringing"] = json!(format!("UPBRING{t} 祖母と同居"));
+    body["casework"]["findings"] = json!(format!("FINDINGS{t} 改"));
+    body["admin"]["intake_reports"][0]["summary"] = json!(format!("INTAKE{t} 改"));
+    body["admin"]["case_number"] = json!(format!("CASE{t}-2"));
+    let (st, v) = c
+        .put(
+            &format!("/api/v1/records/{}", r.id),
+            &json!({ "version": 3, "record": body }),
+        )
+        .await;
+    assert_eq!(
+        (st, v["meta"]["version"].as_i64()),
+        (StatusCode::OK, Some(4)),
+        "{v}"
+    );
+    check(&v.to_string(), r, Expect::All, "the owner's save");
+}
+
+/// The changes each history entry must name for a viewer who sees the record as `e`
+/// (`as_owner`: the owner itself), sorted: (field, withheld).
+fn expected_changes(r: &Rec, e: Expect, as_owner: bool) -> Vec<Vec<(String, bool)>> {
+    let sorted = |mut v: Vec<(String, bool)>| {
+        v.sort();
+        v.dedup();
+        v
+    };
+    // Where a field the viewer may not see is withheld: its group, or the field itself.
+    let withheld_as = |prefix: &str, key: &str| {
+        let (_, group, _) = MARKERS.iter().find(|(p, ..)| *p == prefix).unwrap();
+        if r.groups.contains(group) {
+            group.to_string()
+        } else {
+            key.to_string()
+        }
+    };
+    let edited: Vec<(String, bool)> = EDITED
+        .iter()
+        .filter_map(
+            |(p, field, key)| match (r.visible(e, p), r.meta_visible(e)) {
+                (true, _) => Some((field.to_string(), false)),
+                (false, true) => Some((withheld_as(p, key), true)),
+                (false, false) => None,
+            },
+        )
+        .collect();
+    if !r.meta_visible(e) {
+        // Versions alike to the viewer are one: the first, and the save if it changed
+        // anything the viewer sees.
+        return if edited.is_empty() {
+            vec![vec![]]
+        } else {
+            vec![vec![], sorted(edited)]
+        };
+    }
+    let restrictions = if as_owner {
+        vec![("restrictions.*".to_string(), false)]
+    } else {
+        vec![]
+    };
+    let progress = if r.visible(e, "PROGRESS") {
+        ("casework.progress[1]".to_string(), false)
+    } else {
+        ("casework.progress".to_string(), true)
+    };
+    vec![vec![], restrictions, vec![progress], sorted(edited)]
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expect {
     All,
@@ -95,6 +192,19 @@ impl Rec {
             Expect::Outside => matches!(*group, "core" | "family") && !restricted,
             Expect::Nothing => false,
         }
+    }
+}
+
+/// No marker the viewer may not see is in `text` (which need not hold the others).
+fn check_no_leak(text: &str, r: &Rec, e: Expect, what: &str) {
+    for (prefix, ..) in MARKERS {
+        let marker = format!("{prefix}{}", r.tag);
+        assert!(
+            !text.contains(&marker) || r.visible(e, prefix),
+            "{what}: {marker} leaked ({e:?}, groups {:?}, fields {:?})",
+            r.groups,
+            r.fields
+        );
     }
 }
 
@@ -311,7 +421,9 @@ both_engines! {
                 let fields = fields_pool[rng.gen_range(0..fields_pool.len())].clone();
                 let (st, v) = c.put(&format!("/api/v1/records/{id}/restrictions"), &json!({ "version": 1, "restrictions": { "groups": groups, "fields": fields, "reason": "テスト" } })).await;
                 assert_eq!(st, StatusCode::OK, "{v}");
-                recs.push(Rec { id, tag, owner: owner.to_string(), serious, groups, fields });
+                let r = Rec { id, tag, owner: owner.to_string(), serious, groups, fields };
+                edit(c, &r).await;
+                recs.push(r);
             }
         }
 
@@ -372,7 +484,9 @@ both_engines! {
                 let fields = fields_pool[rng.gen_range(0..fields_pool.len())].clone();
                 let (st, v) = c.put(&format!("/api/v1/records/{rid}/restrictions"), &json!({ "version": 1, "restrictions": { "groups": groups, "fields": fields, "reason": "テスト" } })).await;
                 assert_eq!(st, StatusCode::OK, "{v}");
-                recs.push(Rec { id: rid, tag: format!("V{n}Z"), owner: receiver.to_string(), serious, groups, fields });
+                let r = Rec { id: rid, tag: format!("V{n}Z"), owner: receiver.to_string(), serious, groups, fields };
+                edit(c, &r).await;
+                recs.push(r);
                 recs.len() - 1
             } else {
                 // Among the records it may go to (the receiver's own, or others'), one of the
@@ -418,8 +532,13 @@ both_engines! {
         let mut checked = HashMap::new();
         let mut expected_refusals = 0i64;
         let mut subjects_seen = 0usize;
+        let missing_record = recs.iter().map(|r| r.id).max().unwrap() + 1_000_000;
         for (login, viewer, _) in USERS {
             let c = &clients[viewer];
+            // What a list operation on no record answers: a record without a tier must look so.
+            let (st, v) = c.post(&format!("/api/v1/records/{missing_record}/lists/progress"), &json!({ "op": "add", "item": { "date": "2026-01-12", "text": "x" } })).await;
+            assert!(matches!(st, StatusCode::NOT_FOUND | StatusCode::FORBIDDEN), "{login}: {st} {v}");
+            let no_record_list_op = refusal_shape(&v);
             let mut listed = Vec::new();
             let (st, list) = c.get("/api/v1/records?limit=200").await;
             if *viewer == "operator" {
@@ -460,10 +579,57 @@ both_engines! {
                         assert_eq!(v["written"].get("withheld").is_none(), meta, "{login} versions {} written: {v}", r.id);
                     }
                     assert_eq!(h.to_string().contains("テスト利用者"), meta, "{login} versions {}: authors", r.id);
-                    // Two versions (created, then restricted); the second changed only what
-                    // a viewer without the metadata cannot see, or nothing it can.
-                    let want = if meta { 2 } else { 1 };
-                    assert_eq!(entries.len(), want, "{login} versions {}: count", r.id);
+                    // Four versions (created, restricted, a progress entry appended, a field of
+                    // each part changed), or, without the metadata, those that differ to the
+                    // viewer; each naming its changes as the viewer may know them: the fields
+                    // it sees, and only with the metadata, the withheld ones by name.
+                    let want = expected_changes(r, e, *viewer == r.owner);
+                    assert_eq!(entries.len(), want.len(), "{login} versions {}: count", r.id);
+                    for (k, (v, want)) in entries.iter().zip(&want).enumerate() {
+                        let changes = v["changes"].as_array().unwrap_or_else(|| panic!("{login} versions {}[{k}]: no changes: {v}", r.id));
+                        let mut got: Vec<(String, bool)> = changes.iter().map(|c| {
+                            let field = c["field"].as_str().unwrap();
+                            let field = if field.starts_with("restrictions.") { "restrictions.*" } else { field };
+                            (field.to_string(), c.get("withheld") == Some(&json!(true)))
+                        }).collect();
+                        got.sort();
+                        got.dedup();
+                        assert_eq!(&got, want, "{login} versions {}[{k}] changes ({e:?}, groups {:?}, fields {:?}): {}", r.id, r.groups, r.fields, v["changes"]);
+                        for c in changes {
+                            let withheld = c.get("withheld") == Some(&json!(true));
+                            assert_eq!(withheld, c.get("before").is_none() && c.get("after").is_none(), "{login} versions {}: a withheld change carries no value: {c}", r.id);
+                            if c["field"] == "casework.progress[1]" {
+                                assert_eq!(c["after"]["text"], format!("追記 PROGRESS{}", r.tag), "{login} versions {}", r.id);
+                            }
+                        }
+                        // Values: each edited field the viewer sees, from the old marker to the new.
+                        let text = serde_json::to_string(changes).unwrap();
+                        for (p, field, _) in EDITED {
+                            if want.contains(&(field.to_string(), false)) {
+                                let c = changes.iter().find(|c| c["field"] == *field).unwrap();
+                                let (before, after) = (c["before"].to_string(), c["after"].to_string());
+                                let marker = format!("{p}{}", r.tag);
+                                assert!(before.contains(&marker) && after.contains(&marker) && before != after, "{login} versions {}: {c}", r.id);
+                            }
+                        }
+                        check_no_leak(&text, r, e, &format!("{login} versions {}[{k}] changes", r.id));
+                    }
+                }
+
+                // A list operation by anyone but the owner is refused before the list is looked
+                // at (the answer holds nothing of the record; with no tier, the answer for no
+                // record), and changes nothing.
+                if *viewer != r.owner {
+                    let (st, v) = c.post(&format!("/api/v1/records/{}/lists/progress", r.id), &json!({ "op": "remove", "index": 0, "was": { "date": "2026-01-10", "text": format!("PROGRESS{}", r.tag) } })).await;
+                    let text = v.to_string();
+                    check_no_leak(&text, r, Expect::Nothing, &format!("{login} list operation on {}", r.id));
+                    assert!(!text.contains(&r.tag), "{login} list operation on {}: {text}", r.id);
+                    let none = e == Expect::Nothing && !matches!(*viewer, "operator" | "ministry");
+                    if none {
+                        assert_eq!((st, refusal_shape(&v)), (StatusCode::NOT_FOUND, no_record_list_op.clone()), "{login} list operation on {}", r.id);
+                    } else {
+                        assert_eq!(st, StatusCode::FORBIDDEN, "{login} list operation on {}: {v}", r.id);
+                    }
                 }
 
                 // Lists: own, partners' and (for the ministry) serious cases, and never free text

@@ -248,6 +248,26 @@ fn get<'a>(v: &'a Value, path: &[Seg]) -> Option<&'a Value> {
     Some(cur)
 }
 
+/// `doc_path` with every path parameter but `{id}` filled in with its documented example (a
+/// parameter without one is a gap in the document).
+fn fill_examples(doc: &Doc, method: &Method, doc_path: &str) -> String {
+    let op = &doc.0["paths"][doc_path][method.as_str().to_lowercase()];
+    let mut path = doc_path.to_string();
+    for p in op["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["in"] == "path" && p["name"] != "id")
+    {
+        let name = p["name"].as_str().unwrap();
+        let ex = p["example"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{method} {doc_path}: path parameter {name} has no example"));
+        path = path.replace(&format!("{{{name}}}"), ex);
+    }
+    path
+}
+
 /// Sends a request and checks the answer against the document.
 async fn send(
     doc: &Doc,
@@ -257,9 +277,10 @@ async fn send(
     id: Option<i64>,
     body: Option<&Value>,
 ) -> (StatusCode, Value) {
+    let filled = fill_examples(doc, &method, doc_path);
     let path = match id {
-        Some(id) => doc_path.replace("{id}", &id.to_string()),
-        None => doc_path.to_string(),
+        Some(id) => filled.replace("{id}", &id.to_string()),
+        None => filled,
     };
     let (status, v) = c.call(method.clone(), &path, body).await;
     doc.check_response(&method, doc_path, status, &v);
@@ -422,6 +443,10 @@ both_engines! {
         let c = s.login("cgc").await;
         let mut checked = 0;
         for (method, path, op, example) in body_operations(&doc) {
+            if path.contains("/lists/") {
+                // One body per operation and list: every_list_operation_on_every_list below.
+                continue;
+            }
             let schema = &op["requestBody"]["content"]["application/json"]["schema"];
             let locations = doc.enum_locations(schema);
             assert!(!locations.is_empty() || path == "/api/v1/auth/login", "{method} {path}: no enum found");
@@ -504,6 +529,9 @@ both_engines! {
         for (method, path, op) in doc.operations() {
             for p in op["parameters"].as_array().into_iter().flatten() {
                 let Some(ex) = p.get("example") else { continue };
+                if p["in"] == "path" {
+                    continue; // in the path of every request above (fill_examples)
+                }
                 let name = p["name"].as_str().unwrap();
                 let url = match p["in"].as_str() {
                     Some("query") => format!("{path}?{name}={}", ex.as_str().map(str::to_string).unwrap_or(ex.to_string())),
@@ -526,7 +554,8 @@ both_engines! {
             if path.ends_with("/stream") {
                 continue; // a 200 here is an endless stream; its refusals are below
             }
-            let with_id = |raw: &str| path.replace("{id}", raw);
+            let filled = fill_examples(&doc, &method, &path);
+            let with_id = |raw: &str| filled.replace("{id}", raw);
             let real = with_id(&id.to_string());
             let has_body = !op["requestBody"].is_null();
             let mut refused: Vec<(String, reqwest::RequestBuilder)> = Vec::new();
@@ -586,6 +615,67 @@ both_engines! {
         assert!(tried > 60, "only {tried} refusals tried");
     }
 
+    async fn every_list_operation_on_every_list(db) {
+        // The lists the path names and the operations the body names, both read from the
+        // document: each operation on each list is accepted, does what it says, and answers
+        // as documented; a list the document does not name is refused by name.
+        let s = TestServer::start(db).await;
+        let doc = Doc::fetch(&s).await;
+        let c = s.login("cgc").await;
+        let path = "/api/v1/records/{id}/lists/{list}";
+        let op = &doc.0["paths"][path]["post"];
+        let param = op["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "list").unwrap();
+        let lists: Vec<String> = doc.resolve(&param["schema"])["enum"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+        assert_eq!(lists.len(), 5, "{lists:?}");
+        let body_schema = doc.resolve(&op["requestBody"]["content"]["application/json"]["schema"]);
+        // (operation, its required properties), in the document's order.
+        let ops: Vec<(String, Vec<String>)> = body_schema["oneOf"].as_array().unwrap().iter().map(|b| {
+            let b = doc.resolve(b);
+            let name = b["properties"]["op"]["enum"][0].as_str().unwrap().to_string();
+            let req = b["required"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_string()).collect();
+            (name, req)
+        }).collect();
+        assert_eq!(ops.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["add", "change", "remove", "move"]);
+        let example = create_example(&doc);
+        // Where a list named `name` is in a record: the group holding a key of that name.
+        let group_of = |name: &str| ["core", "family", "casework", "admin"].into_iter().find(|g| example[*g].get(name).is_some_and(Value::is_array)).unwrap_or_else(|| panic!("{name} is in no group of the record"));
+        let mut tried = 0;
+        for list in &lists {
+            let (id, _) = fresh_record(&doc, &c).await;
+            let group = group_of(list);
+            let first = example[group][list][0].clone();
+            assert!(first.is_object(), "the example record has an entry of {list}, so it is tested");
+            let url = path.replace("{list}", list);
+            let entries = |v: &Value| v[group][list].as_array().unwrap().clone();
+            let mut len = 1;
+            for (name, required) in &ops {
+                let (_, now) = send(&doc, &c, Method::GET, "/api/v1/records/{id}", Some(id), None).await;
+                let now = entries(&now);
+                let mut body = json!({ "op": name });
+                for r in required.iter().filter(|r| *r != "op") {
+                    body[r] = match r.as_str() {
+                        "item" => first.clone(),
+                        "index" => json!(len - 1),
+                        "was" => now[len - 1].clone(),
+                        "to" => json!(0),
+                        other => panic!("{name}: no value for {other}"),
+                    };
+                }
+                let (st, v) = c.post(&url.replace("{id}", &id.to_string()), &body).await;
+                doc.check_response(&Method::POST, path, st, &v);
+                assert_eq!(st, Doc::success(op), "{list} {name}: {v}");
+                len = match name.as_str() { "add" => len + 1, "remove" => len - 1, _ => len };
+                assert_eq!(entries(&v).len(), len, "{list} {name}: {v}");
+                tried += 1;
+            }
+        }
+        assert_eq!(tried, 20);
+        let (id, _) = fresh_record(&doc, &c).await;
+        let (st, v) = c.post(&format!("/api/v1/records/{id}/lists/no_such_list"), &json!({ "op": "add", "item": {} })).await;
+        doc.check_response(&Method::POST, path, st, &v);
+        assert_eq!((st, v["fields"][0]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("list")), "{v}");
+    }
+
     async fn answers_for_every_viewer_conform_to_the_document(db) {
         let s = TestServer::start(db).await;
         let doc = Doc::fetch(&s).await;
@@ -607,6 +697,11 @@ both_engines! {
             for path in ["/api/v1/records/{id}", "/api/v1/records/{id}/versions", "/api/v1/records/{id}/views"] {
                 send(&doc, &c, Method::GET, path, Some(id), None).await;
             }
+            // A list operation: the owner's view for the owner, refusals for everyone else.
+            let path = "/api/v1/records/{id}/lists/{list}";
+            let ex = doc.0["paths"][path]["post"]["requestBody"]["content"]["application/json"]["example"].clone();
+            let (st, v) = send(&doc, &c, Method::POST, path, Some(id), Some(&ex)).await;
+            assert_eq!(st.is_success(), login == "cgc", "{login}: {st} {v}");
             let (st, v) = c.get(&format!("/api/v1/search?q={name}")).await;
             doc.check_response(&Method::GET, "/api/v1/search", st, &v);
         }

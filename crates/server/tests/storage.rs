@@ -74,10 +74,10 @@ both_engines! {
         assert_eq!(store.get_record(b.id).await.unwrap().unwrap().body.admin.case_number, "B");
         assert!(store.get_record(27_000_000_000_002).await.unwrap().is_none());
 
-        let Versioned::Done((a2, _)) = store.update_record(a.id, 1, unconditionally(write(&dir, "cgc-13-01", "A2", 4))).await.unwrap() else { panic!("update") };
+        let Versioned::Done((a2, _)) = store.update_record(a.id, Some(1), unconditionally(write(&dir, "cgc-13-01", "A2", 4))).await.unwrap() else { panic!("update") };
         assert_eq!(a2.version, 2);
         assert_eq!(a2.created_at, 1, "creation facts survive updates");
-        match store.update_record(a.id, 1, unconditionally(write(&dir, "cgc-13-01", "A3", 5))).await.unwrap() {
+        match store.update_record(a.id, Some(1), unconditionally(write(&dir, "cgc-13-01", "A3", 5))).await.unwrap() {
             Versioned::Conflict(cur) => assert_eq!((cur.version, cur.body.admin.case_number.as_str()), (2, "A2")),
             _ => panic!("a stale version must not win"),
         }
@@ -95,7 +95,7 @@ both_engines! {
                 drop(w);
                 None
             });
-            match store.update_record(a.id, version, refuse).await.unwrap() {
+            match store.update_record(a.id, Some(version), refuse).await.unwrap() {
                 Versioned::Refused(cur) => assert_eq!(cur.version, 2),
                 _ => panic!("the check refused"),
             }
@@ -120,7 +120,7 @@ both_engines! {
             let version = i as i64 + 1;
             let mut w = write(&dir, "cgc-13-01", &format!("A{version}"), 10 + version);
             w.notify = notify.clone();
-            let Versioned::Done((rec, notes)) = store.update_record(a.id, version, unconditionally(w)).await.unwrap() else { panic!("update") };
+            let Versioned::Done((rec, notes)) = store.update_record(a.id, Some(version), unconditionally(w)).await.unwrap() else { panic!("update") };
             assert_eq!(rec.version, version + 1);
             assert_eq!(notes.len(), notify.len());
             for (n, want) in notes.iter().zip(&notify) {
@@ -138,7 +138,7 @@ both_engines! {
         // An id whose prefecture part names no prefecture is simply not there.
         assert!(store.get_record(99_000_000_000_001).await.unwrap().is_none());
         assert!(matches!(
-            store.update_record(99_000_000_000_001, 1, unconditionally(write(&dir, "cgc-13-01", "X", 20))).await,
+            store.update_record(99_000_000_000_001, Some(1), unconditionally(write(&dir, "cgc-13-01", "X", 20))).await,
             Err(tsunagu_server::storage::StoreError::NotFound)
         ));
     }
@@ -153,7 +153,7 @@ both_engines! {
                 let owner = if t % 2 == 0 { "cgc-13-01" } else { "muni-131016" };
                 for i in 0..10 {
                     let (r, _) = store.create_record(write(&dir, owner, &format!("P{t}-{i}"), 10)).await.unwrap();
-                    let Versioned::Done(_) = store.update_record(r.id, 1, unconditionally(write(&dir, owner, "U", 11))).await.unwrap() else { panic!() };
+                    let Versioned::Done(_) = store.update_record(r.id, Some(1), unconditionally(write(&dir, owner, "U", 11))).await.unwrap() else { panic!() };
                 }
             }));
         }

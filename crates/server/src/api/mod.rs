@@ -53,6 +53,10 @@ pub fn router(state: AppState) -> Router {
             "/records/{id}/versions",
             get(records::routes::list_versions),
         )
+        .route(
+            "/records/{id}/lists/{list}",
+            post(records::routes::change_list),
+        )
         .route("/records/{id}/views", get(records::routes::record_views))
         .route("/records/{id}/intakes", get(intake::routes::record_intakes))
         .route(

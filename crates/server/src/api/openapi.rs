@@ -25,12 +25,12 @@ mod handlers {
     paths(
         handlers::login, handlers::logout, handlers::me,
         handlers::create_record, handlers::get_record, handlers::update_record, handlers::set_restrictions,
-        handlers::list_versions, handlers::record_views, handlers::list_cases, handlers::search,
+        handlers::change_list, handlers::list_versions, handlers::record_views, handlers::list_cases, handlers::search,
         handlers::notifications, handlers::mark_read, handlers::mark_unread, handlers::stream,
         handlers::create_intake, handlers::list_intakes, handlers::get_intake, handlers::update_intake,
         handlers::attach_intake, handlers::convert_intake, handlers::confirm_safety, handlers::record_intakes,
     ),
-    components(schemas(tsunagu_record::api::ApiError, handlers::CaseSortParam)),
+    components(schemas(tsunagu_record::api::ApiError, handlers::CaseSortParam, tsunagu_record::lists::ListName)),
     modifiers(&BearerAuth, &CommonResponses, &Examples),
     security(("bearer" = []))
 )]
@@ -194,7 +194,7 @@ pub fn record_example() -> serde_json::Value {
             "progress": [{ "date": "2026-01-10", "text": "保育園から連絡。家庭訪問を予定。" }],
             "risk": { "level": "medium", "urgent": false },
             "next_review": "2026-12-01",
-            "attachments": []
+            "attachments": [{ "file_name": "連絡票.pdf", "media_type": "application/pdf", "size": 48213, "sha256": "9f2c1e0b7d4a3c5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6" }]
         },
         "admin": {
             "case_number": "例-2026-0001",
@@ -279,6 +279,12 @@ impl Modify for Examples {
             }),
         );
         set_example(doc, "/api/v1/records", false, record_example());
+        set_example(
+            doc,
+            "/api/v1/records/{id}/lists/{list}",
+            false,
+            serde_json::json!({ "op": "add", "item": { "date": "2026-01-12", "text": "家庭訪問。母と面接し、本人の様子を確認。" } }),
+        );
         set_example(
             doc,
             "/api/v1/records/{id}",

@@ -439,6 +439,7 @@ impl AppState {
         let write = self.write_for(
             v,
             &v.org,
+            None,
             req.record,
             Restrictions::default(),
             action::RECORD_CREATED,

@@ -7,10 +7,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
-use tsunagu_record::api::{ApiError, CaseList, RecordViewEntry, UpdateRecord, VersionEntry};
+use tsunagu_record::api::{
+    ApiError, CaseList, ListOp, RecordViewEntry, UpdateRecord, VersionEntry,
+};
+use tsunagu_record::lists::{ListChange, ListName};
 use tsunagu_record::{RecordBody, RecordView, Restrictions};
 
-use crate::api::extract::{record_id, JsonBody};
+use crate::api::extract::{parse_json, record_id, JsonBody};
 use crate::error::{AppError, AppResult};
 use crate::records::service::{decode_cursor, CaseListParams};
 use crate::state::{AppState, Viewer};
@@ -63,16 +66,207 @@ pub async fn update_record(
     JsonBody(req): JsonBody<UpdateRecord>,
 ) -> AppResult<impl IntoResponse> {
     let (view, merged) = s.update_record_merging(&v, record_id(&id)?, req).await?;
-    // The fields where a change saved meanwhile was kept beside this one (ASCII paths).
-    let header = merged.join(", ");
-    Ok((
-        [(
-            axum::http::HeaderName::from_static("tsunagu-merged"),
-            axum::http::HeaderValue::from_str(&header)
-                .unwrap_or_else(|_| axum::http::HeaderValue::from_static("")),
-        )],
-        Json(view),
-    ))
+    Ok((merged_header(&merged), Json(view)))
+}
+
+/// The header of a saved change: the fields where a change saved meanwhile was kept beside
+/// this one (ASCII paths; empty when none).
+fn merged_header(merged: &[String]) -> [(axum::http::HeaderName, axum::http::HeaderValue); 1] {
+    [(
+        axum::http::HeaderName::from_static("tsunagu-merged"),
+        axum::http::HeaderValue::from_str(&merged.join(", "))
+            .unwrap_or_else(|_| axum::http::HeaderValue::from_static("")),
+    )]
+}
+
+/// The schema of a list operation's `item` and `was`: an entry of the list the path names.
+pub struct ListEntry;
+
+impl utoipa::PartialSchema for ListEntry {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::ToSchema as _;
+        let mut one = utoipa::openapi::schema::OneOfBuilder::new().description(Some(
+            "一覧の項目: guardians は Guardian、household は HouseholdMember、progress は ProgressEntry（author などはサーバーが記録し、送られた値は使いません）、attachments は Attachment、intake_reports は IntakeReport",
+        ));
+        for name in [
+            tsunagu_record::schema::Guardian::name(),
+            tsunagu_record::schema::HouseholdMember::name(),
+            tsunagu_record::schema::ProgressEntry::name(),
+            tsunagu_record::schema::Attachment::name(),
+            tsunagu_record::schema::IntakeReport::name(),
+        ] {
+            one = one.item(utoipa::openapi::Ref::from_schema_name(name));
+        }
+        one.into()
+    }
+}
+
+impl utoipa::ToSchema for ListEntry {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        use tsunagu_record::schema::*;
+        fn add<T: utoipa::ToSchema>(
+            out: &mut Vec<(
+                String,
+                utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+            )>,
+        ) {
+            out.push((T::name().into(), T::schema()));
+            T::schemas(out);
+        }
+        add::<Guardian>(schemas);
+        add::<HouseholdMember>(schemas);
+        add::<ProgressEntry>(schemas);
+        add::<Attachment>(schemas);
+        add::<IntakeReport>(schemas);
+    }
+}
+
+/// A list operation's body, typed by the list the path names. Read field by field, so that a
+/// problem is named by its path (serde names none inside an enum tagged by `op`).
+fn list_op<T: serde::de::DeserializeOwned>(body: &serde_json::Value) -> AppResult<ListOp<T>> {
+    const OPS: [(&str, &[&str]); 4] = [
+        ("add", &["item"]),
+        ("change", &["index", "was", "item"]),
+        ("remove", &["index", "was"]),
+        ("move", &["index", "was", "to"]),
+    ];
+    let Some(obj) = body.as_object() else {
+        return Err(AppError::bad_field(
+            "",
+            "本文: 一覧の操作は JSON のオブジェクトで送ってください",
+        ));
+    };
+    let names = || OPS.map(|(n, _)| n).join(", ");
+    let op = match obj.get("op") {
+        None => {
+            return Err(AppError::bad_field(
+                "op",
+                format!("op: 必須の項目がありません（{} のいずれか）", names()),
+            ))
+        }
+        Some(op) => op.as_str().unwrap_or_default(),
+    };
+    let Some((op, fields)) = OPS.into_iter().find(|(n, _)| *n == op) else {
+        return Err(AppError::bad_field(
+            "op",
+            format!(
+                "op: 操作「{}」はありません（{} のいずれか）",
+                body["op"],
+                names()
+            ),
+        ));
+    };
+    if let Some(k) = obj
+        .keys()
+        .find(|k| *k != "op" && !fields.contains(&k.as_str()))
+    {
+        return Err(AppError::bad_field(
+            k.clone(),
+            format!(
+                "{k}: 不明な項目です（{op} に使う項目: {}）",
+                fields.join(", ")
+            ),
+        ));
+    }
+    fn field<T: serde::de::DeserializeOwned>(
+        obj: &serde_json::Map<String, serde_json::Value>,
+        key: &str,
+    ) -> AppResult<T> {
+        let Some(v) = obj.get(key) else {
+            return Err(AppError::bad_field(
+                key,
+                format!("{key}: 必須の項目がありません"),
+            ));
+        };
+        let bytes = serde_json::to_vec(v).map_err(|e| AppError::Internal(e.into()))?;
+        parse_json(&bytes).map_err(|e| match e {
+            AppError::BadRequest {
+                code,
+                message,
+                field,
+            } => {
+                let inner = field.unwrap_or_default();
+                let at = if inner.is_empty() {
+                    key.to_string()
+                } else {
+                    format!("{key}.{inner}")
+                };
+                let what = message.split_once(": ").map(|(_, m)| m).unwrap_or(&message);
+                AppError::BadRequest {
+                    code,
+                    message: format!("{at}: {what}"),
+                    field: Some(at),
+                }
+            }
+            other => other,
+        })
+    }
+    Ok(match op {
+        "add" => ListOp::Add {
+            item: field(obj, "item")?,
+        },
+        "change" => ListOp::Change {
+            index: field(obj, "index")?,
+            was: field(obj, "was")?,
+            item: field(obj, "item")?,
+        },
+        "remove" => ListOp::Remove {
+            index: field(obj, "index")?,
+            was: field(obj, "was")?,
+        },
+        _ => ListOp::Move {
+            index: field(obj, "index")?,
+            was: field(obj, "was")?,
+            to: field(obj, "to")?,
+        },
+    })
+}
+
+/// A list operation's body, typed by the list the path names; errors name the field.
+fn list_change(list: &str, body: &serde_json::Value) -> AppResult<ListChange> {
+    let name = ListName::from_name(list).ok_or_else(|| {
+        AppError::bad_field(
+            "list",
+            format!(
+                "一覧「{list}」はありません（使用できるもの: {}）",
+                ListName::ALL.map(ListName::name).join(", ")
+            ),
+        )
+    })?;
+    Ok(match name {
+        ListName::Guardians => ListChange::Guardians(list_op(body)?),
+        ListName::Household => ListChange::Household(list_op(body)?),
+        ListName::Progress => ListChange::Progress(list_op(body)?),
+        ListName::Attachments => ListChange::Attachments(list_op(body)?),
+        ListName::IntakeReports => ListChange::IntakeReports(list_op(body)?),
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/records/{id}/lists/{list}",
+    params(("id" = i64, Path, minimum = 1, description = "記録のID（正の整数）"),
+           ("list" = ListName, Path, example = "progress", description = "一覧: guardians（core.guardians）, household（family.household）, progress（casework.progress）, attachments（casework.attachments）, intake_reports（admin.intake_reports）")),
+    request_body(content = ListOp<ListEntry>, description = "一覧の1件の追加・変更・削除・移動。現在の版に対して行うので版は不要です。`index` と `was` は表示したときの位置と内容で、位置が変わっていれば内容で探します"),
+    responses((status = 200, description = "変更しました（所有機関の表示、新しい版）", body = RecordView,
+            headers(("Tsunagu-Merged" = String, description = "常に空（一覧の操作は現在の版に対して行うため）"))),
+        (status = 403, description = "記録を更新できるのは所有機関のみです", body = ApiError),
+        (status = 404, description = "記録が見つからないか、閲覧する権限がありません", body = ApiError),
+        (status = 409, description = "`was` の項目が一覧にもうありません（`list_item_changed`: 他の職員が変更または削除しました）", body = ApiError),
+        (status = 422, description = "変更後の記録の入力内容の誤り（`fields` に項目ごと）", body = ApiError)))]
+pub async fn change_list(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path((id, list)): Path<(String, String)>,
+    JsonBody(body): JsonBody<serde_json::Value>,
+) -> AppResult<impl IntoResponse> {
+    let id = record_id(&id)?;
+    let op = list_change(&list, &body)?;
+    let view = s.change_list(&v, id, op).await?;
+    Ok((merged_header(&[]), Json(view)))
 }
 
 #[utoipa::path(put, path = "/api/v1/records/{id}/restrictions", params(("id" = i64, Path, minimum = 1, description = "記録のID（正の整数）")), request_body = SetRestrictions,

@@ -1,9 +1,12 @@
 //! The use cases of records: create, update and restrict (the owner only), read a record, its
 //! versions and who viewed it as the caller's tier allows, and case lists with their cursors.
 
+use std::sync::{Arc, Mutex};
+
 use base64::Engine;
 use serde_json::json;
 use tsunagu_record::api::{CaseList, RecordViewEntry, UpdateRecord, VersionEntry};
+use tsunagu_record::lists::{ListChange, ListOpError};
 use tsunagu_record::validate::{validate, Context};
 use tsunagu_record::{RecordBody, RecordView, Restrictions};
 
@@ -22,7 +25,14 @@ use crate::tier::{self, RecordFacts, Tier};
 enum Change {
     Body(Box<RecordBody>),
     Restrictions(Restrictions),
+    /// One operation on one list, applied to the current body.
+    List(ListChange),
 }
+
+/// Where the check run on the locked row leaves the reason it refused a write that the caller
+/// owns (a list operation that does not fit the list as it is now, or a body that no longer
+/// validates): the store only learns that the write was refused.
+type Failure = Arc<Mutex<Option<AppError>>>;
 
 impl AppState {
     pub(crate) fn check_body(&self, body: &RecordBody) -> AppResult<()> {
@@ -50,16 +60,23 @@ impl AppState {
         }
     }
 
+    /// The write of `body` by `v` over `base` (the version it replaces; none for a new
+    /// record): the server's stamps put on it (`tsunagu_record::lists::stamp`: who wrote each
+    /// progress entry and when, whatever the client sent), its columns, audit entry and
+    /// notifications.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn write_for(
         &self,
         v: &Viewer,
         owner: &Org,
-        body: RecordBody,
+        base: Option<&RecordBody>,
+        mut body: RecordBody,
         restrictions: Restrictions,
         action: &'static str,
         detail: serde_json::Value,
     ) -> RecordWrite {
         let at = self.clock.now();
+        tsunagu_record::lists::stamp(base, &mut body, &v.display_name, time(at));
         let notify = domain::recipients(&v.org, owner, &body, &self.orgs)
             .into_iter()
             .map(|org_id| NewNotification {
@@ -91,6 +108,7 @@ impl AppState {
         let write = self.write_for(
             v,
             &v.org,
+            None,
             body,
             Restrictions::default(),
             action::RECORD_CREATED,
@@ -110,16 +128,57 @@ impl AppState {
         action: &'static str,
         detail: serde_json::Value,
     ) -> PrepareWrite {
+        self.update_by_owner_or_fail(v, change, action, detail, Failure::default())
+    }
+
+    /// As [`Self::update_by_owner`]; a change the owner may make but that does not fit the
+    /// current row is refused with its reason left in `failed`.
+    fn update_by_owner_or_fail(
+        &self,
+        v: &Viewer,
+        change: Change,
+        action: &'static str,
+        mut detail: serde_json::Value,
+        failed: Failure,
+    ) -> PrepareWrite {
         let (state, v) = (self.clone(), v.clone());
         Box::new(move |current: &StoredRecord| {
             if current.owner_org != v.org.id {
                 return None;
             }
+            let fail = |e: AppError| {
+                *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                None
+            };
             let (body, restrictions) = match change {
                 Change::Body(b) => (*b, current.restrictions.clone()),
                 Change::Restrictions(r) => (current.body.clone(), r),
+                Change::List(op) => {
+                    let list = op.list();
+                    let mut body = current.body.clone();
+                    match op.apply_to(&mut body) {
+                        Ok(at) => {
+                            detail["from_version"] = json!(current.version);
+                            detail["index"] = json!(at);
+                        }
+                        Err(e) => return fail(list_refusal(list, e)),
+                    }
+                    // The same rules as a whole save (a guardian too many, a text too long).
+                    if let Err(e) = state.check_body(&body) {
+                        return fail(e);
+                    }
+                    (body, current.restrictions.clone())
+                }
             };
-            let mut write = state.write_for(&v, &v.org, body, restrictions, action, detail);
+            let mut write = state.write_for(
+                &v,
+                &v.org,
+                Some(&current.body),
+                body,
+                restrictions,
+                action,
+                detail,
+            );
             // An organisation is told of a change only if it can see one: a notice of a change
             // to parts it may not see would tell it when, and how often, they changed.
             let after = current.next_version(&write);
@@ -145,11 +204,36 @@ impl AppState {
         version: i64,
         prepare: PrepareWrite,
     ) -> AppResult<StoredRecord> {
-        let outcome = match self.store.update_record(id, version, prepare).await {
+        let outcome = match self.store.update_record(id, Some(version), prepare).await {
             Err(crate::storage::StoreError::NotFound) => return Err(not_found()),
             other => other?,
         };
         self.finish_write(v, outcome)
+    }
+
+    /// One operation on one list of record `id`, by its owner, applied to the current version
+    /// in the write's own transaction: no version is needed, and two appends at once both
+    /// succeed. Validated as a whole save; a new version, audited and notified as any update.
+    pub async fn change_list(&self, v: &Viewer, id: i64, op: ListChange) -> AppResult<RecordView> {
+        self.writer_check(v)?;
+        let failed = Failure::default();
+        let detail = json!({ "list": op.list().name(), "op": op.op_name() });
+        let prepare = self.update_by_owner_or_fail(
+            v,
+            Change::List(op),
+            action::RECORD_UPDATED,
+            detail,
+            failed.clone(),
+        );
+        let outcome = match self.store.update_record(id, None, prepare).await {
+            Err(crate::storage::StoreError::NotFound) => return Err(not_found()),
+            other => other?,
+        };
+        if let Some(e) = failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            return Err(e);
+        }
+        let rec = self.finish_write(v, outcome)?;
+        Ok(tier::project(Tier::Owner, &rec, &v.org).expect("owner sees everything"))
     }
 
     /// The 409 of a save that could not be merged: the record as it is now (owner's view) and
@@ -190,7 +274,7 @@ impl AppState {
     ) -> AppResult<(RecordView, Vec<String>)> {
         self.writer_check(v)?;
         self.check_body(&req.record)?;
-        let mine = serde_json::to_value(&req.record).map_err(|e| AppError::Internal(e.into()))?;
+        let mine = req.record.clone();
         let mut body = req.record;
         let mut version = req.version;
         let mut kept: Vec<String> = Vec::new();
@@ -202,7 +286,7 @@ impl AppState {
                 action::RECORD_UPDATED,
                 json!({ "from_version": req.version, "merged": kept }),
             );
-            let outcome = match self.store.update_record(id, version, prepare).await {
+            let outcome = match self.store.update_record(id, Some(version), prepare).await {
                 Err(crate::storage::StoreError::NotFound) => return Err(not_found()),
                 other => other?,
             };
@@ -228,9 +312,19 @@ impl AppState {
             };
             let to_value =
                 |b: &RecordBody| serde_json::to_value(b).map_err(|e| AppError::Internal(e.into()));
+            // The change as made from its version, with the server's stamps against that
+            // version (an entry the caller added is new, one it corrected keeps its author):
+            // what the client sent as stamps then neither merges nor conflicts.
+            let mut stamped = mine.clone();
+            tsunagu_record::lists::stamp(
+                Some(&base.body),
+                &mut stamped,
+                &v.display_name,
+                time(self.clock.now()),
+            );
             match tsunagu_record::merge::merge_resolving(
                 &to_value(&base.body)?,
-                &mine,
+                &to_value(&stamped)?,
                 &to_value(&current.body)?,
                 &req.resolve,
             ) {
@@ -479,6 +573,27 @@ pub(crate) fn facts(r: &StoredRecord) -> RecordFacts<'static> {
     RecordFacts {
         serious: r.body.admin.serious_case,
         transfer_to: None,
+    }
+}
+
+/// The 409 of a list operation whose entry is gone, the 400 of a place outside the list.
+fn list_refusal(list: tsunagu_record::lists::ListName, e: ListOpError) -> AppError {
+    let label = list.label_ja();
+    match e {
+        ListOpError::Gone { index } => AppError::State {
+            code: "list_item_changed",
+            message: format!(
+                "{label}の{}件目（index {index}）は、表示した後に他の職員が変更または削除しました。最新の記録を読み込んでからやり直してください",
+                index + 1
+            ),
+        },
+        ListOpError::BadTarget { to, len } => AppError::bad_field(
+            "to",
+            format!(
+                "移動先 to（{to}）は{label}の一覧の位置（0から{}まで、現在{len}件）で指定してください",
+                len.saturating_sub(1)
+            ),
+        ),
     }
 }
 

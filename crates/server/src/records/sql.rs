@@ -226,7 +226,7 @@ macro_rules! impl_record_store {
             async fn update_record(
                 &self,
                 id: i64,
-                expected_version: i64,
+                expected_version: Option<i64>,
                 prepare: PrepareWrite,
             ) -> StoreResult<Versioned<(StoredRecord, Vec<NotificationRow>)>> {
                 let mut tx = self.write.begin().await?;
@@ -236,7 +236,7 @@ macro_rules! impl_record_store {
                 let Some(w) = prepare(&current) else {
                     return Ok(Versioned::Refused(Box::new(current)));
                 };
-                if current.version != expected_version {
+                if expected_version.is_some_and(|v| v != current.version) {
                     return Ok(Versioned::Conflict(Box::new(current)));
                 }
                 let rec = current.next_version(&w);

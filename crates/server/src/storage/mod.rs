@@ -533,11 +533,12 @@ pub trait RecordStore: Send + Sync {
         &self,
         write: RecordWrite,
     ) -> StoreResult<(StoredRecord, Vec<NotificationRow>)>;
-    /// `prepare` sees the locked current row first (it may refuse), then the version is checked.
+    /// `prepare` sees the locked current row first (it may refuse), then the version is checked
+    /// (`None`: no check, for a change computed from the locked row itself).
     async fn update_record(
         &self,
         id: i64,
-        expected_version: i64,
+        expected_version: Option<i64>,
         prepare: PrepareWrite,
     ) -> StoreResult<Versioned<(StoredRecord, Vec<NotificationRow>)>>;
     async fn get_record(&self, id: i64) -> StoreResult<Option<StoredRecord>>;
