@@ -247,9 +247,19 @@ fn the_history_pane_keeps_the_keys_while_open() {
         .map(|v| {
             let mut rec = full_record();
             rec["meta"]["version"] = json!(v);
+            let changes = if v == 1 {
+                json!([])
+            } else {
+                json!([
+                    { "field": "casework.support_plan", "before": format!("方針{}", v - 1), "after": format!("方針{v}") },
+                    { "field": "casework.progress[1]", "after": { "date": "2026-11-25", "text": format!("経過{v}") } },
+                    { "field": "casework.findings", "withheld": true }
+                ])
+            };
             serde_json::from_value(json!({
                 "written": { "shown": { "version": v, "at": "2026-11-25T02:15:04Z", "author": "児相 職員A（架空）" } },
-                "record": rec
+                "record": rec,
+                "changes": changes
             }))
             .unwrap()
         })
@@ -259,11 +269,25 @@ fn the_history_pane_keeps_the_keys_while_open() {
         kind: ReplyKind::History(Ok(versions)),
     });
     assert_eq!(app.section(), "history");
+    // What each version changed, newest first, within the tier.
+    let screen = render(&mut app, 132, 40);
+    assert!(
+        screen.contains("支援方針: 「方針2」から「方針3」へ"),
+        "{screen}"
+    );
+    assert!(screen.contains("所見: 変更あり（非表示）"), "{screen}");
+    snap("record_history", &mut app);
     key(&mut app, "Down");
     key(&mut app, "Enter");
     let r = app.record.as_ref().unwrap();
     assert_eq!(r.cursor, cursor, "Down scrolls the pane, not the record");
     assert!(r.editing.is_none(), "Enter starts no edit behind the pane");
+    // Enter reads the history in full.
+    assert_eq!(app.section(), "reader");
+    let screen = render(&mut app, 132, 40);
+    assert!(screen.contains("経過2: 追加"), "{screen}");
+    key(&mut app, "Esc");
+    assert_eq!(app.section(), "history");
     key(&mut app, "Esc");
     assert_eq!(app.section(), "record");
 }

@@ -44,7 +44,7 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         Screen::CaseList => screens::case_list::draw(f, main, app),
         Screen::Record => screens::record::draw(f, main, app),
         Screen::Intake => screens::intake::draw(f, main, app),
-        Screen::Intakes => screens::intake::draw_list(f, main, app),
+        Screen::Intakes => screens::intake_list::draw(f, main, app),
     }
     let over = Rect {
         x: area.x,

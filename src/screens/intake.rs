@@ -1,8 +1,8 @@
 //! 通告受理 (workflow 1 of system.md): a report typed while the caller speaks and saved on the
 //! server at once (nothing on this machine's disk), the nationwide lookup run on the names and
 //! birth date typed, then attached to a record found or converted into a new record prefilled
-//! from it; the 48-hour safety clock shown and the confirmation recorded. Also the duty list of
-//! the organisation's intakes, most urgent first.
+//! from it; the 48-hour safety clock shown and the confirmation recorded. The duty list of the
+//! organisation's intakes is `intake_list.rs`.
 
 use std::collections::BTreeMap;
 
@@ -14,8 +14,8 @@ use ratatui::Frame;
 use serde_json::{json, Value};
 use tsunagu_record::api::{SearchHit, SearchResults};
 use tsunagu_record::intake::{
-    self, AttachIntake, ConfirmSafety, Converted, IntakeInput, IntakeList, IntakeStatus,
-    IntakeSummary, IntakeView, SafetyConfirmationInput, SafetyState, UpdateIntake,
+    self, AttachIntake, ConfirmSafety, Converted, IntakeInput, IntakeStatus, IntakeView,
+    SafetyConfirmationInput, SafetyState, UpdateIntake,
 };
 
 use crate::api::ApiErr;
@@ -375,17 +375,6 @@ impl IntakeState {
     }
 }
 
-/// The organisation's intakes (the duty list): unconfirmed ones most urgent first, or all.
-#[derive(Debug, Clone, Default)]
-pub struct IntakesState {
-    pub items: Vec<IntakeSummary>,
-    pub all: bool,
-    pub selected: usize,
-    pub offset: usize,
-    pub loading: bool,
-    pub error: Option<String>,
-}
-
 /// The safety clock in words: 「期限まで 5時間10分」「12時間超過」「確認済み」.
 pub fn clock_text(state: SafetyState, due: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let mins = (due - now).num_minutes();
@@ -415,7 +404,7 @@ pub fn clock_cell(state: SafetyState, due: DateTime<Utc>, now: DateTime<Utc>) ->
     }
 }
 
-fn jst_text(t: DateTime<Utc>) -> String {
+pub fn jst_text(t: DateTime<Utc>) -> String {
     let j = t.with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).expect("JST"));
     j.format("%m/%d %H:%M").to_string()
 }
@@ -447,63 +436,6 @@ impl App {
             Level::Info,
             "通告受理: 内容を入力して Ctrl+S で保存（保存した時点で受理が記録され、全国照会を行います）",
         );
-    }
-
-    pub fn open_intakes(&mut self) {
-        self.overlay = None;
-        self.screen = Screen::Intakes;
-        self.load_intakes();
-    }
-
-    fn load_intakes(&mut self) {
-        self.intakes.loading = true;
-        self.intakes.error = None;
-        let all = self.intakes.all;
-        self.request("intakes", CmdKind::Intakes { all });
-    }
-
-    /// Loads the unconfirmed intakes for the safety column of the case list.
-    pub fn load_due(&mut self) {
-        if self.me.as_ref().is_some_and(|m| {
-            matches!(
-                m.org.kind,
-                tsunagu_record::OrgKind::Cgc | tsunagu_record::OrgKind::Municipality
-            )
-        }) {
-            self.request("due", CmdKind::Intakes { all: false });
-        }
-    }
-
-    pub(crate) fn on_due(&mut self, res: Result<IntakeList, ApiErr>) {
-        if let Ok(list) = res {
-            self.due.clear();
-            for i in list.items {
-                if let Some(rid) = i.record_id {
-                    // The earliest deadline of a record's intakes is the one that matters.
-                    let keep = self.due.get(&rid).is_some_and(|d| d.due_at <= i.due_at);
-                    if !keep {
-                        self.due.insert(rid, i);
-                    }
-                }
-            }
-        }
-    }
-
-    pub(crate) fn on_intakes(&mut self, res: Result<IntakeList, ApiErr>) {
-        self.intakes.loading = false;
-        match res {
-            Ok(l) => {
-                self.intakes.items = l.items;
-                self.intakes.selected = self
-                    .intakes
-                    .selected
-                    .min(self.intakes.items.len().saturating_sub(1));
-            }
-            Err(e) => {
-                self.intakes.error = Some(e.message());
-                self.on_error(&e);
-            }
-        }
     }
 
     pub(crate) fn on_intake(&mut self, res: Result<IntakeView, ApiErr>) {
@@ -916,40 +848,6 @@ impl App {
             "通告から新しい記録: 通告の内容を写しました。必須の項目を補って Ctrl+S で作成します（通告と紐づきます）",
         );
     }
-
-    pub(crate) fn intakes_action(&mut self, a: Action) {
-        let s = &mut self.intakes;
-        let n = s.items.len();
-        match a {
-            Action::Down => s.selected = (s.selected + 1).min(n.saturating_sub(1)),
-            Action::Up => s.selected = s.selected.saturating_sub(1),
-            Action::PageDown => s.selected = (s.selected + 10).min(n.saturating_sub(1)),
-            Action::PageUp => s.selected = s.selected.saturating_sub(10),
-            Action::Top => s.selected = 0,
-            Action::Bottom => s.selected = n.saturating_sub(1),
-            Action::Filter => {
-                s.all = !s.all;
-                s.selected = 0;
-                self.load_intakes();
-            }
-            Action::Reload => self.load_intakes(),
-            Action::NewIntake => self.new_intake(),
-            Action::Open => {
-                let Some(id) = s.items.get(s.selected).map(|i| i.id) else {
-                    return;
-                };
-                if self.intake.as_ref().is_some_and(|i| i.unsaved()) {
-                    self.screen = Screen::Intake;
-                    self.say(Level::Warn, "入力中の通告があります。先に保存してください");
-                    return;
-                }
-                self.intake = None;
-                self.request("intake_save", CmdKind::IntakeGet { id });
-            }
-            Action::Back => self.screen = Screen::CaseList,
-            _ => self.dirty = false,
-        }
-    }
 }
 
 pub const INTAKE_DISCARD: &str =
@@ -1150,87 +1048,6 @@ fn draw_hits(f: &mut Frame, area: Rect, th: &crate::theme::Theme, el: &str, st: 
         );
         lines.push(Line::from(Span::styled(
             text::fit(&text::sanitize(&l), w, el),
-            style,
-        )));
-    }
-    f.render_widget(Paragraph::new(lines).style(th.style("normal")), area);
-}
-
-pub fn draw_list(f: &mut Frame, area: Rect, app: &mut App) {
-    let el = app.look.ellipsis;
-    let th = app.theme.clone();
-    let now = app.now();
-    let s = &mut app.intakes;
-    let title = format!(
-        "通告一覧（{}）  {}件",
-        if s.all {
-            "すべて"
-        } else {
-            "安全確認がまだのもの、期限の早い順"
-        },
-        s.items.len()
-    );
-    let w = area.width as usize;
-    let mut lines = vec![
-        Line::from(Span::styled(
-            text::fit(&format!(" {title}"), w, el),
-            th.style("section"),
-        )),
-        Line::from(Span::styled(
-            text::fit(
-                " 受理日時     経路           緊急度     子ども           状態       安全確認",
-                w,
-                el,
-            ),
-            th.style("header"),
-        )),
-    ];
-    if s.items.is_empty() {
-        let msg = if s.loading {
-            " 読み込み中".to_string()
-        } else if let Some(e) = &s.error {
-            format!(" 読み込めませんでした: {e}（F5 で再読み込み）")
-        } else {
-            " 表示する通告はありません（F8 で新しい通告を受理）".to_string()
-        };
-        lines.push(Line::from(Span::styled(msg, th.style("dim"))));
-    }
-    let rows = area.height.saturating_sub(2) as usize;
-    if s.selected < s.offset {
-        s.offset = s.selected;
-    } else if s.selected >= s.offset + rows {
-        s.offset = s.selected + 1 - rows;
-    }
-    for (i, it) in s.items.iter().enumerate().skip(s.offset).take(rows) {
-        let style = if i == s.selected {
-            th.style("selected")
-        } else if it.state == SafetyState::Overdue {
-            th.style("error")
-        } else {
-            th.style("normal")
-        };
-        let name = it.child_name.display();
-        let cells = [
-            text::fit(&jst_text(it.received_at), 12, el),
-            text::fit(it.channel.map(|c| c.label_ja()).unwrap_or("-"), 14, el),
-            text::fit(it.urgency.map(|u| u.label_ja()).unwrap_or("-"), 10, el),
-            text::fit(
-                if name.trim().is_empty() {
-                    "（氏名不明）"
-                } else {
-                    &name
-                },
-                16,
-                el,
-            ),
-            text::fit(it.status.label_ja(), 10, el),
-            match clock_cell(it.state, it.due_at, now) {
-                c if c.is_empty() => it.state.label_ja().to_string(),
-                c => c,
-            },
-        ];
-        lines.push(Line::from(Span::styled(
-            text::fit(&text::sanitize(&format!(" {}", cells.join(" "))), w, el),
             style,
         )));
     }

@@ -2,6 +2,7 @@
 pub mod case_list;
 pub mod help;
 pub mod intake;
+pub mod intake_list;
 pub mod login;
 pub mod menu;
 pub mod notifications;

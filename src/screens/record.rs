@@ -644,6 +644,16 @@ impl App {
                 Action::Bottom => r.side_scroll = usize::MAX / 2,
                 Action::Back | Action::Cancel => r.side = Side::None,
                 Action::History | Action::Views => self.open_side(a),
+                Action::Read => {
+                    if let Side::History(v) = &r.side {
+                        r.reader = Some(Reader {
+                            title: "変更履歴".into(),
+                            text: history_lines(v, true).join("\n"),
+                            scroll: 0,
+                            rows: 10,
+                        });
+                    }
+                }
                 _ => self.dirty = false,
             }
             return;
@@ -1210,21 +1220,7 @@ fn side_lines(side: &Side) -> (&str, Vec<String>) {
         Side::None => ("", vec![]),
         Side::Loading(t) => (t, vec!["読み込み中".into()]),
         Side::Error(e) => ("エラー", vec![e.clone()]),
-        Side::History(v) => (
-            "変更履歴（新しい順）",
-            v.iter()
-                .rev()
-                .map(|e| match &e.written {
-                    Visible::Shown(w) => format!(
-                        "版{}  {}  {}",
-                        w.version,
-                        w.at.with_timezone(&jst()).format("%Y-%m-%d %H:%M"),
-                        w.author
-                    ),
-                    Visible::Withheld { reason } => format!("版 -  {}", reason.label_ja()),
-                })
-                .collect(),
-        ),
+        Side::History(v) => ("変更履歴（新しい順、F6 で全文）", history_lines(v, false)),
         Side::Views(v) => (
             "他機関の閲覧記録",
             if v.is_empty() {
@@ -1245,6 +1241,54 @@ fn side_lines(side: &Side) -> (&str, Vec<String>) {
             },
         ),
     }
+}
+
+/// The history as lines: each version (newest first) and what it changed, field by field,
+/// within the viewer's tier. `full` gives every value whole (for the reader); otherwise each
+/// value is one line (the pane cuts it to its width).
+pub fn history_lines(v: &[VersionEntry], full: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    let value = |field: &str, x: &serde_json::Value| {
+        let lines = form::value_lines(field, Some(x));
+        if full {
+            lines.join("\n      ")
+        } else {
+            lines.join(" ")
+        }
+    };
+    for e in v.iter().rev() {
+        out.push(match &e.written {
+            Visible::Shown(w) => format!(
+                "版{}  {}  {}",
+                w.version,
+                w.at.with_timezone(&jst()).format("%Y-%m-%d %H:%M"),
+                w.author
+            ),
+            Visible::Withheld { reason } => format!("版 -  {}", reason.label_ja()),
+        });
+        if e.changes.is_empty() {
+            continue;
+        }
+        for c in &e.changes {
+            let label = form::label_of(&c.field);
+            let line = if c.withheld {
+                format!("   {label}: 変更あり（非表示）")
+            } else {
+                match (&c.before, &c.after) {
+                    (None, Some(a)) => format!("   {label}: 追加「{}」", value(&c.field, a)),
+                    (Some(b), None) => format!("   {label}: 削除「{}」", value(&c.field, b)),
+                    (Some(b), Some(a)) => format!(
+                        "   {label}: 「{}」から「{}」へ",
+                        value(&c.field, b),
+                        value(&c.field, a)
+                    ),
+                    (None, None) => format!("   {label}: 変更"),
+                }
+            };
+            out.push(line);
+        }
+    }
+    out
 }
 
 fn draw_side(
