@@ -188,6 +188,8 @@ fn the_demo_command_opens_the_working_system() {
     assert!(c.contents().contains("他のデモアカウントに切替"), "{s}");
     c.send(F9);
     c.wait_for("デモ用アカウントの切替");
+    // Every demo account is offered, the organisation's administrator too.
+    c.wait_for("demo-admin");
     c.send(DOWN);
     c.send(ENTER);
     c.wait_for("区 職員B（架空）");

@@ -117,20 +117,24 @@ impl Walk<'_> {
                 Value::Object(out)
             }
             (Value::Array(b), Value::Array(m), Value::Array(t)) => {
-                if m.starts_with(b) && t.starts_with(b) {
-                    // Both appended (経過): the other's entries first, as they were saved first.
-                    self.merged.push(path.to_string());
-                    let mut out = t.clone();
-                    out.extend(m[b.len()..].iter().cloned());
-                    return Value::Array(out);
-                }
-                if b.len() == m.len() && b.len() == t.len() {
-                    // The same entries, changed in place: entry by entry.
-                    let out = (0..b.len())
+                if m.len() >= b.len() && t.len() >= b.len() {
+                    // Entries the base had, changed in place, merged entry by entry (a
+                    // correction of one entry and of another, or of the same entry's other
+                    // field); entries either side appended are all kept, the other's first, as
+                    // they were saved first (経過 written by two people at once).
+                    let mut out: Vec<Value> = (0..b.len())
                         .map(|i| self.walk(&format!("{path}[{i}]"), &b[i], &m[i], &t[i]))
                         .collect();
+                    let (mine_added, theirs_added) = (&m[b.len()..], &t[b.len()..]);
+                    if !theirs_added.is_empty() {
+                        self.merged.push(path.to_string());
+                    }
+                    out.extend(theirs_added.iter().cloned());
+                    out.extend(mine_added.iter().cloned());
                     return Value::Array(out);
                 }
+                // An entry removed on one side while the list changed on the other: whose
+                // entry is whose cannot be told by position, so the people decide.
                 self.conflict(path, base, mine, theirs)
             }
             (Value::String(b), Value::String(m), Value::String(t))
@@ -192,6 +196,35 @@ impl Walk<'_> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_correction_and_an_append_from_the_same_version_are_both_kept() {
+        let base = json!({ "progress": [ { "date": "2026-01-10", "text": "初回" }, { "date": "2026-01-11", "text": "二回目" } ] });
+        // Mine corrects the first entry; theirs appended one.
+        let mine = json!({ "progress": [ { "date": "2026-01-10", "text": "初回（訂正）" }, { "date": "2026-01-11", "text": "二回目" } ] });
+        let theirs = json!({ "progress": [ { "date": "2026-01-10", "text": "初回" }, { "date": "2026-01-11", "text": "二回目" }, { "date": "2026-01-12", "text": "三回目" } ] });
+        let m = merge(&base, &mine, &theirs).unwrap();
+        assert_eq!(m.value["progress"][0]["text"], "初回（訂正）");
+        assert_eq!(m.value["progress"][2]["text"], "三回目");
+        assert_eq!(m.value["progress"].as_array().unwrap().len(), 3);
+        // Both appended after each correcting another entry: everything kept.
+        let mine = json!({ "progress": [ { "date": "2026-01-10", "text": "初回（訂正）" }, { "date": "2026-01-11", "text": "二回目" }, { "date": "2026-01-13", "text": "私" } ] });
+        let theirs = json!({ "progress": [ { "date": "2026-01-10", "text": "初回" }, { "date": "2026-01-11", "text": "二回目（訂正）" }, { "date": "2026-01-12", "text": "相手" } ] });
+        let m = merge(&base, &mine, &theirs).unwrap();
+        let texts: Vec<&str> = m.value["progress"].as_array().unwrap().iter().map(|e| e["text"].as_str().unwrap()).collect();
+        assert_eq!(texts, ["初回（訂正）", "二回目（訂正）", "相手", "私"]);
+        // The same entry's text corrected both ways differently: that entry's text is the
+        // conflict, named by its path, with both in full.
+        let theirs = json!({ "progress": [ { "date": "2026-01-10", "text": "初回（別の訂正）" }, { "date": "2026-01-11", "text": "二回目" } ] });
+        let c = merge(&base, &mine, &theirs).unwrap_err();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].field, "progress[0].text");
+        assert_eq!(c[0].mine, "初回（訂正）");
+        assert_eq!(c[0].theirs, "初回（別の訂正）");
+        // A removal on one side while the other changed the list: decided by people.
+        let mine = json!({ "progress": [ { "date": "2026-01-11", "text": "二回目" } ] });
+        assert!(merge(&base, &mine, &theirs).is_err());
+    }
 
     fn body() -> Value {
         json!({
