@@ -16,12 +16,15 @@ mod fixtures;
 mod form;
 mod keymap;
 mod screens;
+mod scroll;
 #[cfg(test)]
 mod snapshots;
 #[cfg(test)]
 mod snapshots_record;
 mod tasks;
 mod term;
+#[cfg(test)]
+mod term_tests;
 mod text;
 mod theme;
 mod ui;
@@ -119,6 +122,10 @@ async fn async_main(cli: Cli) -> i32 {
         .clone()
         .or(loaded.file.server.clone())
         .unwrap_or_default();
+    let scroll = config::scroll_regions(
+        &loaded.file,
+        std::env::var("TSUNAGU_SCROLL_REGIONS").ok().as_deref(),
+    );
     let mut app = app::App::new(loaded.keymap, loaded.theme, look, server, today);
     app.startup_warnings = loaded.warnings;
     #[cfg_attr(not(feature = "embedded-server"), allow(unused_mut))]
@@ -168,7 +175,8 @@ async fn async_main(cli: Cli) -> i32 {
     }
     term::install_panic_hook();
     let writer = term::FrameWriter::new(std::io::stdout());
-    let mut terminal = match Terminal::new(term::TermBackend::new(writer)) {
+    let backend = term::TermBackend::new(writer).with_scroll_regions(scroll);
+    let mut terminal = match Terminal::new(backend) {
         Ok(t) => t,
         Err(e) => {
             term::restore();
