@@ -22,6 +22,18 @@ pub struct FileConfig {
     /// `wide` (the default, as Tera Term's Japanese set-up does) or `narrow`. Only `narrow`
     /// lets the client draw them.
     pub ambiguous_width: Option<String>,
+    /// `false`: never scroll a region of the screen with the terminal's scroll region (DECSTBM);
+    /// every frame is sent cell by cell. Also `TSUNAGU_SCROLL_REGIONS=off`.
+    pub scroll_regions: Option<bool>,
+}
+
+/// Whether to scroll with the terminal's scroll regions: `TSUNAGU_SCROLL_REGIONS` (`off`, `0`,
+/// `false`, `no` turn them off; anything else on) over the settings file, on by default.
+pub fn scroll_regions(file: &FileConfig, env: Option<&str>) -> bool {
+    match env.map(|v| v.trim().to_ascii_lowercase()) {
+        Some(v) if !v.is_empty() => !matches!(v.as_str(), "off" | "0" | "false" | "no"),
+        _ => file.scroll_regions.unwrap_or(true),
+    }
 }
 
 pub fn config_dir() -> Option<PathBuf> {
@@ -139,5 +151,25 @@ pub fn load(c: &Choices) -> Loaded {
         keymap,
         theme,
         warnings,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scroll_regions_are_on_unless_the_environment_or_the_file_turns_them_off() {
+        let none = FileConfig::default();
+        let off: FileConfig = toml::from_str("scroll_regions = false").expect("toml");
+        assert!(scroll_regions(&none, None));
+        assert!(!scroll_regions(&off, None));
+        for v in ["off", "0", "false", "NO", " Off "] {
+            assert!(!scroll_regions(&none, Some(v)), "{v}");
+        }
+        // The environment wins over the file, both ways; an empty value says nothing.
+        assert!(scroll_regions(&off, Some("on")));
+        assert!(!scroll_regions(&off, Some("")));
+        assert!(scroll_regions(&none, Some("")));
     }
 }

@@ -43,7 +43,7 @@ pub async fn run<W: Write>(
             app.dirty = true;
         }
         if app.dirty {
-            terminal.draw(|f| crate::ui::draw(f, app))?;
+            crate::term::draw(terminal, |f| crate::ui::draw(f, app))?;
             app.dirty = false;
         }
         let deadline = app.next_deadline();

@@ -16,6 +16,7 @@ mod fixtures;
 mod form;
 mod keymap;
 mod screens;
+mod scroll;
 #[cfg(test)]
 mod snapshots;
 #[cfg(test)]
@@ -24,6 +25,8 @@ mod snapshots_intake;
 mod snapshots_record;
 mod tasks;
 mod term;
+#[cfg(test)]
+mod term_tests;
 mod text;
 mod theme;
 mod ui;
@@ -121,6 +124,10 @@ async fn async_main(cli: Cli) -> i32 {
         .clone()
         .or(loaded.file.server.clone())
         .unwrap_or_default();
+    let scroll = config::scroll_regions(
+        &loaded.file,
+        std::env::var("TSUNAGU_SCROLL_REGIONS").ok().as_deref(),
+    );
     let mut app = app::App::new(loaded.keymap, loaded.theme, look, server, today);
     app.startup_warnings = loaded.warnings;
     #[cfg_attr(not(feature = "embedded-server"), allow(unused_mut))]
@@ -170,7 +177,8 @@ async fn async_main(cli: Cli) -> i32 {
     }
     term::install_panic_hook();
     let writer = term::FrameWriter::new(std::io::stdout());
-    let mut terminal = match Terminal::new(term::TermBackend::new(writer)) {
+    let backend = term::TermBackend::new(writer).with_scroll_regions(scroll);
+    let mut terminal = match Terminal::new(backend) {
         Ok(t) => t,
         Err(e) => {
             term::restore();

@@ -2,6 +2,7 @@
 pub mod field;
 pub mod input;
 
+use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -28,8 +29,27 @@ pub fn title_bar(f: &mut Frame, area: Rect, app: &App, title: &str, right: &str)
     );
 }
 
+/// Makes room for something drawn over `area`: a double-width character whose second half lies
+/// under the area's left edge is blanked. Left in the buffer, it would hide the area's first
+/// column (ratatui sends no cell that a double-width character covers, and a terminal draws
+/// the character over it), so a pop-up's left border would disappear. A character cut by the
+/// right edge needs nothing: its first half is overdrawn and its second half is a blank.
+pub fn clear_left_edge(buf: &mut Buffer, area: Rect) {
+    let area = area.intersection(buf.area);
+    if area.is_empty() || area.x == buf.area.x {
+        return;
+    }
+    for y in area.top()..area.bottom() {
+        let c = &mut buf[(area.x - 1, y)];
+        if text::width(c.symbol()) >= 2 {
+            c.set_symbol(" ");
+        }
+    }
+}
+
 /// An overlay's frame: cleared area, ASCII borders with `--ascii`, otherwise a title bar only.
 pub fn overlay(f: &mut Frame, area: Rect, app: &App, title: &str, hint: &str) -> Rect {
+    clear_left_edge(f.buffer_mut(), area);
     f.render_widget(Clear, area);
     f.render_widget(Block::default().style(app.theme.style("normal")), area);
     if app.look.ascii {

@@ -5,7 +5,11 @@
 //! - C1: bytes the client writes to the terminal in a minute of an idle case list (the event
 //!   stream connected, nothing happening);
 //! - C2 runs inside the client (`tsunagu bench`: drawing a one-row move through the real
-//!   backend) and is collected here, so one command gives all three.
+//!   backend) and is collected here, so one command gives them all;
+//! - C3: the intake lookup on an emulated 128 kbit/s, 300 ms round-trip link (`link.rs`): the
+//!   names and birth date typed into the search panel as a caller gives them, and what the
+//!   client sends after the typing pause until the answer is on the screen (round trips, bytes,
+//!   time), with the connection still open, with a new connection, and typed in two goes.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -19,6 +23,8 @@ use tsunagu_server::clock::Clock;
 use tsunagu_server::config::Config;
 use tsunagu_server::orgs::OrgDirectory;
 use tsunagu_server::{app, auth, seed};
+
+use crate::link::{Link, LinkParams};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct ClientArgs {
@@ -54,6 +60,33 @@ pub struct ClientReport {
     pub idle_bytes: u64,
     pub idle_bytes_per_min: f64,
     pub c2: serde_json::Value,
+    pub c3: C3Report,
+}
+
+#[derive(Debug, Serialize)]
+pub struct C3Report {
+    pub link: String,
+    pub account: String,
+    pub runs: Vec<C3Run>,
+}
+
+/// One intake lookup over the slow link.
+#[derive(Debug, Serialize)]
+pub struct C3Run {
+    pub case: String,
+    /// What was typed, field by field (Tab between fields).
+    pub typed: Vec<String>,
+    /// The last keystroke to the answer drawn (the typing pause included).
+    pub wall_ms: f64,
+    /// What crossed the link from the first keystroke of the lookup to the answer drawn.
+    pub window: crate::link::Window,
+    /// Requests in the 1.5 s after the answer (none expected).
+    pub requests_after: usize,
+    /// Bytes the client wrote to its terminal meanwhile (the typed keys echoed, "searching",
+    /// the answer): what an ssh session would carry the other way.
+    pub screen_bytes: u64,
+    /// The child looked up is among the hits on the screen.
+    pub found: bool,
 }
 
 /// The real binary in a pseudo-terminal; what it writes is parsed into a screen and counted.
@@ -130,10 +163,46 @@ impl Pty {
     }
 
     fn send(&mut self, s: &str) -> anyhow::Result<()> {
-        self.writer.write_all(s.as_bytes())?;
-        self.writer.flush()?;
+        self.write(s)?;
         std::thread::sleep(Duration::from_millis(20));
         Ok(())
+    }
+
+    fn write(&mut self, s: &str) -> anyhow::Result<()> {
+        self.writer.write_all(s.as_bytes())?;
+        self.writer.flush()?;
+        Ok(())
+    }
+
+    /// Types `s` a key at a time, `gap` apart, as fast typing does (each key restarts the
+    /// search pause). Returns when the last key was written.
+    fn type_keys(&mut self, s: &str, gap: Duration) -> anyhow::Result<Instant> {
+        let mut last = Instant::now();
+        for (i, c) in s.chars().enumerate() {
+            if i > 0 {
+                std::thread::sleep(gap);
+            }
+            self.write(&c.to_string())?;
+            last = Instant::now();
+        }
+        Ok(last)
+    }
+
+    /// Logs `login` in with the demo password and a TOTP code, and waits for the case list.
+    /// Returns when Enter was pressed.
+    fn log_in(&mut self, login: &str, limit: Duration) -> anyhow::Result<Instant> {
+        self.wait_until("the login screen", Duration::from_secs(10), |c| {
+            c.contains("ワンタイムコード")
+        })?;
+        for s in [login, "\t", seed::DEMO_PASSWORD, "\t", &otp(login, 0)?] {
+            self.send(s)?;
+        }
+        let t = Instant::now();
+        self.send("\r")?;
+        self.wait_until("the case list", limit, |c| {
+            listed(c).is_some_and(|(n, _)| n > 0)
+        })?;
+        Ok(t)
     }
 
     fn wait_until(
@@ -241,6 +310,28 @@ pub async fn run(a: ClientArgs) -> anyhow::Result<()> {
         clock.now(),
     )
     .await?;
+    // C3 looks up children of the centre as a caller names them: name and birth date.
+    let children: Vec<(String, String)> =
+        crate::data::owned_by(store.as_ref(), &["cgc-13-01".to_string()], 13, 400)
+            .await?
+            .into_iter()
+            .filter_map(|r| {
+                let c = &r.body.core;
+                let b = c.birth_date.as_ref()?;
+                (!c.child_name.family.is_empty() && !c.child_name.given.is_empty()).then(|| {
+                    (
+                        format!("{} {}", c.child_name.family, c.child_name.given),
+                        b.date.format("%Y-%m-%d").to_string(),
+                    )
+                })
+            })
+            .step_by(97)
+            .take(3)
+            .collect();
+    anyhow::ensure!(
+        children.len() == 3,
+        "no children with a birth date to look up"
+    );
     let state = app::build_state(store, config).await?;
     let running = app::Running::start(state).await?;
     let url = running.url();
@@ -259,23 +350,7 @@ pub async fn run(a: ClientArgs) -> anyhow::Result<()> {
 
     // Log in, then page through the whole list.
     let mut p = Pty::spawn(&bin, &url)?;
-    p.wait_until("the login screen", Duration::from_secs(10), |c| {
-        c.contains("ワンタイムコード")
-    })?;
-    for s in [
-        "demo-cgc",
-        "\t",
-        seed::DEMO_PASSWORD,
-        "\t",
-        &otp("demo-cgc", 0)?,
-    ] {
-        p.send(s)?;
-    }
-    let t = Instant::now();
-    p.send("\r")?;
-    p.wait_until("the case list", Duration::from_secs(20), |c| {
-        listed(c).is_some_and(|(n, _)| n > 0)
-    })?;
+    let t = p.log_in("demo-cgc", Duration::from_secs(20))?;
     let login_to_list_ms = t.elapsed().as_secs_f64() * 1e3;
     let t = Instant::now();
     let mut count = 0;
@@ -311,6 +386,18 @@ pub async fn run(a: ClientArgs) -> anyhow::Result<()> {
     std::thread::sleep(Duration::from_secs(a.idle_secs));
     let idle_bytes = p.bytes() - b0;
     drop(p);
+
+    // C3: the intake lookup over the slow link.
+    let link = std::sync::Arc::new(Link::start(running.addr, LinkParams::slow()).await?);
+    eprintln!(
+        "client: C3 through an emulated 128 kbit/s, 300 ms link at {}",
+        link.url()
+    );
+    let c3 = {
+        let (bin, link, children) = (bin.clone(), link.clone(), children.clone());
+        tokio::task::spawn_blocking(move || c3(&bin, &link, &children)).await??
+    };
+    drop(link);
     running.stop().await?;
 
     // C2: in the client itself.
@@ -338,12 +425,146 @@ pub async fn run(a: ClientArgs) -> anyhow::Result<()> {
         idle_bytes,
         idle_bytes_per_min: idle_bytes as f64 * 60.0 / a.idle_secs as f64,
         c2,
+        c3,
     };
     if let Some(o) = &a.out {
         std::fs::write(o, serde_json::to_string_pretty(&report)?)?;
     }
     print!("{}", markdown(&report));
     Ok(())
+}
+
+/// The account that looks children up in C3: a municipality's staff member (the partner of
+/// the centre that owns them) taking a report.
+const C3_ACCOUNT: &str = "demo-muni";
+
+/// The search panel shows an answer: its count line, and no "searching".
+fn answer_shown(screen: &str) -> bool {
+    screen.contains("ページ目") && !screen.contains("検索中")
+}
+
+/// Three lookups in one session over `link`: (1) name and birth date typed at once, the
+/// connection of the list still open; (2) the same for another child after the link closed the
+/// idle connection, as a server's keep-alive timeout does after a quiet minute; (3) the name,
+/// the answer, then the birth date and the second answer.
+fn c3(bin: &Path, link: &Link, children: &[(String, String)]) -> anyhow::Result<C3Report> {
+    let mut p = Pty::spawn(bin, &link.url())?;
+    p.log_in(C3_ACCOUNT, Duration::from_secs(60))?;
+    let quiet = |p: &Pty, what: &str| -> anyhow::Result<()> {
+        let start = Instant::now();
+        loop {
+            let idle = link.last_activity().map_or(Duration::MAX, |t| t.elapsed());
+            let c = p.contents();
+            if idle >= Duration::from_millis(1500)
+                && c.contains("接続中")
+                && !c.contains("再接続待ち")
+            {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                start.elapsed() < Duration::from_secs(60),
+                "the link did not settle {what}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    quiet(&p, "after the log-in")?;
+    p.send("\x06")?; // Ctrl+f: the search panel
+    p.wait_until("the search panel", Duration::from_secs(5), |c| {
+        c.contains("検索（全国）")
+    })?;
+    let gap = Duration::from_millis(40);
+    let mut runs = Vec::new();
+    let cases: [(&str, bool, bool); 3] = [
+        ("name and birth date, connection open", false, false),
+        ("name and birth date, new connection", true, false),
+        ("name, answer, then birth date", false, true),
+    ];
+    for (i, ((name, birth), (case, new_conn, two_goes))) in children.iter().zip(cases).enumerate() {
+        quiet(&p, case)?;
+        if new_conn {
+            let n = link.drop_idle(Duration::from_secs(1));
+            anyhow::ensure!(n > 0, "no idle connection to close");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let answered = link.answered("/search");
+        let screen0 = p.bytes();
+        let t_first = Instant::now();
+        let wait_answer = |p: &mut Pty, nth: usize, since: Instant| -> anyhow::Result<Instant> {
+            let start = Instant::now();
+            loop {
+                if link.answered("/search") >= answered + nth && answer_shown(&p.contents()) {
+                    return Ok(Instant::now());
+                }
+                anyhow::ensure!(
+                    start.elapsed() < Duration::from_secs(30),
+                    "no answer on the screen for {case} ({:.0} ms):\n{}",
+                    since.elapsed().as_secs_f64() * 1e3,
+                    p.contents()
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        };
+        let (t_last, t_done) = if two_goes {
+            let t = p.type_keys(name, gap)?;
+            wait_answer(&mut p, 1, t)?;
+            let t = p.type_keys(&format!("\t\t{birth}"), gap)?;
+            (t, wait_answer(&mut p, 2, t)?)
+        } else {
+            let t = p.type_keys(&format!("{name}\t\t{birth}"), gap)?;
+            (t, wait_answer(&mut p, 1, t)?)
+        };
+        let window = link.window(t_first, t_done);
+        let screen_bytes = p.bytes() - screen0;
+        let family = name.split(' ').next().unwrap_or(name);
+        let found = p.contents().contains(family);
+        std::thread::sleep(Duration::from_millis(1500));
+        let requests_after = link.window(t_done, Instant::now()).requests.len();
+        eprintln!(
+            "client: C3 {case}: {:.0} ms, {} round trips, {} + {} bytes",
+            (t_done - t_last).as_secs_f64() * 1e3,
+            window.round_trips,
+            window.bytes_up,
+            window.bytes_down
+        );
+        runs.push(C3Run {
+            case: case.to_string(),
+            typed: vec![name.clone(), birth.clone()],
+            wall_ms: (t_done - t_last).as_secs_f64() * 1e3,
+            window,
+            requests_after,
+            screen_bytes,
+            found,
+        });
+        if i + 1 < children.len() {
+            // Empty the fields again: the birth date (the field with the keys), then the name.
+            let clear = |p: &mut Pty, n: usize| -> anyhow::Result<()> {
+                for _ in 0..n {
+                    p.write("\x7f")?;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Ok(())
+            };
+            clear(&mut p, birth.chars().count())?;
+            p.write("\x1b[Z")?;
+            std::thread::sleep(Duration::from_millis(5));
+            p.write("\x1b[Z")?;
+            clear(&mut p, name.chars().count())?;
+            p.wait_until("the fields emptied", Duration::from_secs(10), |c| {
+                !c.contains("ページ目") && !c.contains("検索中")
+            })?;
+        }
+    }
+    let params = link.params();
+    Ok(C3Report {
+        link: format!(
+            "{:.0} kbit/s each way, {:.0} ms round trip",
+            params.bytes_per_sec * 8.0 / 1000.0,
+            params.one_way.as_secs_f64() * 2e3
+        ),
+        account: C3_ACCOUNT.to_string(),
+        runs,
+    })
 }
 
 fn markdown(r: &ClientReport) -> String {
@@ -360,29 +581,77 @@ fn markdown(r: &ClientReport) -> String {
         s,
         "### C2: moving the selection one row in a list of {rows} cases\n"
     );
-    let _ = writeln!(s, "| size | kind | moves | bytes/move | changed cells | their bytes (min) | × min | stock backend bytes | frame p50 ms | frame max ms | full redraw bytes | full redraw ms |");
     let _ = writeln!(
         s,
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "Least: the UTF-8 bytes of the cells that change; for a scrolling move, the scroll \
+         sequence plus the cells that still differ once the band has moved, where that is less. \
+         \"off\": the same client with `TSUNAGU_SCROLL_REGIONS=off`.\n"
     );
+    let _ = writeln!(s, "| size | kind | moves | changed cells | their bytes | least bytes | bytes/move | × least | off: bytes/move | off: × least | stock backend bytes | frame p50 / max ms | off: p50 / max ms | full redraw bytes | full redraw ms |");
+    let _ = writeln!(
+        s,
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let f = |v: &serde_json::Value| v.as_f64().unwrap_or(0.0);
     for size in r.c2.as_array().into_iter().flatten() {
         for kind in ["in_page", "scrolling"] {
             let k = &size[kind];
             let _ = writeln!(
                 s,
-                "| {}×{} | {kind} | {} | {:.0} | {:.0} | {:.0} | {:.2} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} |",
+                "| {}×{} | {kind} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2} / {:.2} | {:.2} / {:.2} | {:.0} | {:.2} |",
                 size["cols"], size["rows"], k["moves"],
-                k["bytes"].as_f64().unwrap_or(0.0),
-                k["changed_cells"].as_f64().unwrap_or(0.0),
-                k["changed_min_bytes"].as_f64().unwrap_or(0.0),
-                k["ratio_to_min"].as_f64().unwrap_or(0.0),
-                k["stock_bytes"].as_f64().unwrap_or(0.0),
-                size["move_ms_p50"].as_f64().unwrap_or(0.0),
-                size["move_ms_max"].as_f64().unwrap_or(0.0),
-                size["full_bytes"].as_f64().unwrap_or(0.0),
-                size["full_ms_p50"].as_f64().unwrap_or(0.0),
+                f(&k["changed_cells"]),
+                f(&k["changed_min_bytes"]),
+                f(&k["min_bytes"]),
+                f(&k["bytes"]),
+                f(&k["ratio_to_min"]),
+                f(&k["bytes_off"]),
+                f(&k["ratio_to_min_off"]),
+                f(&k["stock_bytes"]),
+                f(&k["ms_p50"]),
+                f(&k["ms_max"]),
+                f(&k["ms_p50_off"]),
+                f(&k["ms_max_off"]),
+                f(&size["full_bytes"]),
+                f(&size["full_ms_p50"]),
             );
         }
+    }
+    let _ = writeln!(
+        s,
+        "\n### C3: the intake lookup on a {} link (targets ≤ 3 round trips, ≤ 8 KB, ≤ 3 s)\n",
+        r.c3.link
+    );
+    let _ = writeln!(
+        s,
+        "As `{}`, in the search panel. Time: the last key to the answer on the screen (the \
+         350 ms typing pause included). Bytes: HTTP payload both ways from the first key, \
+         without the event stream's.\n",
+        r.c3.account
+    );
+    let _ = writeln!(s, "| lookup | typed | round trips | requests | new connections | bytes up | bytes down | total bytes | time ms | requests after | terminal bytes | child found |");
+    let _ = writeln!(
+        s,
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    );
+    for run in &r.c3.runs {
+        let w = &run.window;
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} |",
+            run.case,
+            run.typed.join(" / "),
+            w.round_trips,
+            w.requests.len(),
+            w.new_connections,
+            w.bytes_up,
+            w.bytes_down,
+            w.bytes_up + w.bytes_down,
+            run.wall_ms,
+            run.requests_after,
+            run.screen_bytes,
+            if run.found { "yes" } else { "no" },
+        );
     }
     let _ = writeln!(s, "\n### C4: start to first screen, memory with the list loaded (targets ≤ 150 ms, ≤ 30 MB)\n");
     let _ = writeln!(

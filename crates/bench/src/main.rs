@@ -24,6 +24,7 @@ use tsunagu_server::storage::Counts;
 
 mod client;
 mod data;
+mod link;
 mod load;
 mod s1;
 mod s2;
@@ -49,8 +50,9 @@ enum Cmd {
     /// Person search (issue 4): S1 latency vs a LIKE scan, index size and rebuild time; S2
     /// recall@10 / precision@1 on variant pairs vs exact-after-NFKC and recordlinkage.
     Search(SearchArgs),
-    /// Client targets C1 (idle bytes), C2 (one-row move) and C4 (start-up, memory), on the
-    /// real client binary in a pseudo-terminal against an in-process SQLite server.
+    /// Client targets C1 (idle bytes), C2 (one-row move), C3 (the intake lookup over an
+    /// emulated 128 kbit/s, 300 ms link) and C4 (start-up, memory), on the real client binary
+    /// in a pseudo-terminal against an in-process SQLite server.
     Client(client::ClientArgs),
     /// Only generate (or find) the cached databases, e.g. ahead of a measured run.
     Prepare(DataArgs),
