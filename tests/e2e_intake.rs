@@ -269,12 +269,14 @@ fn a_second_report_is_attached_to_the_existing_record() {
     cgc.send(&target.child_name.given);
     cgc.send(TAB);
     cgc.send(ESC);
-    for _ in 0..4 {
+    // From the reading (フリガナ（氏）): フリガナ（名）, 性別, 生年月日.
+    for _ in 0..3 {
         cgc.send(DOWN);
     }
     cgc.send(ENTER);
     cgc.send(&birth.format("%Y-%m-%d").to_string());
     cgc.send(ENTER);
+    cgc.wait_for(&tsunagu_record::era::format_era(birth));
     cgc.send(CTRL_S);
     let s = cgc.wait_for("を受理しました");
     let iid = intake_id(&s);

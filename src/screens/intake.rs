@@ -482,7 +482,11 @@ impl App {
                 if status == IntakeStatus::Open {
                     self.run_lookup();
                 }
-                self.load_due();
+                // The case list's safety column changes only when an intake is linked to a
+                // record or confirmed; a new report costs no extra request on a slow link.
+                if record.is_some() || confirmed != was_confirmed {
+                    self.load_due();
+                }
             }
             Err(ApiErr::Status { status: 422, body }) => {
                 let target = match st.safety.as_mut() {

@@ -555,6 +555,66 @@ fn c3(bin: &Path, link: &Link, children: &[(String, String)]) -> anyhow::Result<
             })?;
         }
     }
+    // (4) The intake screen: what the caller said typed in, then saved; the report is stored
+    // (POST /intakes) and the nationwide lookup runs on its names and birth date (GET
+    // /search). Timed from the save key to the lookup's answer on the screen.
+    {
+        let (name, birth) = &children[0];
+        let case = "intake saved, then its lookup";
+        p.send("\x1b")?; // close the search panel
+        p.send("\x14")?; // Ctrl+T: 通告受理
+        p.wait_until("the intake screen", Duration::from_secs(10), |c| {
+            c.contains("通告受理（未保存）")
+        })?;
+        let (family, given) = name.split_once(' ').unwrap_or((name.as_str(), ""));
+        p.type_keys("夜間に泣き声が続いているとの電話", gap)?;
+        // Tab leaves the content; Down to the child's family name; its editor, then the given
+        // name; Esc closes the reading's editor; three rows down is the birth date.
+        p.type_keys(&format!("\t\x1b[B\r{family}\t{given}\t"), gap)?;
+        p.send("\x1b")?;
+        std::thread::sleep(Duration::from_millis(100));
+        p.type_keys(&format!("\x1b[B\x1b[B\x1b[B\r{birth}\r"), gap)?;
+        quiet(&p, case)?;
+        let answered = link.answered("/search");
+        let screen0 = p.bytes();
+        let t_save = p.type_keys("\x13", gap)?; // Ctrl+S
+        let start = Instant::now();
+        let t_done = loop {
+            let c = p.contents();
+            if link.answered("/search") > answered
+                && c.contains("全国照会: ")
+                && !c.contains("照会しています")
+            {
+                break Instant::now();
+            }
+            anyhow::ensure!(
+                start.elapsed() < Duration::from_secs(30),
+                "no lookup answer for {case}:\n{c}"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        let window = link.window(t_save, t_done);
+        let screen_bytes = p.bytes() - screen0;
+        let found = p.contents().contains(family);
+        std::thread::sleep(Duration::from_millis(1500));
+        let requests_after = link.window(t_done, Instant::now()).requests.len();
+        eprintln!(
+            "client: C3 {case}: {:.0} ms, {} round trips, {} + {} bytes",
+            (t_done - t_save).as_secs_f64() * 1e3,
+            window.round_trips,
+            window.bytes_up,
+            window.bytes_down
+        );
+        runs.push(C3Run {
+            case: case.to_string(),
+            typed: vec![name.clone(), birth.clone()],
+            wall_ms: (t_done - t_save).as_secs_f64() * 1e3,
+            window,
+            requests_after,
+            screen_bytes,
+            found,
+        });
+    }
     let params = link.params();
     Ok(C3Report {
         link: format!(

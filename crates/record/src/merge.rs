@@ -211,16 +211,22 @@ mod tests {
         let mine = json!({ "progress": [ { "date": "2026-01-10", "text": "初回（訂正）" }, { "date": "2026-01-11", "text": "二回目" }, { "date": "2026-01-13", "text": "私" } ] });
         let theirs = json!({ "progress": [ { "date": "2026-01-10", "text": "初回" }, { "date": "2026-01-11", "text": "二回目（訂正）" }, { "date": "2026-01-12", "text": "相手" } ] });
         let m = merge(&base, &mine, &theirs).unwrap();
-        let texts: Vec<&str> = m.value["progress"].as_array().unwrap().iter().map(|e| e["text"].as_str().unwrap()).collect();
+        let texts: Vec<&str> = m.value["progress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["text"].as_str().unwrap())
+            .collect();
         assert_eq!(texts, ["初回（訂正）", "二回目（訂正）", "相手", "私"]);
-        // The same entry's text corrected both ways differently: that entry's text is the
-        // conflict, named by its path, with both in full.
-        let theirs = json!({ "progress": [ { "date": "2026-01-10", "text": "初回（別の訂正）" }, { "date": "2026-01-11", "text": "二回目" } ] });
+        // The same entry's text rewritten both ways: that entry's text is the conflict, named
+        // by its path, with both in full.
+        let mine = json!({ "progress": [ { "date": "2026-01-10", "text": "一回目（訂正）" }, { "date": "2026-01-11", "text": "二回目" }, { "date": "2026-01-13", "text": "私" } ] });
+        let theirs = json!({ "progress": [ { "date": "2026-01-10", "text": "第一回（別の訂正）" }, { "date": "2026-01-11", "text": "二回目" } ] });
         let c = merge(&base, &mine, &theirs).unwrap_err();
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].field, "progress[0].text");
-        assert_eq!(c[0].mine, "初回（訂正）");
-        assert_eq!(c[0].theirs, "初回（別の訂正）");
+        assert_eq!(c[0].mine, "一回目（訂正）");
+        assert_eq!(c[0].theirs, "第一回（別の訂正）");
         // A removal on one side while the other changed the list: decided by people.
         let mine = json!({ "progress": [ { "date": "2026-01-11", "text": "二回目" } ] });
         assert!(merge(&base, &mine, &theirs).is_err());
