@@ -279,6 +279,20 @@ impl App {
         } else {
             self.keymap.lookup(section, &key)
         };
+        // Over ssh an Esc and the next key often arrive in one packet, which the terminal
+        // parser reads as Alt+key. Unless Alt+key means something here, they are the two keys
+        // the user pressed: Esc first, then the key.
+        if action.is_none() && k.modifiers.contains(crossterm::event::KeyModifiers::ALT) {
+            let esc = KeyEvent::new(
+                crossterm::event::KeyCode::Esc,
+                crossterm::event::KeyModifiers::NONE,
+            );
+            let mut plain = k;
+            plain.modifiers.remove(crossterm::event::KeyModifiers::ALT);
+            self.on_key(esc);
+            self.on_key(plain);
+            return;
+        }
         self.dirty = true;
         match action {
             Some(a) => self.on_action(a),

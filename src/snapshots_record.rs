@@ -387,3 +387,25 @@ fn a_notification_names_the_child_and_an_open_record_is_read_again() {
         "{screen}"
     );
 }
+
+#[test]
+fn an_esc_read_together_with_the_next_key_is_both_keys() {
+    // Esc then "/" in one packet arrives as Alt+/: the edit is left, then the prompt opens.
+    let mut app = with_record(serde_json::from_value(full_record()).unwrap());
+    let r = app.record.as_mut().unwrap();
+    at(r, "casework.findings");
+    key(&mut app, "Enter");
+    assert_eq!(app.section(), "record_edit");
+    key(&mut app, "Alt+/");
+    assert_eq!(app.section(), "record_goto");
+    // A binding with Alt keeps its meaning.
+    key(&mut app, "Esc");
+    at(app.record.as_mut().unwrap(), "core.guardians[0]");
+    key(&mut app, "Alt+Down");
+    assert_eq!(app.section(), "record");
+    assert_eq!(
+        app.record.as_ref().unwrap().row().unwrap().path,
+        "core.guardians[0]",
+        "one guardian: nowhere to move"
+    );
+}

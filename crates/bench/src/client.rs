@@ -562,6 +562,9 @@ fn c3(bin: &Path, link: &Link, children: &[(String, String)]) -> anyhow::Result<
         let (name, birth) = &children[0];
         let case = "intake saved, then its lookup";
         p.send("\x1b")?; // close the search panel
+        p.wait_until("the search panel to close", Duration::from_secs(10), |c| {
+            !c.contains("検索（全国）")
+        })?;
         p.send("\x14")?; // Ctrl+T: 通告受理
         p.wait_until("the intake screen", Duration::from_secs(10), |c| {
             c.contains("通告受理（未保存）")
@@ -569,11 +572,27 @@ fn c3(bin: &Path, link: &Link, children: &[(String, String)]) -> anyhow::Result<
         let (family, given) = name.split_once(' ').unwrap_or((name.as_str(), ""));
         p.type_keys("夜間に泣き声が続いているとの電話", gap)?;
         // Tab leaves the content; Down to the child's family name; its editor, then the given
-        // name; Esc closes the reading's editor; three rows down is the birth date.
-        p.type_keys(&format!("\t\x1b[B\r{family}\t{given}\t"), gap)?;
+        // name; Esc closes the reading's editor; three rows down is the birth date. Escape
+        // sequences go whole (type_keys would split them into keys).
+        let down = "\x1b[B";
+        p.send("\t")?;
+        p.send(down)?;
+        p.send("\r")?;
+        p.type_keys(family, gap)?;
+        p.send("\t")?;
+        p.type_keys(given, gap)?;
+        p.send("\t")?;
         p.send("\x1b")?;
         std::thread::sleep(Duration::from_millis(100));
-        p.type_keys(&format!("\x1b[B\x1b[B\x1b[B\r{birth}\r"), gap)?;
+        for _ in 0..3 {
+            p.send(down)?;
+        }
+        p.send("\r")?;
+        p.type_keys(birth, gap)?;
+        p.send("\r")?;
+        p.wait_until("the intake typed", Duration::from_secs(10), |c| {
+            c.contains("通告受理（未保存）") && c.contains(given)
+        })?;
         quiet(&p, case)?;
         let answered = link.answered("/search");
         let screen0 = p.bytes();
