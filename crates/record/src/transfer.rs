@@ -91,7 +91,9 @@ pub fn validate_offer(o: &OfferTransfer) -> Result<(), Vec<FieldError>> {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DeclineTransfer {
-    /// Why the destination does not take the record (required).
+    /// Why the destination does not take the record (required: missing or blank is refused by
+    /// name).
+    #[serde(default)]
     #[cfg_attr(
         feature = "openapi",
         schema(
