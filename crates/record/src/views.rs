@@ -102,6 +102,7 @@ pub struct FullRecord {
     pub core: Core,
     pub family: Family,
     pub casework: Casework,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::codes::shown_admin_schema))]
     pub admin: AdminInput,
     pub restrictions: Restrictions,
 }

@@ -33,7 +33,8 @@ mod handlers {
         handlers::offer_transfer, handlers::list_transfers, handlers::get_transfer, handlers::confirm_transfer,
         handlers::decline_transfer, handlers::withdraw_transfer,
     ),
-    components(schemas(tsunagu_record::api::ApiError, handlers::CaseSortParam, tsunagu_record::lists::ListName)),
+    components(schemas(tsunagu_record::api::ApiError, handlers::CaseSortParam, tsunagu_record::lists::ListName,
+        tsunagu_record::transfer::TransferBox, tsunagu_record::transfer::TransferStatus)),
     modifiers(&BearerAuth, &CommonResponses, &Examples),
     security(("bearer" = []))
 )]
