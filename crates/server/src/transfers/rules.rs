@@ -124,7 +124,7 @@ pub fn check_offerable(
                 "duplicate",
                 format!("記録 {id} が重複しています（移管する記録と兄弟姉妹は別々の記録です）"),
             ));
-        } else if !r.as_ref().is_some_and(|r| r.owner_org == owner) {
+        } else if r.as_ref().is_none_or(|r| r.owner_org != owner) {
             // Whether another organisation's record exists is not told.
             errors.push(FieldError::new(
                 field,
