@@ -340,75 +340,102 @@ impl AppState {
         reason: Option<String>,
     ) -> AppResult<TransferView> {
         self.transfer_writer_check(v)?;
-        let (state, v2, at) = (self.clone(), v.clone(), self.clock.now());
-        let prepare: PrepareDecision =
-            Box::new(move |t: &StoredTransfer, recs: &[StoredRecord]| {
-                rules::check_step(t, &v2.org.id, step)?;
-                let (notify_org, kind) = match step {
-                    Step::Confirm => (&t.from_org, NotificationKind::TransferConfirmed),
-                    Step::Decline => (&t.from_org, NotificationKind::TransferDeclined),
-                    Step::Withdraw => (&t.to_org, NotificationKind::TransferWithdrawn),
-                };
-                let notify = vec![NewNotification {
-                    org_id: notify_org.clone(),
-                    kind,
-                    from_org_id: v2.org.id.clone(),
-                }];
-                for r in recs {
-                    let ours = r.owner_org == t.from_org
-                        && r.pending_transfer().map(|p| p.transfer_id) == Some(t.id);
-                    if !ours {
-                        return Err(Refusal::Inconsistent);
-                    }
+        // A confirmation across prefectures holds two chain heads (in prefecture order); a
+        // writer elsewhere that locks several heads in another order can make PostgreSQL end
+        // one of the two as a deadlock. The transaction then changed nothing, and is tried
+        // again.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let prepare = self.decision(v, step, reason.clone());
+            let outcome = self.store.decide_transfer(id, prepare).await;
+            if let Err(StoreError::Db(e)) = &outcome {
+                if attempt < 3 && is_deadlock(e) {
+                    tracing::warn!(
+                        transfer = id,
+                        "a transfer's step met a deadlock; trying again"
+                    );
+                    continue;
                 }
-                if step != Step::Confirm {
-                    let act = if step == Step::Decline {
-                        action::TRANSFER_DECLINED
-                    } else {
-                        action::TRANSFER_WITHDRAWN
-                    };
-                    let audits = recs
-                        .iter()
-                        .map(|r| v2.audit(at, r.pref_code, act, Some(r.id), json!({})))
-                        .collect();
-                    return Ok(TransferDecision {
-                        status: step.status(),
-                        at,
-                        by: v2.display_name.clone(),
-                        reason,
-                        audits,
-                        notify,
-                        confirm: Vec::new(),
-                    });
+            }
+            return match outcome {
+                Err(StoreError::NotFound) | Ok(Err(Refusal::NotFound)) => {
+                    Err(self.transfer_refused(v, id).await)
                 }
-                let origin_org = state.orgs.get(&t.from_org).ok_or(Refusal::Inconsistent)?;
-                let dest = &v2.org;
-                let confirm = recs
-                    .iter()
-                    .map(|r| confirm_record(&state, &v2, dest, origin_org, r, at))
-                    .collect();
-                Ok(TransferDecision {
-                    status: TransferStatus::Confirmed,
-                    at,
-                    by: v2.display_name.clone(),
-                    reason: None,
-                    audits: Vec::new(),
-                    notify,
-                    confirm,
-                })
-            });
-        match self.store.decide_transfer(id, prepare).await {
-            Err(StoreError::NotFound) | Ok(Err(Refusal::NotFound)) => {
-                Err(self.transfer_refused(v, id).await)
-            }
-            Err(e) => Err(e.into()),
-            Ok(Err(r)) => Err(refusal_error(r)),
-            Ok(Ok(d)) => {
-                self.hub.publish(&d.notes);
-                self.transfer_view(v, &d.transfer).await
-            }
+                Err(e) => Err(e.into()),
+                Ok(Err(r)) => Err(refusal_error(r)),
+                Ok(Ok(d)) => {
+                    self.hub.publish(&d.notes);
+                    self.transfer_view(v, &d.transfer).await
+                }
+            };
         }
     }
+
+    /// The check and the decision of `step` by `v`, run by the store on the locked rows.
+    fn decision(&self, v: &Viewer, step: Step, reason: Option<String>) -> PrepareDecision {
+        let (state, v2, at) = (self.clone(), v.clone(), self.clock.now());
+        Box::new(move |t: &StoredTransfer, recs: &[StoredRecord]| {
+            rules::check_step(t, &v2.org.id, step)?;
+            let (notify_org, kind) = match step {
+                Step::Confirm => (&t.from_org, NotificationKind::TransferConfirmed),
+                Step::Decline => (&t.from_org, NotificationKind::TransferDeclined),
+                Step::Withdraw => (&t.to_org, NotificationKind::TransferWithdrawn),
+            };
+            let notify = vec![NewNotification {
+                org_id: notify_org.clone(),
+                kind,
+                from_org_id: v2.org.id.clone(),
+            }];
+            for r in recs {
+                let ours = r.owner_org == t.from_org
+                    && r.pending_transfer().map(|p| p.transfer_id) == Some(t.id);
+                if !ours {
+                    return Err(Refusal::Inconsistent);
+                }
+            }
+            if step != Step::Confirm {
+                let act = if step == Step::Decline {
+                    action::TRANSFER_DECLINED
+                } else {
+                    action::TRANSFER_WITHDRAWN
+                };
+                let audits = recs
+                    .iter()
+                    .map(|r| v2.audit(at, r.pref_code, act, Some(r.id), json!({})))
+                    .collect();
+                return Ok(TransferDecision {
+                    status: step.status(),
+                    at,
+                    by: v2.display_name.clone(),
+                    reason,
+                    audits,
+                    notify,
+                    confirm: Vec::new(),
+                });
+            }
+            let origin_org = state.orgs.get(&t.from_org).ok_or(Refusal::Inconsistent)?;
+            let dest = &v2.org;
+            let confirm = recs
+                .iter()
+                .map(|r| confirm_record(&state, &v2, dest, origin_org, r, at))
+                .collect();
+            Ok(TransferDecision {
+                status: TransferStatus::Confirmed,
+                at,
+                by: v2.display_name.clone(),
+                reason: None,
+                audits: Vec::new(),
+                notify,
+                confirm,
+            })
+        })
+    }
+}
+
+/// PostgreSQL ended the transaction to break a deadlock (or a serialisation failure).
+fn is_deadlock(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().is_some_and(|c| c == "40P01" || c == "40001"))
 }
 
 /// What confirming does to record `r` (its locked row): the destination's new record from
