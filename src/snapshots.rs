@@ -622,6 +622,7 @@ fn note(id: i64, read: bool) -> Notification {
         },
         record_id: Some(13000000000200 + id),
         intake_id: None,
+        transfer_id: None,
         from_org_id: "muni-131016".into(),
         from_org_name: "千代田区".into(),
         at: chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 25, 1, id as u32, 0)

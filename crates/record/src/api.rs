@@ -201,6 +201,15 @@ pub enum NotificationKind {
     SafetyDueSoon,
     /// An intake's safety confirmation deadline has passed unconfirmed.
     SafetyOverdue,
+    /// Another organisation offers you a record (a family moved to you): read what was
+    /// provided, then confirm or decline.
+    TransferOffered,
+    /// The destination confirmed your offer: your record is now read-only, transferred out.
+    TransferConfirmed,
+    /// The destination declined your offer, with a reason.
+    TransferDeclined,
+    /// The origin withdrew its offer to you.
+    TransferWithdrawn,
 }
 
 impl NotificationKind {
@@ -211,6 +220,10 @@ impl NotificationKind {
             NotificationKind::IntakeForwarded => "通告の送付",
             NotificationKind::SafetyDueSoon => "安全確認期限間近",
             NotificationKind::SafetyOverdue => "安全確認期限超過",
+            NotificationKind::TransferOffered => "移管の申出",
+            NotificationKind::TransferConfirmed => "移管の受入",
+            NotificationKind::TransferDeclined => "移管の辞退",
+            NotificationKind::TransferWithdrawn => "移管の取下げ",
         }
     }
 }
@@ -226,6 +239,9 @@ pub struct Notification {
     pub record_id: Option<i64>,
     /// The intake it is about, if any.
     pub intake_id: Option<i64>,
+    /// The transfer it is about, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_id: Option<i64>,
     pub from_org_id: String,
     pub from_org_name: String,
     pub at: DateTime<Utc>,

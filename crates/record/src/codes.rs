@@ -155,24 +155,54 @@ impl CaseStatus {
 /// `admin.status` in a record body: null or one of [`CaseStatus::OWNER_SETTABLE`].
 #[cfg(feature = "openapi")]
 pub(crate) fn owner_settable_status_schema() -> utoipa::openapi::schema::Object {
+    status_schema(
+        CaseStatus::OWNER_SETTABLE,
+        "`transferred_out`（移管済み）は移管の手続きでのみ設定され、記録の本文では 422 になります",
+    )
+}
+
+/// `admin.status` as a record is shown: also `transferred_out`, which a confirmed transfer sets.
+#[cfg(feature = "openapi")]
+pub(crate) fn shown_status_schema() -> utoipa::openapi::schema::Object {
+    status_schema(
+        CaseStatus::ALL,
+        "`transferred_out` は移管の受入で設定され、その記録は読み取り専用です",
+    )
+}
+
+#[cfg(feature = "openapi")]
+fn status_schema(statuses: &[CaseStatus], note: &str) -> utoipa::openapi::schema::Object {
     use utoipa::openapi::schema::{SchemaType, Type};
-    let mut values: Vec<serde_json::Value> = CaseStatus::OWNER_SETTABLE
-        .iter()
-        .map(|s| s.code().into())
-        .collect();
+    let mut values: Vec<serde_json::Value> = statuses.iter().map(|s| s.code().into()).collect();
     values.push(serde_json::Value::Null);
-    let labels: Vec<String> = CaseStatus::OWNER_SETTABLE
+    let labels: Vec<String> = statuses
         .iter()
         .map(|s| format!("`{}` {}", s.code(), s.label_ja()))
         .collect();
     utoipa::openapi::ObjectBuilder::new()
         .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
         .enum_values(Some(values))
-        .description(Some(format!(
-            "{}. `transferred_out`（移管済み）は移管の手続きでのみ設定され、記録の本文では 422 になります",
-            labels.join(", ")
-        )))
+        .description(Some(format!("{}. {note}", labels.join(", "))))
         .build()
+}
+
+/// `admin` as a record is shown to its owner (and the ministry): the body's `AdminInput`, whose
+/// status may also be `transferred_out`.
+#[cfg(feature = "openapi")]
+pub(crate) fn shown_admin_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::Schema;
+    use utoipa::openapi::RefOr;
+    let mut s = <crate::schema::AdminInput as utoipa::PartialSchema>::schema();
+    if let RefOr::T(Schema::Object(obj)) = &mut s {
+        obj.properties.insert(
+            "status".into(),
+            RefOr::T(Schema::Object(shown_status_schema())),
+        );
+        obj.description = Some(
+            "記録の管理項目（表示）。移管済みの記録では status が `transferred_out` です".into(),
+        );
+    }
+    s
 }
 
 code_list!(

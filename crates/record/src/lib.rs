@@ -12,6 +12,7 @@ pub mod merge;
 pub mod normalize;
 pub mod restrict;
 pub mod schema;
+pub mod transfer;
 pub mod validate;
 pub mod variants;
 pub mod views;

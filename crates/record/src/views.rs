@@ -84,6 +84,12 @@ pub struct RecordMeta {
     pub created_by: String,
     pub updated_at: DateTime<Utc>,
     pub updated_by: String,
+    /// Where the record came from, if a confirmed transfer registered it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<crate::transfer::Provenance>,
+    /// Where it went, if it was transferred out (it is then read-only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transferred_to: Option<crate::transfer::TransferredTo>,
 }
 
 /// The owner's (and, for serious cases, the ministry's) view: everything.
@@ -96,6 +102,7 @@ pub struct FullRecord {
     pub core: Core,
     pub family: Family,
     pub casework: Casework,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::codes::shown_admin_schema))]
     pub admin: AdminInput,
     pub restrictions: Restrictions,
 }

@@ -1,7 +1,7 @@
 //! tsunagu central server: one national API where child guidance centres and municipalities keep
 //! their child records, each organisation seeing what its tier allows.
 //!
-//! Laid out by area, one folder each (`auth`, `records`, `search`, `notify`, and `audit` and
+//! Laid out by area, one folder each (`auth`, `records`, `search`, `notify`, `intake`, `transfers`, and `audit` and
 //! `orgs` with storage only), with one file per layer, outermost first: `routes.rs` (HTTP in
 //! and out) → `service.rs` (use cases, `impl AppState`) → `domain` and `tier` (rules, no I/O) →
 //! `sql.rs` (the area's statements, one macro expanded for SQLite and PostgreSQL). Shared by
@@ -28,3 +28,4 @@ pub mod state;
 pub mod storage;
 pub mod tier;
 pub mod totp_key;
+pub mod transfers;

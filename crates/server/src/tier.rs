@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use tsunagu_record::api::{CaseSummary, RowMeta, VersionEntry, VersionWritten};
 use tsunagu_record::restrict::{Field, Group};
+use tsunagu_record::transfer::{Provenance, TransferParty, TransferredTo};
 use tsunagu_record::views::{
     FullRecord, OutsideRecord, RecordMeta, RecordView, SharedAdmin, SharedCasework, SharedCore,
     SharedFamily, Visible, WithheldReason,
@@ -41,8 +42,37 @@ impl Tier {
 #[derive(Debug, Clone, Copy)]
 pub struct RecordFacts<'a> {
     pub serious: bool,
-    /// Destination of a pending transfer, if any.
+    /// Destination of a pending transfer, if any, or of the confirmed transfer that moved the
+    /// record out (the origin's record stays readable to it as far as was provided).
     pub transfer_to: Option<&'a str>,
+}
+
+/// The facts of a stored record, from its row.
+pub fn facts(r: &StoredRecord) -> RecordFacts<'_> {
+    RecordFacts {
+        serious: r.body.admin.serious_case,
+        transfer_to: r.transfer.as_ref().map(|t| t.to_org.as_str()),
+    }
+}
+
+/// What a transfer of the record provides: the owner's restrictions and, beyond them, the
+/// fields the offer withholds. With no transfer, the owner's restrictions.
+pub fn provided(r: &StoredRecord) -> Restrictions {
+    let mut rs = r.restrictions.clone();
+    if let Some(t) = &r.transfer {
+        rs.fields.extend(t.withhold.iter().copied());
+    }
+    rs.normalised()
+}
+
+/// The restrictions `tier` sees the record under: for the destination of its transfer, what
+/// the transfer provides; for every other tier, the owner's.
+pub fn restrictions_seen(tier: Tier, r: &StoredRecord) -> std::borrow::Cow<'_, Restrictions> {
+    if tier == Tier::Transfer {
+        std::borrow::Cow::Owned(provided(r))
+    } else {
+        std::borrow::Cow::Borrowed(&r.restrictions)
+    }
 }
 
 /// Whether `a` and `b` are partners: a centre and a municipality of its jurisdiction (either way
@@ -88,6 +118,13 @@ fn time(micros: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(micros).unwrap_or_default()
 }
 
+fn party(org_id: &str, name: &str) -> TransferParty {
+    TransferParty {
+        org_id: org_id.to_string(),
+        name: name.to_string(),
+    }
+}
+
 fn meta(r: &StoredRecord) -> RecordMeta {
     RecordMeta {
         version: r.version,
@@ -95,25 +132,117 @@ fn meta(r: &StoredRecord) -> RecordMeta {
         created_by: r.created_by.clone(),
         updated_at: time(r.updated_at),
         updated_by: r.updated_by.clone(),
+        provenance: r.provenance.as_ref().map(|p| Provenance {
+            transfer_id: p.transfer_id,
+            origin: party(&p.origin_org, &p.origin_name),
+            origin_record_id: p.origin_record_id,
+            transferred_at: time(p.at),
+        }),
+        transferred_to: r.transfer.as_ref().and_then(|t| {
+            t.confirmed.map(|c| TransferredTo {
+                transfer_id: t.transfer_id,
+                destination: party(&t.to_org, &t.to_name),
+                record_id: c.record_id,
+                transferred_at: time(c.at),
+            })
+        }),
     }
 }
 
-/// Projects a record for a tier; `None` for [`Tier::None`].
+/// Projects a record for a tier; `None` for [`Tier::None`]. The destination of the record's
+/// transfer sees it as a partner would under what the transfer provides (the owner's
+/// restrictions and what the offer withholds).
 pub fn project(tier: Tier, r: &StoredRecord, owner: &Org) -> Option<RecordView> {
+    let rs = restrictions_seen(tier, r);
     let view = match tier {
         Tier::Owner => RecordView::Owner(full(r, owner)),
         Tier::Ministry => RecordView::Ministry(full(r, owner)),
-        Tier::Partner => RecordView::Partner(shared(r, owner)),
-        Tier::Transfer => RecordView::Transfer(shared(r, owner)),
+        Tier::Partner => RecordView::Partner(shared(r, owner, &rs)),
+        Tier::Transfer => RecordView::Transfer(shared(r, owner, &rs)),
         Tier::Outside => RecordView::Outside(OutsideRecord {
             id: r.id,
             owner: owner.contact(),
-            core: shared_core(r),
-            family: shared_family(r),
+            core: shared_core(r, &rs),
+            family: shared_family(r, &rs),
         }),
         Tier::None => return None,
     };
     Some(view)
+}
+
+/// The body a confirmed transfer registers for the destination: exactly what the transfer
+/// provides, read from the destination's own projection (a withheld part is left empty), so
+/// nothing the destination could not read while deciding reaches its record.
+pub fn provided_body(r: &StoredRecord, owner: &Org) -> tsunagu_record::RecordBody {
+    use tsunagu_record::schema::{AdminInput, Casework, Core, Family};
+    let Some(RecordView::Transfer(s)) = project(Tier::Transfer, r, owner) else {
+        unreachable!("the transfer tier always projects a shared record")
+    };
+    fn take<T: Default>(v: Visible<T>) -> T {
+        match v {
+            Visible::Shown(t) => t,
+            Visible::Withheld { .. } => T::default(),
+        }
+    }
+    let core = Core {
+        child_name: s.core.child_name,
+        sex: s.core.sex,
+        birth_date: s.core.birth_date,
+        address: take(s.core.address),
+        guardians: s.core.guardians,
+    };
+    let family = match s.family {
+        Visible::Shown(f) => Family {
+            guardian_workplace: take(f.guardian_workplace),
+            household: take(f.household),
+            schooling: take(f.schooling),
+            upbringing: take(f.upbringing),
+            welfare_services: take(f.welfare_services),
+        },
+        Visible::Withheld { .. } => Family::default(),
+    };
+    let casework = match s.casework {
+        Visible::Shown(c) => Casework {
+            interview: take(c.interview),
+            investigation: take(c.investigation),
+            findings: take(c.findings),
+            support_plan: take(c.support_plan),
+            progress: take(c.progress),
+            risk: c.risk,
+            next_review: c.next_review,
+            attachments: take(c.attachments),
+        },
+        Visible::Withheld { .. } => Casework::default(),
+    };
+    let admin = match s.admin {
+        Visible::Shown(a) => AdminInput {
+            case_number: a.case_number,
+            status: a.status,
+            consultation_type: a.consultation_type,
+            intake_reports: take(a.intake_reports),
+            serious_case: a.serious_case,
+            missing: a.missing,
+        },
+        Visible::Withheld { .. } => AdminInput::default(),
+    };
+    tsunagu_record::RecordBody {
+        core,
+        family,
+        casework,
+        admin,
+    }
+}
+
+/// Whether the intakes linked to a record travel with it to the destination of its transfer:
+/// only where the destination reads them while deciding (their casework is provided).
+pub fn intakes_travel(r: &StoredRecord) -> bool {
+    !casework_withheld(Tier::Transfer, &provided(r))
+}
+
+/// Which child a transfer's record is, for a list of transfers: the child's name wherever the
+/// viewer has a tier for the record (every tier shows `core`), else nothing.
+pub fn transfer_child(tier: Tier, r: &StoredRecord) -> Option<tsunagu_record::schema::PersonName> {
+    (tier != Tier::None).then(|| r.body.core.child_name.clone())
 }
 
 fn full(r: &StoredRecord, owner: &Org) -> FullRecord {
@@ -139,9 +268,8 @@ fn group_visible<T>(rs: &Restrictions, g: Group, build: impl FnOnce() -> T) -> V
     }
 }
 
-fn shared_core(r: &StoredRecord) -> SharedCore {
+fn shared_core(r: &StoredRecord, rs: &Restrictions) -> SharedCore {
     let c = &r.body.core;
-    let rs = &r.restrictions;
     SharedCore {
         child_name: c.child_name.clone(),
         sex: c.sex,
@@ -151,9 +279,8 @@ fn shared_core(r: &StoredRecord) -> SharedCore {
     }
 }
 
-fn shared_family(r: &StoredRecord) -> Visible<SharedFamily> {
+fn shared_family(r: &StoredRecord, rs: &Restrictions) -> Visible<SharedFamily> {
     let f = &r.body.family;
-    let rs = &r.restrictions;
     group_visible(rs, Group::Family, || SharedFamily {
         guardian_workplace: Visible::unless(
             rs.field(Field::GuardianWorkplace),
@@ -169,15 +296,14 @@ fn shared_family(r: &StoredRecord) -> Visible<SharedFamily> {
     })
 }
 
-fn shared(r: &StoredRecord, owner: &Org) -> tsunagu_record::views::SharedRecord {
-    let rs = &r.restrictions;
+fn shared(r: &StoredRecord, owner: &Org, rs: &Restrictions) -> tsunagu_record::views::SharedRecord {
     let cw = &r.body.casework;
     let adm = &r.body.admin;
     tsunagu_record::views::SharedRecord {
         id: r.id,
         owner: owner.contact(),
-        core: shared_core(r),
-        family: shared_family(r),
+        core: shared_core(r, rs),
+        family: shared_family(r, rs),
         casework: group_visible(rs, Group::Casework, || SharedCasework {
             interview: Visible::unless(rs.field(Field::Interview), cw.interview.clone()),
             investigation: Visible::unless(
@@ -236,7 +362,7 @@ pub fn history(
     owner: &Org,
     versions: Vec<VersionRow>,
 ) -> Vec<VersionEntry> {
-    let hide_meta = casework_withheld(tier, &current.restrictions);
+    let hide_meta = casework_withheld(tier, &restrictions_seen(tier, current));
     let mut out: Vec<VersionEntry> = Vec::new();
     // The entry before, as compared: the viewer's projection and the body behind it.
     let mut prev: Option<(serde_json::Value, tsunagu_record::RecordBody)> = None;
@@ -246,6 +372,8 @@ pub fn history(
         } else {
             current.restrictions.clone()
         };
+        // The version as a row of its own: the destination of a transfer sees every version
+        // under what the transfer provides (`project` adds the offer's withheld fields).
         let as_rec = StoredRecord {
             version: ver.version,
             updated_at: ver.at,
@@ -603,6 +731,8 @@ mod tests {
             updated_by: "職員".into(),
             restrictions: Restrictions::default(),
             body: v3.clone(),
+            transfer: None,
+            provenance: None,
         };
         current.restrictions.fields.push(Field::Findings);
         let named = |h: &[VersionEntry]| -> Vec<Vec<(String, bool)>> {
@@ -667,6 +797,97 @@ mod tests {
         current.restrictions.groups.push(Group::Family);
         let h = history(Tier::Outside, &current, &cgc, versions);
         assert_eq!(named(&h), [vec![], vec![s("core.address.street", false)]]);
+    }
+
+    /// The destination of a transfer reads the record under the owner's restrictions and what
+    /// the offer withholds, and a confirmation registers exactly that: never a withheld part.
+    #[test]
+    fn a_transfer_provides_what_the_owner_does_not_restrict_or_withhold() {
+        use crate::storage::{ConfirmedTransfer, RecordTransfer};
+        let owner = org("muni-a", OrgKind::Municipality, 13, Some("cgc-13-01"));
+        let dest = org("muni-far", OrgKind::Municipality, 27, Some("cgc-27-01"));
+        let mut body = tsunagu_record::RecordBody::default();
+        body.core.address.street = "住所".into();
+        body.family.upbringing = "養育".into();
+        body.family.guardian_workplace = "勤務先".into();
+        body.casework.findings = "所見".into();
+        body.casework.interview = "面接".into();
+        body.casework.progress = vec![tsunagu_record::schema::ProgressEntry::new(
+            chrono::NaiveDate::from_ymd_opt(2026, 1, 10).unwrap(),
+            "経過",
+        )];
+        body.admin.case_number = "R8-1".into();
+        let mut r = StoredRecord {
+            id: 13_000_000_000_001,
+            pref_code: 13,
+            owner_org: owner.id.clone(),
+            version: 1,
+            created_at: 1,
+            created_by: "職員".into(),
+            updated_at: 1,
+            updated_by: "職員".into(),
+            restrictions: Restrictions {
+                groups: vec![],
+                fields: vec![Field::CoreAddress],
+                reason: "DV".into(),
+            },
+            body,
+            transfer: None,
+            provenance: None,
+        };
+        // No transfer: the would-be destination has no tier.
+        assert_eq!(decide(&dest, &owner, facts(&r)), Tier::None);
+        r.transfer = Some(RecordTransfer {
+            transfer_id: 7,
+            to_org: dest.id.clone(),
+            to_name: dest.name.clone(),
+            withhold: vec![Field::Findings, Field::Upbringing],
+            confirmed: None,
+        });
+        assert_eq!(decide(&dest, &owner, facts(&r)), Tier::Transfer);
+        let seen = serde_json::to_string(&project(Tier::Transfer, &r, &owner).unwrap()).unwrap();
+        for shown in ["勤務先", "面接", "経過", "R8-1"] {
+            assert!(seen.contains(shown), "{shown} missing: {seen}");
+        }
+        for withheld in ["住所", "養育", "所見"] {
+            assert!(!seen.contains(withheld), "{withheld} leaked: {seen}");
+        }
+        // A partner of the owner still sees what the offer withholds (not the owner's restriction).
+        let partner = org("cgc-13-01", OrgKind::Cgc, 13, None);
+        let p = serde_json::to_string(&project(Tier::Partner, &r, &partner).unwrap()).unwrap();
+        assert!(p.contains("所見") && !p.contains("住所"), "{p}");
+        // The registered body is the same, with withheld parts empty.
+        let b = provided_body(&r, &owner);
+        assert_eq!(b.core.address, Default::default());
+        assert_eq!(
+            (b.family.upbringing.as_str(), b.casework.findings.as_str()),
+            ("", "")
+        );
+        assert_eq!(b.family.guardian_workplace, "勤務先");
+        assert_eq!(b.casework.progress, r.body.casework.progress);
+        assert_eq!(b.admin.case_number, "R8-1");
+        assert!(intakes_travel(&r));
+        // Casework withheld altogether: no intake travels, the admin part stays behind too.
+        r.restrictions.groups.push(Group::Casework);
+        let b = provided_body(&r, &owner);
+        assert_eq!(b.casework, Default::default());
+        assert_eq!(b.admin, Default::default());
+        assert!(!intakes_travel(&r));
+        // Confirmed: the origin's record stays readable to the destination as provided, and
+        // says where it went.
+        r.transfer.as_mut().unwrap().confirmed = Some(ConfirmedTransfer {
+            record_id: 27_000_000_000_001,
+            at: 5,
+        });
+        assert_eq!(decide(&dest, &owner, facts(&r)), Tier::Transfer);
+        let Some(RecordView::Owner(full)) = project(Tier::Owner, &r, &owner) else {
+            panic!()
+        };
+        let to = full.meta.transferred_to.unwrap();
+        assert_eq!(
+            (to.record_id, to.destination.org_id.as_str()),
+            (27_000_000_000_001, "muni-far")
+        );
     }
 
     #[test]

@@ -986,3 +986,559 @@ mod order {
         }
     }
 }
+
+/// Transfers in the generated population: records offered by every kind of organisation to
+/// every other, each with its owner's random restrictions and the offer's random withheld
+/// fields, some as families; offers left pending, confirmed, declined, withdrawn, and
+/// confirmed records transferred on (confirmed again, or pending). Every organisation then
+/// reads every record (origins and the records confirmations registered), their histories,
+/// every transfer, both of its lists and its inbox, and tries every step it may not take:
+/// each response is checked against the tier table written again below, with the transfer
+/// tier (what the owner did not restrict and the offer did not withhold), and the rule that a
+/// registered record holds nothing that was not provided.
+mod transfers {
+    use super::*;
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    enum Outcome {
+        Pending,
+        Confirmed,
+        Declined,
+        Withdrawn,
+        /// Confirmed, then the new record confirmed on to a third organisation.
+        Retransferred,
+        /// Confirmed, then the new record offered on and left pending.
+        RetransferPending,
+    }
+
+    const OUTCOMES: [Outcome; 6] = [
+        Outcome::Pending,
+        Outcome::Confirmed,
+        Outcome::Declined,
+        Outcome::Withdrawn,
+        Outcome::Retransferred,
+        Outcome::RetransferPending,
+    ];
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    enum See {
+        Owner,
+        Partner,
+        Transfer,
+        Outside,
+        Ministry,
+        Nothing,
+    }
+
+    impl See {
+        fn label(self) -> Option<&'static str> {
+            match self {
+                See::Owner => Some("owner"),
+                See::Partner => Some("partner"),
+                See::Transfer => Some("transfer"),
+                See::Outside => Some("outside"),
+                See::Ministry => Some("ministry"),
+                See::Nothing => None,
+            }
+        }
+    }
+
+    /// A record of the population as the test knows it.
+    #[derive(Debug, Clone)]
+    struct TRec {
+        id: i64,
+        tag: String,
+        owner: &'static str,
+        serious: bool,
+        groups: Vec<&'static str>,
+        fields: Vec<&'static str>,
+        /// Markers the record does not hold at all: for a record a confirmation registered,
+        /// what the transfer did not provide.
+        absent: Vec<&'static str>,
+        /// The destination of its offer and the fields the offer withholds, while the offer
+        /// is pending and once it is confirmed.
+        offered: Option<(&'static str, Vec<&'static str>)>,
+        /// The record it was registered from, and the one registered from it.
+        from: Option<i64>,
+        to: Option<i64>,
+    }
+
+    /// The tier table of system.md with the transfer tier, written again independently of the
+    /// server: owner, partner, the destination of the record's transfer, outside, ministry.
+    fn see(m: &master::OrgMaster, viewer: &str, r: &TRec) -> See {
+        use tsunagu_record::OrgKind::*;
+        if viewer == "operator" {
+            return See::Nothing;
+        }
+        if viewer == r.owner {
+            return See::Owner;
+        }
+        let v = m.get(viewer).unwrap();
+        let o = m.get(r.owner).unwrap();
+        let partners = match (v.kind, o.kind) {
+            (Cgc, Municipality) => o.cgc_id.as_deref() == Some(&v.id),
+            (Municipality, Cgc) => v.cgc_id.as_deref() == Some(&o.id),
+            (Cgc, Cgc) => v.pref_code == o.pref_code,
+            _ => false,
+        };
+        if partners {
+            return See::Partner;
+        }
+        if r.offered.as_ref().is_some_and(|(d, _)| *d == viewer) {
+            return See::Transfer;
+        }
+        match v.kind {
+            Cgc if o.pref_code != v.pref_code || o.kind == Municipality => See::Outside,
+            Ministry if r.serious => See::Ministry,
+            _ => See::Nothing,
+        }
+    }
+
+    /// Whether the marker `prefix` of `r` may reach a viewer who sees it as `s`.
+    fn shows(r: &TRec, s: See, prefix: &str) -> bool {
+        if r.absent.contains(&prefix) {
+            return false;
+        }
+        let (_, group, field) = MARKERS.iter().find(|(p, ..)| *p == prefix).unwrap();
+        let withheld = match (s, &r.offered) {
+            (See::Transfer, Some((_, w))) => w.contains(field),
+            _ => false,
+        };
+        let restricted = withheld
+            || r.fields.contains(field)
+            || r.groups.contains(group)
+            || (*group == "admin" && r.groups.contains(&"casework"));
+        match s {
+            See::Owner | See::Ministry => true,
+            See::Partner | See::Transfer => !restricted,
+            See::Outside => matches!(*group, "core" | "family") && !restricted,
+            See::Nothing => false,
+        }
+    }
+
+    /// Every marker of `r` in `text` is one `s` may see; with `all`, every one it may see is
+    /// there too (so the scan is known to look at real content).
+    fn check_rec(text: &str, r: &TRec, s: See, all: bool, what: &str) {
+        for (prefix, ..) in MARKERS {
+            let marker = format!("{prefix}{}", r.tag);
+            let present = text.contains(&marker);
+            let allowed = shows(r, s, prefix);
+            assert!(
+                !present || allowed,
+                "{what}: {marker} leaked ({s:?}, {r:?})"
+            );
+            assert!(
+                !all || present || !allowed,
+                "{what}: {marker} missing though allowed ({s:?}, {r:?})"
+            );
+        }
+    }
+
+    /// The record a confirmation registers from `r` for its destination: what was provided,
+    /// under the owner's restrictions carried over.
+    fn registered(r: &TRec, id: i64) -> TRec {
+        let (dest, _) = r.offered.clone().unwrap();
+        let absent = MARKERS
+            .iter()
+            .map(|(p, ..)| *p)
+            .filter(|p| !shows(r, See::Transfer, p))
+            .collect();
+        TRec {
+            id,
+            tag: r.tag.clone(),
+            owner: dest,
+            // The serious flag is admin, which follows casework.
+            serious: r.serious && !r.groups.contains(&"casework"),
+            groups: r.groups.clone(),
+            fields: r.fields.clone(),
+            absent,
+            offered: None,
+            from: Some(r.id),
+            to: None,
+        }
+    }
+
+    struct Trans {
+        id: i64,
+        tag: String,
+        from: &'static str,
+        to: &'static str,
+        /// Indexes into the population, the record offered first.
+        recs: Vec<usize>,
+        status: &'static str,
+    }
+
+    async fn inbox(c: &support::Client) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let (st, page) = c
+                .get(&format!("/api/v1/notifications?limit=200&after={after}"))
+                .await;
+            assert_eq!(st, StatusCode::OK, "{page}");
+            let items = page["items"].as_array().unwrap().clone();
+            let n = items.len();
+            if let Some(last) = items.last() {
+                after = last["id"].as_i64().unwrap();
+            }
+            out.extend(items);
+            if n < 200 {
+                return out;
+            }
+        }
+    }
+
+    both_engines! {
+        async fn no_transfer_response_carries_what_the_viewer_may_not_see(db) {
+            let s = TestServer::start(db).await;
+            let m = master::synthetic();
+            let mut clients = HashMap::new();
+            for (login, org, _) in USERS {
+                clients.insert(*org, s.login(login).await);
+            }
+            let writers: [&'static str; 7] = ["cgc-13-01", "cgc-13-02", "muni-131016", "muni-131024", "muni-131211", "cgc-27-01", "muni-271004"];
+            let groups_pool = [vec![], vec!["family"], vec!["casework"], vec!["family", "casework"]];
+            let fields_pool = [vec![], vec!["core.address"], vec!["family.household", "casework.findings"], vec!["core.address", "admin.intake_reports", "casework.progress"]];
+            let withhold_pool: [Vec<&'static str>; 4] = [vec![], vec!["casework.findings"], vec!["core.address", "family.household"], vec!["casework.interview", "casework.progress", "admin.intake_reports", "family.upbringing"]];
+            let mut rng = StdRng::seed_from_u64(17);
+            let mut recs: Vec<TRec> = Vec::new();
+            let mut trans: Vec<Trans> = Vec::new();
+            // Each record made and restricted by its owner.
+            async fn make(c: &support::Client, m: &master::OrgMaster, owner: &'static str, tag: String, rng: &mut StdRng, groups_pool: &[Vec<&'static str>], fields_pool: &[Vec<&'static str>]) -> TRec {
+                let mut body = record_json(&lgcode_of(m, owner), &tag);
+                let serious = rng.gen_bool(0.3);
+                body["admin"]["serious_case"] = json!(serious);
+                let id = c.create(&body).await;
+                let groups = groups_pool[rng.gen_range(0..groups_pool.len())].clone();
+                let fields = fields_pool[rng.gen_range(0..fields_pool.len())].clone();
+                let (st, v) = c.put(&format!("/api/v1/records/{id}/restrictions"), &json!({ "version": 1, "restrictions": { "groups": groups, "fields": fields, "reason": "テスト" } })).await;
+                assert_eq!(st, StatusCode::OK, "{v}");
+                TRec { id, tag, owner, serious, groups, fields, absent: vec![], offered: None, from: None, to: None }
+            }
+            /// Offers `ks` of the population from their owner to `to`; checks the answer.
+            async fn offer_of(c: &support::Client, recs: &mut [TRec], ks: &[usize], to: &'static str, withhold: Vec<&'static str>, tag: &str) -> i64 {
+                let ids: Vec<i64> = ks.iter().map(|&k| recs[k].id).collect();
+                let (st, v) = c.post(&format!("/api/v1/records/{}/transfers", ids[0]), &json!({ "to_org_id": to, "message": format!("転居のため MSG{tag}"), "withhold": withhold, "siblings": ids[1..] })).await;
+                assert_eq!(st, StatusCode::CREATED, "{v}");
+                let text = v.to_string();
+                assert!(text.contains(&format!("MSG{tag}")));
+                for &k in ks {
+                    check_rec(&text, &recs[k], See::Owner, true, "the offer's answer");
+                    recs[k].offered = Some((to, withhold.clone()));
+                }
+                v["id"].as_i64().unwrap()
+            }
+            let mut n = 0;
+            for (w, owner) in writers.iter().enumerate() {
+                for i in 0..6 {
+                    // Tags end in Z, so that no tag is the start of another.
+                    let tag = format!("P{w}x{i}Z");
+                    let c = &clients[owner];
+                    let mut ks = vec![recs.len()];
+                    recs.push(make(c, &m, owner, tag.clone(), &mut rng, &groups_pool, &fields_pool).await);
+                    // Every third offer a family: a sibling of the same owner goes with it.
+                    if i % 3 == 0 {
+                        ks.push(recs.len());
+                        recs.push(make(c, &m, owner, format!("P{w}x{i}sZ"), &mut rng, &groups_pool, &fields_pool).await);
+                    }
+                    let others: Vec<&'static str> = writers.iter().copied().filter(|o| o != owner).collect();
+                    let to = others[rng.gen_range(0..others.len())];
+                    let withhold = withhold_pool[rng.gen_range(0..withhold_pool.len())].clone();
+                    let id = offer_of(c, &mut recs, &ks, to, withhold, &tag).await;
+                    let outcome = OUTCOMES[(w + i) % OUTCOMES.len()];
+                    trans.push(Trans { id, tag: tag.clone(), from: owner, to, recs: ks.clone(), status: "pending" });
+                    let t = trans.len() - 1;
+                    let dest = &clients[to];
+                    match outcome {
+                        Outcome::Pending => {}
+                        Outcome::Declined => {
+                            let (st, v) = dest.post(&format!("/api/v1/transfers/{id}/decline"), &json!({ "reason": format!("管轄外 WHY{tag}") })).await;
+                            assert_eq!(st, StatusCode::OK, "{v}");
+                            for &k in &ks {
+                                recs[k].offered = None;
+                            }
+                            for &k in &ks {
+                                check_rec(&v.to_string(), &recs[k], see(&m, to, &recs[k]), false, "the decline's answer");
+                            }
+                            trans[t].status = "declined";
+                        }
+                        Outcome::Withdrawn => {
+                            let (st, v) = c.post(&format!("/api/v1/transfers/{id}/withdraw"), &json!({})).await;
+                            assert_eq!(st, StatusCode::OK, "{v}");
+                            for &k in &ks {
+                                recs[k].offered = None;
+                                check_rec(&v.to_string(), &recs[k], See::Owner, true, "the withdrawal's answer");
+                            }
+                            trans[t].status = "withdrawn";
+                        }
+                        Outcome::Confirmed | Outcome::Retransferred | Outcome::RetransferPending => {
+                            let (st, v) = dest.post(&format!("/api/v1/transfers/{id}/confirm"), &json!({})).await;
+                            assert_eq!(st, StatusCode::OK, "{v}");
+                            trans[t].status = "confirmed";
+                            let mut new_ks = Vec::new();
+                            for (j, &k) in ks.iter().enumerate() {
+                                check_rec(&v.to_string(), &recs[k], see(&m, to, &recs[k]), true, "the confirmation's answer");
+                                let nid = v["records"][j]["new_record_id"].as_i64().unwrap();
+                                new_ks.push(recs.len());
+                                recs[k].to = Some(nid);
+                                let r = registered(&recs[k], nid);
+                                recs.push(r);
+                            }
+                            if outcome != Outcome::Confirmed {
+                                // The family moves on: the destination offers the new records.
+                                let onward: Vec<&'static str> = writers.iter().copied().filter(|o| *o != to).collect();
+                                let to2 = onward[rng.gen_range(0..onward.len())];
+                                let withhold = withhold_pool[rng.gen_range(0..withhold_pool.len())].clone();
+                                let tag2 = format!("P{w}x{i}rZ");
+                                let id2 = offer_of(dest, &mut recs, &new_ks, to2, withhold, &tag2).await;
+                                trans.push(Trans { id: id2, tag: tag2, from: to, to: to2, recs: new_ks.clone(), status: "pending" });
+                                if outcome == Outcome::Retransferred {
+                                    let (st, v) = clients[to2].post(&format!("/api/v1/transfers/{id2}/confirm"), &json!({})).await;
+                                    assert_eq!(st, StatusCode::OK, "{v}");
+                                    trans.last_mut().unwrap().status = "confirmed";
+                                    for (j, &k) in new_ks.iter().enumerate() {
+                                        check_rec(&v.to_string(), &recs[k], see(&m, to2, &recs[k]), true, "the onward confirmation's answer");
+                                        let nid = v["records"][j]["new_record_id"].as_i64().unwrap();
+                                        recs[k].to = Some(nid);
+                                        let r = registered(&recs[k], nid);
+                                        recs.push(r);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    n += 1;
+                }
+            }
+            assert_eq!(n, 42);
+
+            let no_transfer = trans.iter().map(|t| t.id).max().unwrap() + 1_000;
+            let mut expected_refusals = 0i64;
+            let mut seen: HashMap<(See, bool), usize> = HashMap::new();
+            let mut views_by: HashMap<(i64, &str), usize> = HashMap::new();
+            for (login, viewer, _) in USERS {
+                let c = &clients[viewer];
+                let writer = !matches!(*viewer, "ministry" | "operator");
+                // The answers for a transfer that does not exist: what every one the viewer is
+                // not a party to must look like, to the byte.
+                let (st, none_get) = c.get(&format!("/api/v1/transfers/{no_transfer}")).await;
+                assert_eq!(st, StatusCode::NOT_FOUND, "{login}");
+                let none_get = refusal_shape(&none_get);
+                expected_refusals += 1;
+                let (st, none_step) = c.post(&format!("/api/v1/transfers/{no_transfer}/confirm"), &json!({})).await;
+                let none_step = if writer {
+                    assert_eq!(st, StatusCode::NOT_FOUND, "{login}");
+                    expected_refusals += 1;
+                    Some(refusal_shape(&none_step))
+                } else {
+                    assert_eq!(st, StatusCode::FORBIDDEN, "{login}");
+                    None
+                };
+
+                // Every record, origins and registered ones: the record and its history.
+                let (st, list) = c.get("/api/v1/records?limit=200").await;
+                let listed: Vec<i64> = if *viewer == "operator" {
+                    assert_eq!(st, StatusCode::FORBIDDEN);
+                    vec![]
+                } else {
+                    assert_eq!(st, StatusCode::OK);
+                    assert!(list["next_cursor"].is_null(), "{login}: the list filled its page");
+                    ids_of(&list)
+                };
+                for r in &recs {
+                    let sv = see(&m, viewer, r);
+                    *seen.entry((sv, r.from.is_some())).or_insert(0) += 1;
+                    let what = format!("{login} GET record {} ({sv:?})", r.id);
+                    let (st, v) = c.get(&format!("/api/v1/records/{}", r.id)).await;
+                    assert_eq!(v["tier"].as_str(), sv.label(), "{what}: {v}");
+                    if sv == See::Nothing {
+                        assert!(matches!(st, StatusCode::NOT_FOUND | StatusCode::FORBIDDEN), "{what}: {st}");
+                    } else {
+                        assert_eq!(st, StatusCode::OK, "{what}");
+                    }
+                    check_rec(&v.to_string(), r, sv, true, &what);
+                    assert_eq!(v.to_string().contains(&format!("花子{}", r.tag)), sv != See::Nothing, "{what}: the child's name");
+                    // Where a record came from and where it went are metadata: shown exactly
+                    // where the record's metadata is (it follows casework).
+                    let meta_shown = match sv {
+                        See::Owner | See::Ministry => true,
+                        See::Partner | See::Transfer => !r.groups.contains(&"casework"),
+                        See::Outside | See::Nothing => false,
+                    };
+                    let meta = if v.get("meta").is_some() { &v["meta"] } else { &v["admin"]["shown"]["meta"] };
+                    assert_eq!(meta["version"].is_i64(), meta_shown, "{what}: {v}");
+                    assert_eq!(meta["provenance"]["origin_record_id"].as_i64(), r.from.filter(|_| meta_shown), "{what}: {v}");
+                    assert_eq!(meta["transferred_to"]["record_id"].as_i64(), r.to.filter(|_| meta_shown), "{what}: {v}");
+                    if !meta_shown {
+                        assert!(!v.to_string().contains("provenance") && !v.to_string().contains("transferred_to"), "{what}: {v}");
+                    }
+                    let (_, h) = c.get(&format!("/api/v1/records/{}/versions", r.id)).await;
+                    check_rec(&h.to_string(), r, sv, sv != See::Nothing, &format!("{what} versions"));
+                    if sv == See::Transfer {
+                        *views_by.entry((r.id, *viewer)).or_insert(0) += 2;
+                    }
+                    let rows = matches!(sv, See::Owner | See::Partner | See::Ministry);
+                    assert_eq!(listed.contains(&r.id), rows, "{login} case list / {}", r.id);
+                }
+
+                // Every transfer: its two organisations read it, each record as their tier shows
+                // it now; anyone else gets the answer for no transfer, and every step anyone
+                // may not take is refused with nothing of the transfer in the answer.
+                for t in &trans {
+                    let what = format!("{login} transfer {} ({} → {}, {})", t.id, t.from, t.to, t.status);
+                    let party = *viewer == t.from || *viewer == t.to;
+                    let (st, v) = c.get(&format!("/api/v1/transfers/{}", t.id)).await;
+                    let text = v.to_string();
+                    if party {
+                        assert_eq!(st, StatusCode::OK, "{what}: {v}");
+                        assert_eq!(v["status"], t.status, "{what}");
+                        assert!(text.contains(&format!("MSG{}", t.tag)), "{what}: the message");
+                        assert_eq!(text.contains(&format!("WHY{}", t.tag)), t.status == "declined", "{what}: the reason");
+                        for (j, &k) in t.recs.iter().enumerate() {
+                            let r = &recs[k];
+                            let sv = see(&m, viewer, r);
+                            assert_eq!(v["records"][j]["record_id"].as_i64(), Some(r.id), "{what}");
+                            assert_eq!(v["records"][j]["record"]["tier"].as_str(), sv.label(), "{what}: {v}");
+                            check_rec(&text, r, sv, true, &what);
+                            if sv == See::Transfer {
+                                *views_by.entry((r.id, *viewer)).or_insert(0) += 1;
+                            }
+                        }
+                    } else {
+                        assert_eq!((st, refusal_shape(&v)), (StatusCode::NOT_FOUND, none_get.clone()), "{what}");
+                        expected_refusals += 1;
+                        for &k in &t.recs {
+                            assert!(!text.contains(&recs[k].tag), "{what}: {text}");
+                        }
+                    }
+                    // The steps this viewer may not take: none changes anything.
+                    for (step, body) in [("confirm", json!({})), ("decline", json!({ "reason": "理由" })), ("withdraw", json!({}))] {
+                        let mine = if step == "withdraw" { *viewer == t.from } else { *viewer == t.to };
+                        if mine && t.status == "pending" {
+                            continue;
+                        }
+                        let (st, e) = c.post(&format!("/api/v1/transfers/{}/{step}", t.id), &body).await;
+                        let text = e.to_string();
+                        for &k in &t.recs {
+                            assert!(!text.contains(&recs[k].tag), "{what} {step}: {text}");
+                        }
+                        assert!(!text.contains(&format!("MSG{}", t.tag)) && !text.contains(&format!("WHY{}", t.tag)), "{what} {step}: {text}");
+                        let want = if !writer {
+                            StatusCode::FORBIDDEN
+                        } else if !party {
+                            expected_refusals += 1;
+                            assert_eq!(refusal_shape(&e), none_step.clone().unwrap(), "{what} {step}");
+                            StatusCode::NOT_FOUND
+                        } else if !mine {
+                            StatusCode::FORBIDDEN
+                        } else {
+                            StatusCode::CONFLICT
+                        };
+                        assert_eq!(st, want, "{what} {step}: {e}");
+                    }
+                }
+
+                // Both lists: exactly the viewer's transfers, newest first, each record named by
+                // its child only where the viewer's tier shows the record, and no content.
+                for (which, mine) in [("incoming", true), ("outgoing", false)] {
+                    let (st, l) = c.get(&format!("/api/v1/transfers?box={which}&limit=200")).await;
+                    if !writer {
+                        assert_eq!(st, StatusCode::FORBIDDEN, "{login} {which}");
+                        continue;
+                    }
+                    assert_eq!(st, StatusCode::OK, "{login} {which}: {l}");
+                    let mut want: Vec<&Trans> = trans.iter().filter(|t| if mine { t.to == *viewer } else { t.from == *viewer }).collect();
+                    want.sort_by_key(|t| std::cmp::Reverse(t.id));
+                    assert_eq!(ids_of(&l), want.iter().map(|t| t.id).collect::<Vec<_>>(), "{login} {which}");
+                    let text = l.to_string();
+                    for r in &recs {
+                        for (prefix, ..) in MARKERS {
+                            assert!(!text.contains(&format!("{prefix}{}", r.tag)), "{login} {which}: {prefix}{}", r.tag);
+                        }
+                    }
+                    for (row, t) in l["items"].as_array().unwrap().iter().zip(&want) {
+                        assert_eq!(row["status"], t.status, "{login} {which}");
+                        assert!(row["age_secs"].as_i64().is_some_and(|a| a >= 0));
+                        assert!(!row.to_string().contains("MSG") && !row.to_string().contains("WHY"), "{login} {which}: {row}");
+                        for (j, &k) in t.recs.iter().enumerate() {
+                            let r = &recs[k];
+                            let named = &row["records"][j]["child_name"];
+                            match see(&m, viewer, r) {
+                                See::Nothing => assert!(named.is_null(), "{login} {which}: {row}"),
+                                _ => assert_eq!(named["given"], format!("花子{}", r.tag), "{login} {which}"),
+                            }
+                        }
+                    }
+                }
+
+                // The inbox: every step told to the other party, nothing else, and no content;
+                // a record is named by its child only where the viewer has a case list row.
+                let items = inbox(c).await;
+                let mut got: Vec<(String, i64)> = items.iter()
+                    .filter(|n| n["kind"].as_str().unwrap().starts_with("transfer_"))
+                    .map(|n| (n["kind"].as_str().unwrap().to_string(), n["transfer_id"].as_i64().unwrap()))
+                    .collect();
+                got.sort();
+                let mut want: Vec<(String, i64)> = Vec::new();
+                for t in &trans {
+                    if t.to == *viewer {
+                        want.push(("transfer_offered".into(), t.id));
+                        if t.status == "withdrawn" {
+                            want.push(("transfer_withdrawn".into(), t.id));
+                        }
+                    }
+                    if t.from == *viewer && matches!(t.status, "confirmed" | "declined") {
+                        want.push((format!("transfer_{}", t.status), t.id));
+                    }
+                }
+                want.sort();
+                assert_eq!(got, want, "{login}: transfer notifications");
+                let text = serde_json::to_string(&items).unwrap();
+                assert!(!text.contains("MSG") && !text.contains("WHY"), "{login}: the inbox carries a message");
+                for r in &recs {
+                    for (prefix, ..) in MARKERS.iter().filter(|(p, ..)| *p != "CASE") {
+                        assert!(!text.contains(&format!("{prefix}{}", r.tag)), "{login} inbox: {prefix}{}", r.tag);
+                    }
+                    let sv = see(&m, viewer, r);
+                    for n in items.iter().filter(|n| n["record_id"].as_i64() == Some(r.id)) {
+                        let rows = matches!(sv, See::Owner | See::Partner | See::Ministry);
+                        assert_eq!(n.get("subject").is_some(), rows, "{login} inbox subject of {} ({sv:?}): {n}", r.id);
+                        if rows {
+                            // Shown where the tier shows it (empty on a record registered
+                            // without it), with its marker only where the record holds one.
+                            let by_tier = shows(&TRec { absent: vec![], ..r.clone() }, sv, "CASE");
+                            assert_eq!(n["subject"]["case_number"].get("shown").is_some(), by_tier, "{login}: {n}");
+                            assert_eq!(n.to_string().contains(&format!("CASE{}", r.tag)), shows(r, sv, "CASE"), "{login}: {n}");
+                        }
+                    }
+                }
+            }
+
+            // Every read by a destination was logged, and its origin sees it.
+            for ((rid, dest), reads) in &views_by {
+                let r = recs.iter().find(|r| r.id == *rid).unwrap();
+                let (_, views) = clients[r.owner].get(&format!("/api/v1/records/{rid}/views")).await;
+                let logged = views.as_array().unwrap().iter().filter(|e| e["org_id"] == *dest && e["tier"] == "transfer").count();
+                assert!(logged >= *reads, "{dest}'s {reads} reads of {rid}: {views}");
+                assert!(!views.to_string().contains(&r.tag), "{views}");
+            }
+            let refused = s.db.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'transfer.access_refused'").await;
+            assert_eq!(refused, expected_refusals, "refused transfer reads and steps audited");
+            let leaked = s.db.scalar("SELECT COUNT(*) FROM audit_log WHERE detail LIKE '%MSG%' OR detail LIKE '%WHY%' OR detail LIKE '%花子%'").await;
+            assert_eq!(leaked, 0, "the log carries no content");
+
+            // The population covered every outcome, the transfer tier with and without
+            // restricted casework, on records registered by a transfer and on origins.
+            for status in ["pending", "confirmed", "declined", "withdrawn"] {
+                assert!(trans.iter().filter(|t| t.status == status).count() >= 5, "{status}");
+            }
+            assert!(trans.iter().filter(|t| t.recs.len() > 1).count() >= 10, "families");
+            assert!(trans.iter().filter(|t| t.tag.ends_with("rZ")).count() >= 10, "transfers on");
+            for key in [(See::Transfer, true), (See::Transfer, false), (See::Owner, false), (See::Partner, false), (See::Outside, false), (See::Ministry, false), (See::Nothing, false)] {
+                assert!(seen.get(&key).copied().unwrap_or(0) >= 3, "coverage of {key:?}: {seen:?}");
+            }
+            assert!(recs.iter().any(|r| r.offered.is_some() && r.groups.contains(&"casework")) && recs.iter().any(|r| r.offered.is_some() && !r.groups.contains(&"casework")));
+            eprintln!("transfer leak scan ({:?}): {} transfers, {} records ({} registered by a transfer), {} refusals audited, {seen:?}", s.db.engine, trans.len(), recs.len(), recs.iter().filter(|r| r.from.is_some()).count(), refused);
+        }
+    }
+}

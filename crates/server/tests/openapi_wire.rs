@@ -363,10 +363,32 @@ async fn fresh_intake(doc: &Doc, c: &Client) -> (i64, i64) {
     (v["id"].as_i64().unwrap(), v["version"].as_i64().unwrap())
 }
 
+/// A pending transfer offered to `c`'s organisation by `peer`'s (of another prefecture), of a
+/// record made from the document's example: its id.
+async fn fresh_transfer(doc: &Doc, c: &Client, peer: &Client) -> i64 {
+    let (rid, _) = fresh_record(doc, peer).await;
+    let (_, me) = c.get("/api/v1/me").await;
+    let to = me["org"]["id"].as_str().unwrap().to_string();
+    let (st, v) = send(
+        doc,
+        peer,
+        Method::POST,
+        "/api/v1/records/{id}/transfers",
+        Some(rid),
+        Some(&json!({ "to_org_id": to })),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    v["id"].as_i64().unwrap()
+}
+
 /// Where an operation's answer is read back, and where a request body's value shows there: a
 /// record's groups sit at the top of its view, an intake's input under `input`, a safety
-/// confirmation under `safety`.
+/// confirmation under `safety`, an offer's fields at the top of its transfer.
 fn read_back(path: &str, loc: &[Seg]) -> (&'static str, Vec<Seg>) {
+    if path.starts_with("/api/v1/transfers") || path.ends_with("/transfers") {
+        return ("/api/v1/transfers/{id}", loc.to_vec());
+    }
     if path.starts_with("/api/v1/intakes") {
         let mut at = loc.to_vec();
         if path == "/api/v1/intakes" {
@@ -399,12 +421,15 @@ fn body_operations(doc: &Doc) -> Vec<(Method, String, &Value, Value)> {
 async fn send_body(
     doc: &Doc,
     c: &Client,
+    peer: &Client,
     method: &Method,
     path: &str,
     mut body: Value,
 ) -> (StatusCode, Value, Option<i64>) {
     let mut id = None;
-    if path.starts_with("/api/v1/intakes/{id}") {
+    if path.starts_with("/api/v1/transfers/{id}") {
+        id = Some(fresh_transfer(doc, c, peer).await);
+    } else if path.starts_with("/api/v1/intakes/{id}") {
         let (iid, version) = fresh_intake(doc, c).await;
         id = Some(iid);
         if let Some(v) = body.get_mut("version") {
@@ -418,7 +443,12 @@ async fn send_body(
         }
     }
     let (st, v) = send(doc, c, method.clone(), path, id, Some(&body)).await;
-    let id = id.or_else(|| v["id"].as_i64());
+    // An offer is read back as the transfer it made.
+    let id = if path.ends_with("/transfers") {
+        v["id"].as_i64()
+    } else {
+        id.or_else(|| v["id"].as_i64())
+    };
     (st, v, id)
 }
 
@@ -441,6 +471,7 @@ both_engines! {
         let s = TestServer::start(db).await;
         let doc = Doc::fetch(&s).await;
         let c = s.login("cgc").await;
+        let peer = s.login("osaka").await;
         let mut checked = 0;
         for (method, path, op, example) in body_operations(&doc) {
             if path.contains("/lists/") {
@@ -449,7 +480,8 @@ both_engines! {
             }
             let schema = &op["requestBody"]["content"]["application/json"]["schema"];
             let locations = doc.enum_locations(schema);
-            assert!(!locations.is_empty() || path == "/api/v1/auth/login", "{method} {path}: no enum found");
+            // (Login and a decline's reason hold no code.)
+            assert!(!locations.is_empty() || path == "/api/v1/auth/login" || path.ends_with("/decline"), "{method} {path}: no enum found");
             for (loc, values) in locations {
                 let here = format!("{method} {path} {}", show(&loc));
                 let mut base = example.clone();
@@ -458,7 +490,7 @@ both_engines! {
                 for value in &values {
                     let mut body = base.clone();
                     *get_mut(&mut body, &loc).unwrap() = value.clone();
-                    let (st, answer, id) = send_body(&doc, &c, &method, &path, body).await;
+                    let (st, answer, id) = send_body(&doc, &c, &peer, &method, &path, body).await;
                     assert_eq!(st, Doc::success(op), "{here} = {value}: refused: {answer}");
                     let (st, read) = send(&doc, &c, Method::GET, read_path, id, None).await;
                     assert_eq!(st, StatusCode::OK, "{read}");
@@ -470,7 +502,7 @@ both_engines! {
                 let accepted_by_serde: Vec<Value> = if values.iter().all(Value::is_string) {
                     let mut body = base.clone();
                     *get_mut(&mut body, &loc).unwrap() = json!("__no_such_code__");
-                    let (st, answer, _) = send_body(&doc, &c, &method, &path, body).await;
+                    let (st, answer, _) = send_body(&doc, &c, &peer, &method, &path, body).await;
                     assert_eq!(st, StatusCode::BAD_REQUEST, "{here}: an unknown code is refused: {answer}");
                     let expected = serde_expected(&answer);
                     assert!(!expected.is_empty(), "{here}: the refusal names the codes: {answer}");
@@ -481,7 +513,7 @@ both_engines! {
                 for value in accepted_by_serde.iter().filter(|v| !values.contains(v)) {
                     let mut body = base.clone();
                     *get_mut(&mut body, &loc).unwrap() = value.clone();
-                    let (st, answer, _) = send_body(&doc, &c, &method, &path, body).await;
+                    let (st, answer, _) = send_body(&doc, &c, &peer, &method, &path, body).await;
                     assert!(!st.is_success(), "{here}: the server accepts {value}, which the document does not list: {answer}");
                 }
             }
@@ -518,10 +550,11 @@ both_engines! {
         let s = TestServer::start(db).await;
         let doc = Doc::fetch(&s).await;
         let c = s.login("cgc").await;
+        let peer = s.login("osaka").await;
         let ops = body_operations(&doc);
         assert!(ops.len() >= 3, "create, update and restrictions have examples");
         for (method, path, op, example) in ops {
-            let (st, answer, _) = send_body(&doc, &c, &method, &path, example).await;
+            let (st, answer, _) = send_body(&doc, &c, &peer, &method, &path, example).await;
             assert_eq!(st, Doc::success(op), "{method} {path}: the example is refused: {answer}");
         }
         // Examples of parameters, if any, are accepted too.
@@ -704,6 +737,61 @@ both_engines! {
             assert_eq!(st.is_success(), login == "cgc", "{login}: {st} {v}");
             let (st, v) = c.get(&format!("/api/v1/search?q={name}")).await;
             doc.check_response(&Method::GET, "/api/v1/search", st, &v);
+        }
+
+        // Transfers: pending, confirmed, declined and withdrawn, read by every viewer (the
+        // parties, a partner of the origin, an outside centre, the ministry); every answer,
+        // refusals included, as documented.
+        let osaka = s.login("osaka").await;
+        let mut transfers = Vec::new();
+        for _ in 0..4 {
+            let (rid, _) = fresh_record(&doc, &cgc).await;
+            let (st, v) = send(&doc, &cgc, Method::POST, "/api/v1/records/{id}/transfers", Some(rid), Some(&json!({
+                "to_org_id": "cgc-27-01", "message": "転居のため", "withhold": ["casework.findings", "core.address"]
+            }))).await;
+            assert_eq!(st, StatusCode::CREATED, "{v}");
+            transfers.push(v["id"].as_i64().unwrap());
+        }
+        let steps = [
+            (&osaka, "/api/v1/transfers/{id}/confirm", None),
+            (&osaka, "/api/v1/transfers/{id}/decline", Some(json!({ "reason": "管轄外のため" }))),
+            (&cgc, "/api/v1/transfers/{id}/withdraw", None),
+        ];
+        for (t, (c, path, body)) in transfers.iter().zip(&steps) {
+            let (st, v) = send(&doc, c, Method::POST, path, Some(*t), body.as_ref()).await;
+            assert_eq!(st, StatusCode::OK, "{path}: {v}");
+            // Again: no longer pending.
+            let (st, v) = send(&doc, c, Method::POST, path, Some(*t), body.as_ref()).await;
+            assert_eq!(st, StatusCode::CONFLICT, "{path}: {v}");
+        }
+        for login in ["cgc", "cgc2", "muni", "osaka", "osaka-muni", "ministry"] {
+            let c = s.login(login).await;
+            for q in ["", "?box=outgoing", "?box=incoming&status=pending"] {
+                let (st, v) = c.get(&format!("/api/v1/transfers{q}")).await;
+                doc.check_response(&Method::GET, "/api/v1/transfers", st, &v);
+                assert!(st.is_success() || login == "ministry", "{login} {q}: {st} {v}");
+            }
+            for t in &transfers {
+                let (st, v) = send(&doc, &c, Method::GET, "/api/v1/transfers/{id}", Some(*t), None).await;
+                assert_eq!(st.is_success(), matches!(login, "cgc" | "osaka"), "{login}: {st} {v}");
+                if let Some(rec) = v["records"][0]["record"].as_object() {
+                    // The destination: the transfer tier while pending and after confirming;
+                    // after a decline or a withdrawal, its own (an outside centre).
+                    let want = match (login, v["status"].as_str()) {
+                        ("cgc", _) => "owner",
+                        (_, Some("pending" | "confirmed")) => "transfer",
+                        _ => "outside",
+                    };
+                    assert_eq!(rec.get("tier").and_then(Value::as_str), Some(want), "{login}: {v}");
+                }
+                let rid = v["records"][0]["record_id"].as_i64().unwrap_or(1);
+                send(&doc, &c, Method::GET, "/api/v1/records/{id}", Some(rid), None).await;
+                send(&doc, &c, Method::GET, "/api/v1/records/{id}/versions", Some(rid), None).await;
+                if let Some(n) = v["records"][0]["new_record_id"].as_i64() {
+                    send(&doc, &c, Method::GET, "/api/v1/records/{id}", Some(n), None).await;
+                }
+            }
+            send(&doc, &c, Method::GET, "/api/v1/notifications", None, None).await;
         }
     }
 }

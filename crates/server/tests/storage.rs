@@ -11,9 +11,10 @@ use tsunagu_record::api::NotificationKind;
 use tsunagu_server::audit::{action, verify, AuditDraft};
 use tsunagu_server::orgs::{rows_from_master, OrgDirectory};
 use tsunagu_server::storage::{
-    unconditionally, CaseCursor, CaseQuery, CaseSort, NewNotification, RecordWrite, Storage,
-    Versioned,
+    unconditionally, CaseCursor, CaseQuery, CaseSort, NewNotification, NewTransfer, RecordWrite,
+    Storage, TransferDecision, Versioned,
 };
+use tsunagu_server::transfers::rules::Refusal;
 use tsunagu_server::{domain, seed};
 
 async fn with_orgs(store: &Arc<dyn Storage>) -> OrgDirectory {
@@ -63,7 +64,126 @@ fn viewed(record_id: i64, n: i64) -> AuditDraft {
     }
 }
 
+/// An offer of `ids` from cgc-13-01 to cgc-27-01 whose caller checks nothing: what the store
+/// itself keeps is all that stands between two offers.
+fn blind_offer(ids: Vec<i64>) -> tsunagu_server::storage::PrepareOffer {
+    Box::new(move |_| {
+        Ok(NewTransfer {
+            pref_code: 13,
+            from_org: "cgc-13-01".into(),
+            to_org: "cgc-27-01".into(),
+            to_name: "大阪".into(),
+            message: String::new(),
+            withhold: vec![],
+            at: 1,
+            by: "t".into(),
+            audits: ids
+                .iter()
+                .map(|&id| AuditDraft {
+                    pref_code: 13,
+                    at: 1,
+                    actor_user: None,
+                    actor_org: "cgc-13-01".into(),
+                    action: action::TRANSFER_OFFERED,
+                    record_id: Some(id),
+                    detail: json!({}),
+                })
+                .collect(),
+            record_ids: ids,
+            notify: vec![],
+        })
+    })
+}
+
 both_engines! {
+    async fn the_store_keeps_one_open_offer_per_record_whatever_its_caller_checks(db) {
+        let store = db.store.clone();
+        let dir = with_orgs(&store).await;
+        let (a, _) = store.create_record(write(&dir, "cgc-13-01", "A", 1)).await.unwrap();
+        let (b, _) = store.create_record(write(&dir, "cgc-13-01", "B", 2)).await.unwrap();
+        // A burst of offers of one record, none checked by its caller: exactly one is made.
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let (store, id) = (store.clone(), a.id);
+            tasks.push(tokio::spawn(async move { store.offer_transfer(&[id], blind_offer(vec![id])).await.unwrap() }));
+        }
+        let mut made = Vec::new();
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok((t, _)) => made.push(t.id),
+                Err(Refusal::Pending { record_id, .. }) => assert_eq!(record_id, a.id),
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(made.len(), 1, "{made:?}");
+        // A family including it is refused too, and leaves the other record free.
+        let r = store.offer_transfer(&[b.id, a.id], blind_offer(vec![b.id, a.id])).await.unwrap();
+        assert!(matches!(r, Err(Refusal::Pending { record_id, .. }) if record_id == a.id), "{r:?}");
+        assert!(store.get_record(b.id).await.unwrap().unwrap().transfer.is_none());
+        assert_eq!(
+            db.scalar(&format!("SELECT COUNT(*) FROM audit_log WHERE action = 'transfer.offered' AND record_id = {}", b.id)).await,
+            0,
+            "a refused offer leaves no entry"
+        );
+        // And the database refuses a second open row for the record whoever writes it.
+        let sql = format!(
+            "INSERT INTO transfers (id, pref_code, from_org, to_org, status, message, withhold, offered_at, offered_by) \
+             VALUES (9000, 13, 'cgc-13-01', 'cgc-13-02', 'pending', '', '[]', 1, 't'); \
+             INSERT INTO transfer_records (transfer_id, record_id, position, pending) VALUES (9000, {}, 0, {})",
+            a.id,
+            if db.engine == support::Engine::Postgres { "true" } else { "1" }
+        );
+        assert!(db.raw(&sql).await.is_err(), "a second open offer of one record was stored");
+        // (A closed one is stored: it is the open offer the index refuses.)
+        let closed = sql.replace("9000", "9001").replace(", true)", ", false)").replace(", 1)", ", 0)");
+        db.raw(&closed).await.unwrap();
+        // Decisions move the status from pending once, whatever their caller checks.
+        let id = made[0];
+        let mut tasks = Vec::new();
+        for n in 0..6 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store
+                    .decide_transfer(id, Box::new(move |_, recs| {
+                        Ok(TransferDecision {
+                            status: tsunagu_record::transfer::TransferStatus::Withdrawn,
+                            at: 10 + n,
+                            by: "t".into(),
+                            reason: None,
+                            audits: recs.iter().map(|r| AuditDraft {
+                                pref_code: 13,
+                                at: 10,
+                                actor_user: None,
+                                actor_org: "cgc-13-01".into(),
+                                action: action::TRANSFER_WITHDRAWN,
+                                record_id: Some(r.id),
+                                detail: json!({}),
+                            }).collect(),
+                            notify: vec![],
+                            confirm: vec![],
+                        })
+                    }))
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut decided = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => decided += 1,
+                Err(Refusal::Decided(_)) => {}
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(decided, 1);
+        assert_eq!(db.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'transfer.withdrawn'").await, 1);
+        let t = store.get_transfer(id).await.unwrap().unwrap();
+        assert_eq!(t.status, tsunagu_record::transfer::TransferStatus::Withdrawn);
+        assert!(store.get_record(a.id).await.unwrap().unwrap().transfer.is_none(), "the record is free again");
+        assert!(store.offer_transfer(&[a.id], blind_offer(vec![a.id])).await.unwrap().is_ok());
+        assert!(matches!(store.decide_transfer(999_999, Box::new(|_, _| Err(Refusal::NotFound))).await, Err(tsunagu_server::storage::StoreError::NotFound)));
+    }
+
     async fn ids_name_their_prefecture_and_versions_are_checked(db) {
         let store = db.store.clone();
         let dir = with_orgs(&store).await;

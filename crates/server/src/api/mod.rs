@@ -17,7 +17,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::{auth, intake, notify, records, search};
+use crate::{auth, intake, notify, records, search, transfers};
 
 use crate::error::AppError;
 use crate::state::AppState;
@@ -59,6 +59,24 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/records/{id}/views", get(records::routes::record_views))
         .route("/records/{id}/intakes", get(intake::routes::record_intakes))
+        .route(
+            "/records/{id}/transfers",
+            post(transfers::routes::offer_transfer),
+        )
+        .route("/transfers", get(transfers::routes::list_transfers))
+        .route("/transfers/{id}", get(transfers::routes::get_transfer))
+        .route(
+            "/transfers/{id}/confirm",
+            post(transfers::routes::confirm_transfer),
+        )
+        .route(
+            "/transfers/{id}/decline",
+            post(transfers::routes::decline_transfer),
+        )
+        .route(
+            "/transfers/{id}/withdraw",
+            post(transfers::routes::withdraw_transfer),
+        )
         .route(
             "/intakes",
             get(intake::routes::list_intakes).post(intake::routes::create_intake),

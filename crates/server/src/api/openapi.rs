@@ -16,6 +16,7 @@ mod handlers {
     pub use crate::notify::routes::*;
     pub use crate::records::routes::*;
     pub use crate::search::routes::*;
+    pub use crate::transfers::routes::*;
 }
 
 #[derive(OpenApi)]
@@ -29,8 +30,11 @@ mod handlers {
         handlers::notifications, handlers::mark_read, handlers::mark_unread, handlers::stream,
         handlers::create_intake, handlers::list_intakes, handlers::get_intake, handlers::update_intake,
         handlers::attach_intake, handlers::convert_intake, handlers::confirm_safety, handlers::record_intakes,
+        handlers::offer_transfer, handlers::list_transfers, handlers::get_transfer, handlers::confirm_transfer,
+        handlers::decline_transfer, handlers::withdraw_transfer,
     ),
-    components(schemas(tsunagu_record::api::ApiError, handlers::CaseSortParam, tsunagu_record::lists::ListName)),
+    components(schemas(tsunagu_record::api::ApiError, handlers::CaseSortParam, tsunagu_record::lists::ListName,
+        tsunagu_record::transfer::TransferBox, tsunagu_record::transfer::TransferStatus)),
     modifiers(&BearerAuth, &CommonResponses, &Examples),
     security(("bearer" = []))
 )]
@@ -279,6 +283,23 @@ impl Modify for Examples {
             }),
         );
         set_example(doc, "/api/v1/records", false, record_example());
+        set_example(
+            doc,
+            "/api/v1/records/{id}/transfers",
+            false,
+            serde_json::json!({
+                "to_org_id": "cgc-27-01",
+                "message": "転居のため移管します。前任: 担当係（内線 123）",
+                "withhold": ["casework.findings"],
+                "siblings": []
+            }),
+        );
+        set_example(
+            doc,
+            "/api/v1/transfers/{id}/decline",
+            false,
+            serde_json::json!({ "reason": "転居先が当機関の管轄外のため（大阪市こども相談センターへ）" }),
+        );
         set_example(
             doc,
             "/api/v1/records/{id}/lists/{list}",

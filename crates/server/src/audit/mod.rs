@@ -54,6 +54,20 @@ pub mod action {
     pub const INTAKES_LISTED: &str = "intake.listed";
     pub const INTAKE_ACCESS_REFUSED: &str = "intake.access_refused";
     pub const SAFETY_HOURS_SET: &str = "settings.safety_hours_set";
+    /// A record offered to another organisation (one entry per record of the offer, in the
+    /// origin's chain; detail: the transfer, the destination, the fields withheld).
+    pub const TRANSFER_OFFERED: &str = "transfer.offered";
+    /// The destination confirmed: the origin's record moved to its next version, transferred
+    /// out (detail: the transfer, the new record); the new record has its own `record.created`.
+    pub const TRANSFER_CONFIRMED: &str = "transfer.confirmed";
+    /// The destination declined (detail: the transfer; never the reason's text).
+    pub const TRANSFER_DECLINED: &str = "transfer.declined";
+    /// The origin withdrew its offer (detail: the transfer).
+    pub const TRANSFER_WITHDRAWN: &str = "transfer.withdrawn";
+    /// A list of transfers that named the children of other organisations' records (ids only).
+    pub const TRANSFERS_LISTED: &str = "transfer.listed";
+    /// A transfer asked for by an organisation that is not one of its two (detail: its id).
+    pub const TRANSFER_ACCESS_REFUSED: &str = "transfer.access_refused";
     pub const RECORD_UPDATED: &str = "record.updated";
     pub const RESTRICTIONS_SET: &str = "record.restrictions_set";
     pub const RECORD_VIEWED: &str = "record.viewed";

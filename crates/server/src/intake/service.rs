@@ -148,7 +148,7 @@ impl AppState {
         Ok(tier::intake_readable(
             &v.org,
             &i.org_id,
-            Some((t, &rec.restrictions)),
+            Some((t, &tier::restrictions_seen(t, &rec))),
         ))
     }
 
@@ -285,8 +285,9 @@ impl AppState {
             return Err(self.refused(v, record_id, "intakes").await);
         }
         let mut items = Vec::new();
+        let seen = tier::restrictions_seen(t, &rec);
         for i in self.store.intakes_of_record(record_id).await? {
-            if tier::intake_readable(&v.org, &i.org_id, Some((t, &rec.restrictions))) {
+            if tier::intake_readable(&v.org, &i.org_id, Some((t, &seen))) {
                 items.push(self.intake_summary(&i));
             }
         }

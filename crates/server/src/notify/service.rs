@@ -22,6 +22,7 @@ impl AppState {
             kind: n.kind,
             record_id: (n.record_id != 0).then_some(n.record_id),
             intake_id: n.intake_id,
+            transfer_id: n.transfer_id,
             from_org_id: n.from_org_id.clone(),
             from_org_name: self
                 .orgs

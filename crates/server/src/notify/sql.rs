@@ -11,6 +11,10 @@ macro_rules! impl_notification_store {
                 "intake_forwarded" => Ok(NotificationKind::IntakeForwarded),
                 "safety_due_soon" => Ok(NotificationKind::SafetyDueSoon),
                 "safety_overdue" => Ok(NotificationKind::SafetyOverdue),
+                "transfer_offered" => Ok(NotificationKind::TransferOffered),
+                "transfer_confirmed" => Ok(NotificationKind::TransferConfirmed),
+                "transfer_declined" => Ok(NotificationKind::TransferDeclined),
+                "transfer_withdrawn" => Ok(NotificationKind::TransferWithdrawn),
                 other => Err(StoreError::Corrupt(format!("unknown notification kind {other}"))),
             }
         }
@@ -22,6 +26,7 @@ macro_rules! impl_notification_store {
                 kind: kind_from(r.try_get::<&str, _>("kind")?)?,
                 record_id: r.try_get("record_id")?,
                 intake_id: r.try_get("intake_id")?,
+                transfer_id: r.try_get("transfer_id")?,
                 from_org_id: r.try_get("from_org_id")?,
                 at: r.try_get("at")?,
                 read: r.try_get("read")?,

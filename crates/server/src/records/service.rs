@@ -143,7 +143,8 @@ impl AppState {
     ) -> PrepareWrite {
         let (state, v) = (self.clone(), v.clone());
         Box::new(move |current: &StoredRecord| {
-            if current.owner_org != v.org.id {
+            // A record transferred out is kept as it was: read-only (refused in `finish_write`).
+            if current.owner_org != v.org.id || current.transferred_out() {
                 return None;
             }
             let fail = |e: AppError| {
@@ -365,6 +366,10 @@ impl AppState {
                 self.hub.publish(&notes);
                 Ok(rec)
             }
+            Versioned::Refused(current) if current.owner_org == v.org.id => {
+                // The owner is refused only a record transferred out.
+                Err(transferred_out(&current))
+            }
             Versioned::Refused(current) => {
                 // Whether the record exists is not told to those who may not see it.
                 let owner = self.org(&current.owner_org)?;
@@ -569,11 +574,8 @@ impl AppState {
     }
 }
 
-pub(crate) fn facts(r: &StoredRecord) -> RecordFacts<'static> {
-    RecordFacts {
-        serious: r.body.admin.serious_case,
-        transfer_to: None,
-    }
+pub(crate) fn facts(r: &StoredRecord) -> RecordFacts<'_> {
+    tier::facts(r)
 }
 
 /// The 409 of a list operation whose entry is gone, the 400 of a place outside the list.
@@ -599,6 +601,23 @@ fn list_refusal(list: tsunagu_record::lists::ListName, e: ListOpError) -> AppErr
 
 fn not_found() -> AppError {
     AppError::NotFound("記録が見つからないか、閲覧する権限がありません".into())
+}
+
+/// The 409 of a change to a record transferred out: it is read-only, and names where it went.
+pub(crate) fn transferred_out(r: &StoredRecord) -> AppError {
+    let to = r
+        .transfer
+        .as_ref()
+        .and_then(|t| t.confirmed.map(|c| (t.to_name.clone(), c.record_id)));
+    AppError::State {
+        code: "transferred_out",
+        message: match to {
+            Some((name, id)) => {
+                format!("この記録は{name}へ移管済みのため変更できません（移管先の記録: {id}）")
+            }
+            None => "この記録は移管済みのため変更できません".into(),
+        },
+    }
 }
 
 /// Filters, sort and page of a case list, parsed from the query string.

@@ -181,6 +181,8 @@ macro_rules! impl_record_store {
                 updated_by: w.author.clone(),
                 restrictions: w.restrictions.clone(),
                 body: w.body.clone(),
+                transfer: None,
+                provenance: None,
             }
         }
 
@@ -196,16 +198,24 @@ macro_rules! impl_record_store {
             Ok(pref * ID_BASE + last - n + 1)
         }
 
-        /// A new record with its version, index entry, audit entry and notifications, inside
-        /// the caller's transaction (a record of its own, or one converted from an intake).
-        async fn create_record_tx(conn: &mut Conn, key: &MacKey, w: RecordWrite) -> StoreResult<(StoredRecord, Vec<NotificationRow>)> {
+        /// A new record's row, first version and index entry, inside the caller's transaction
+        /// (without its audit entry and notifications).
+        async fn insert_new_record(conn: &mut Conn, w: &RecordWrite) -> StoreResult<StoredRecord> {
             let id = next_ids(conn, w.pref_code, 1).await?;
-            let rec = new_stored(id, &w);
+            let rec = new_stored(id, w);
             let mut qb = sqlx::QueryBuilder::<$db>::new(RECORD_INSERT);
             qb.push_values(std::iter::once(&rec), |mut b, r| push_record_values(&mut b, r, &w.columns));
             qb.build().execute(&mut *conn).await?;
             insert_version(conn, &rec).await?;
             insert_index(conn, &[index_of(&rec)]).await?;
+            Ok(rec)
+        }
+
+        /// A new record with its version, index entry, audit entry and notifications, inside
+        /// the caller's transaction (a record of its own, or one converted from an intake).
+        async fn create_record_tx(conn: &mut Conn, key: &MacKey, w: RecordWrite) -> StoreResult<(StoredRecord, Vec<NotificationRow>)> {
+            let rec = insert_new_record(conn, &w).await?;
+            let id = rec.id;
             let mut audit = w.audit;
             audit.record_id = Some(id);
             append_audit_tx(conn, key, audit).await?;

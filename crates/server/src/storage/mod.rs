@@ -161,9 +161,27 @@ pub struct StoredRecord {
     pub updated_by: String,
     pub restrictions: Restrictions,
     pub body: RecordBody,
+    /// The record's transfer (`records.transfer`): the pending offer, or once confirmed, where
+    /// it went (the record is then read-only, transferred out).
+    pub transfer: Option<RecordTransfer>,
+    /// Where the record came from, if a confirmed transfer registered it.
+    pub provenance: Option<StoredProvenance>,
 }
 
 impl StoredRecord {
+    /// Whether a confirmed transfer moved the record to another organisation: it is then kept
+    /// read-only.
+    pub fn transferred_out(&self) -> bool {
+        self.transfer
+            .as_ref()
+            .is_some_and(|t| t.confirmed.is_some())
+    }
+
+    /// The pending offer of the record, if any.
+    pub fn pending_transfer(&self) -> Option<&RecordTransfer> {
+        self.transfer.as_ref().filter(|t| t.confirmed.is_none())
+    }
+
     /// The row as `w` leaves it: the next version, with the write's body, restrictions, time
     /// and author.
     pub fn next_version(&self, w: &RecordWrite) -> StoredRecord {
@@ -176,6 +194,37 @@ impl StoredRecord {
             ..self.clone()
         }
     }
+}
+
+/// A record's transfer as its row keeps it (JSON in `records.transfer`), so that the tier of
+/// every read is decided from the row alone: the destination and what the offer withholds
+/// beyond the owner's restrictions; once confirmed, the destination's record and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordTransfer {
+    pub transfer_id: i64,
+    pub to_org: String,
+    /// The destination's name when offered, as shown on the record.
+    pub to_name: String,
+    pub withhold: Vec<tsunagu_record::restrict::Field>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed: Option<ConfirmedTransfer>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmedTransfer {
+    pub record_id: i64,
+    pub at: i64,
+}
+
+/// Where a record registered by a confirmed transfer came from (JSON in `records.provenance`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredProvenance {
+    pub transfer_id: i64,
+    pub origin_org: String,
+    /// The origin's name when confirmed, as shown on the record.
+    pub origin_name: String,
+    pub origin_record_id: i64,
+    pub at: i64,
 }
 
 /// Columns derived from the body for lists and filters (computed by the domain layer).
@@ -213,6 +262,8 @@ pub struct NotificationRow {
     pub record_id: i64,
     /// The intake it is about, if any.
     pub intake_id: Option<i64>,
+    /// The transfer it is about, if any.
+    pub transfer_id: Option<i64>,
     pub from_org_id: String,
     pub at: i64,
     pub read: bool,
@@ -342,6 +393,109 @@ pub struct IntakeChanged {
     pub record: Option<StoredRecord>,
 }
 
+/// A transfer as stored (`transfers/sql.rs`): the offer, its records in order (the one offered
+/// first, then its siblings), and its decision. Times in microseconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTransfer {
+    pub id: i64,
+    /// The origin's prefecture: the audit chain of the transfer's entries.
+    pub pref_code: i64,
+    pub from_org: String,
+    pub to_org: String,
+    pub status: tsunagu_record::transfer::TransferStatus,
+    pub message: String,
+    pub withhold: Vec<tsunagu_record::restrict::Field>,
+    pub offered_at: i64,
+    pub offered_by: String,
+    pub decided_at: Option<i64>,
+    pub decided_by: Option<String>,
+    pub reason: Option<String>,
+    pub records: Vec<TransferRecordRow>,
+}
+
+/// One record of a transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransferRecordRow {
+    pub record_id: i64,
+    /// The destination's record, once confirmed.
+    pub new_record_id: Option<i64>,
+}
+
+/// A new offer, built from the locked rows of its records: what its transaction writes.
+#[derive(Debug, Clone)]
+pub struct NewTransfer {
+    pub pref_code: i64,
+    pub from_org: String,
+    pub to_org: String,
+    /// The destination's name, kept on each record's row with the offer.
+    pub to_name: String,
+    pub message: String,
+    pub withhold: Vec<tsunagu_record::restrict::Field>,
+    pub at: i64,
+    pub by: String,
+    /// The records, the one offered first (in the order given to `offer_transfer`).
+    pub record_ids: Vec<i64>,
+    /// One entry per record (the store adds the transfer's id to each detail).
+    pub audits: Vec<AuditDraft>,
+    pub notify: Vec<NewNotification>,
+}
+
+/// Builds an offer from the current rows of its records (`None`: no such record), read and
+/// locked in the offer's own transaction, or says why not.
+pub type PrepareOffer = Box<
+    dyn FnOnce(&[Option<StoredRecord>]) -> Result<NewTransfer, crate::transfers::rules::Refusal>
+        + Send,
+>;
+
+/// A decision on a pending transfer (confirm, decline, withdraw), built from the locked rows of
+/// the transfer and its records.
+#[derive(Debug, Clone)]
+pub struct TransferDecision {
+    pub status: tsunagu_record::transfer::TransferStatus,
+    pub at: i64,
+    pub by: String,
+    pub reason: Option<String>,
+    /// Entries besides those of `confirm` (the store adds the transfer's id to each detail).
+    pub audits: Vec<AuditDraft>,
+    pub notify: Vec<NewNotification>,
+    /// For a confirmation, one per record of the transfer, in its order.
+    pub confirm: Vec<ConfirmRecord>,
+}
+
+/// What confirming does to one record: the origin's record at its next version (transferred
+/// out), and the destination's new record built from what was provided.
+#[derive(Debug, Clone)]
+pub struct ConfirmRecord {
+    pub origin: StoredRecord,
+    /// The origin's name, kept in the new record's provenance.
+    pub origin_name: String,
+    pub origin_columns: RecordColumns,
+    /// The origin record's entry (the store adds the transfer and the new record's id).
+    pub origin_audit: AuditDraft,
+    pub new_record: RecordWrite,
+    /// Whether the intakes linked to the record move to the new one (their casework was
+    /// provided).
+    pub move_intakes: bool,
+}
+
+/// Builds a decision from the locked transfer and its records' current rows, or says why not.
+pub type PrepareDecision = Box<
+    dyn FnOnce(
+            &StoredTransfer,
+            &[StoredRecord],
+        ) -> Result<TransferDecision, crate::transfers::rules::Refusal>
+        + Send,
+>;
+
+/// What a decision did.
+#[derive(Debug, Clone)]
+pub struct TransferDecided {
+    pub transfer: StoredTransfer,
+    pub notes: Vec<NotificationRow>,
+    /// The records a confirmation registered, in the transfer's order.
+    pub new_records: Vec<StoredRecord>,
+}
+
 /// How a case list is sorted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -439,6 +593,7 @@ pub trait Storage:
     + NotificationStore
     + SearchStore
     + IntakeStore
+    + TransferStore
     + Send
     + Sync
     + 'static
@@ -684,4 +839,38 @@ pub trait IntakeStore: Send + Sync {
         hours: Option<i64>,
         audit: AuditDraft,
     ) -> StoreResult<()>;
+}
+
+/// Transfers of records between organisations (`transfers/sql.rs`).
+#[async_trait]
+pub trait TransferStore: Send + Sync {
+    /// Offers records as one transfer: reads and locks them (in id order), lets `prepare`
+    /// decide on them, then, in the same transaction, writes the transfer, marks each record
+    /// as offered only if it has no transfer yet (one conditional UPDATE each; a unique index
+    /// of pending offers by record backs it), and appends the entries and notifications.
+    /// `Err(refusal)` changes nothing.
+    async fn offer_transfer(
+        &self,
+        record_ids: &[i64],
+        prepare: PrepareOffer,
+    ) -> StoreResult<Result<(StoredTransfer, Vec<NotificationRow>), crate::transfers::rules::Refusal>>;
+    async fn get_transfer(&self, id: i64) -> StoreResult<Option<StoredTransfer>>;
+    /// An organisation's transfers, newest first: those it offered (`outgoing`) or received.
+    async fn list_transfers(
+        &self,
+        org_id: &str,
+        outgoing: bool,
+        status: Option<tsunagu_record::transfer::TransferStatus>,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredTransfer>>;
+    /// Decides transfer `id` as `prepare` decides on its locked row and its records' locked
+    /// rows, in one transaction with the entries and notifications: the status moves from
+    /// pending only (a conditional UPDATE), the records' offer is cleared, and a confirmation
+    /// registers the new records, moves the origin's to their next version (transferred out)
+    /// and their intakes where provided. `StoreError::NotFound` if there is no such transfer.
+    async fn decide_transfer(
+        &self,
+        id: i64,
+        prepare: PrepareDecision,
+    ) -> StoreResult<Result<TransferDecided, crate::transfers::rules::Refusal>>;
 }

@@ -95,6 +95,7 @@ crate::records::sql::impl_record_store!(PgStore, sqlx::Postgres, " FOR UPDATE");
 crate::audit::sql::impl_audit_store!(PgStore, sqlx::Postgres, " FOR UPDATE");
 crate::notify::sql::impl_notification_store!(PgStore, sqlx::Postgres, " FOR UPDATE");
 crate::intake::sql::impl_intake_store!(PgStore, sqlx::Postgres, " FOR UPDATE");
+crate::transfers::sql::impl_transfer_store!(PgStore, sqlx::Postgres, " FOR UPDATE");
 crate::search::sql::impl_search_store!(
     PgStore,
     sqlx::Postgres,

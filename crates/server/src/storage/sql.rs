@@ -17,7 +17,7 @@ pub fn pref_of(id: i64) -> i64 {
     id / ID_BASE
 }
 
-pub const RECORD_COLS: &str = "pref_code, id, owner_org, version, created_at, created_by, updated_at, updated_by, restrictions, body";
+pub const RECORD_COLS: &str = "pref_code, id, owner_org, version, created_at, created_by, updated_at, updated_by, restrictions, body, transfer, provenance";
 
 /// The most audit rows one INSERT carries (10 parameters each, within both engines' limits).
 pub const AUDIT_ROWS_PER_STATEMENT: usize = 1000;
@@ -52,6 +52,7 @@ macro_rules! impl_common {
                 kind: n.kind,
                 record_id,
                 intake_id: None,
+                transfer_id: None,
                 from_org_id: n.from_org_id.clone(),
                 at,
                 read: false,
@@ -65,6 +66,10 @@ macro_rules! impl_common {
                 NotificationKind::IntakeForwarded => "intake_forwarded",
                 NotificationKind::SafetyDueSoon => "safety_due_soon",
                 NotificationKind::SafetyOverdue => "safety_overdue",
+                NotificationKind::TransferOffered => "transfer_offered",
+                NotificationKind::TransferConfirmed => "transfer_confirmed",
+                NotificationKind::TransferDeclined => "transfer_declined",
+                NotificationKind::TransferWithdrawn => "transfer_withdrawn",
             }
         }
 
@@ -82,7 +87,14 @@ macro_rules! impl_common {
                     .map_err(StoreError::from_json)?,
                 body: serde_json::from_str(r.try_get::<&str, _>("body")?)
                     .map_err(StoreError::from_json)?,
+                transfer: json_opt(r.try_get("transfer")?)?,
+                provenance: json_opt(r.try_get("provenance")?)?,
             })
+        }
+
+        /// A nullable JSON column.
+        fn json_opt<T: serde::de::DeserializeOwned>(v: Option<String>) -> StoreResult<Option<T>> {
+            v.map(|s| serde_json::from_str(&s).map_err(StoreError::from_json)).transpose()
         }
 
         fn json<T: serde::Serialize>(v: &T) -> String {
@@ -204,11 +216,23 @@ macro_rules! impl_common {
             at: i64,
             notify: &[NewNotification],
         ) -> StoreResult<Vec<NotificationRow>> {
+            insert_notifications_of(conn, record_id, intake_id, None, at, notify).await
+        }
+
+        /// Notifications about a record and, where given, an intake or a transfer.
+        async fn insert_notifications_of(
+            conn: &mut Conn,
+            record_id: i64,
+            intake_id: Option<i64>,
+            transfer_id: Option<i64>,
+            at: i64,
+            notify: &[NewNotification],
+        ) -> StoreResult<Vec<NotificationRow>> {
             let mut out = Vec::with_capacity(notify.len());
             for n in notify {
                 let row = sqlx::query(
-                    "INSERT INTO notifications (org_id, kind, record_id, from_org_id, at, read, intake_id) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                    "INSERT INTO notifications (org_id, kind, record_id, from_org_id, at, read, intake_id, transfer_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
                 )
                 .bind(&n.org_id)
                 .bind(kind_code(n.kind))
@@ -217,10 +241,12 @@ macro_rules! impl_common {
                 .bind(at)
                 .bind(false)
                 .bind(intake_id)
+                .bind(transfer_id)
                 .fetch_one(&mut *conn)
                 .await?;
                 let mut note = new_notification_row(n, row.try_get("id")?, record_id, at);
                 note.intake_id = intake_id;
+                note.transfer_id = transfer_id;
                 out.push(note);
             }
             Ok(out)

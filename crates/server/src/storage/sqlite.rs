@@ -137,6 +137,7 @@ crate::records::sql::impl_record_store!(SqliteStore, sqlx::Sqlite, "");
 crate::audit::sql::impl_audit_store!(SqliteStore, sqlx::Sqlite, "");
 crate::notify::sql::impl_notification_store!(SqliteStore, sqlx::Sqlite, "");
 crate::intake::sql::impl_intake_store!(SqliteStore, sqlx::Sqlite, "");
+crate::transfers::sql::impl_transfer_store!(SqliteStore, sqlx::Sqlite, "");
 crate::search::sql::impl_search_store!(
     SqliteStore,
     sqlx::Sqlite,
