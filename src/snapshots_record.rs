@@ -409,3 +409,25 @@ fn an_esc_read_together_with_the_next_key_is_both_keys() {
         "one guardian: nowhere to move"
     );
 }
+
+#[test]
+fn a_record_transferred_out_is_read_only_and_says_where_it_went() {
+    let mut v = full_record();
+    v["admin"]["status"] = json!("transferred_out");
+    v["meta"]["transferred_to"] = json!({
+        "transfer_id": 7, "destination": { "org_id": "cgc-27-01", "name": "（架空）大阪府第1児童相談所" },
+        "record_id": 27000000000031_i64, "transferred_at": "2026-11-24T01:00:00Z" });
+    let mut app = with_record(serde_json::from_value(v).unwrap());
+    assert!(!app.record.as_ref().unwrap().editable);
+    let screen = render(&mut app, 100, 30);
+    assert!(
+        screen.contains("転出済み（2026-11-24）: （架空）大阪府第1児童相談所の記録 27000000000031 へ移管しました"),
+        "{screen}"
+    );
+    // Enter reads; nothing starts an edit.
+    key(&mut app, "Enter");
+    assert_eq!(app.section(), "reader");
+    key(&mut app, "Esc");
+    key(&mut app, "Ctrl+p");
+    assert_eq!(app.section(), "record");
+}

@@ -158,7 +158,9 @@ impl RecordState {
         self.error = None;
         self.tier = view.tier_name().to_string();
         self.owner = Some(view.owner().clone());
-        self.editable = matches!(view, RecordView::Owner(_));
+        // A record transferred out stays with its origin read-only, pointing to the new one.
+        self.editable =
+            matches!(view, RecordView::Owner(_)) && flat_transferred_to(&flat).is_none();
         self.version = flat.meta.as_ref().map(|m| m.version).unwrap_or(0);
         self.draft = flat.body.clone();
         self.base = flat;
@@ -1008,6 +1010,18 @@ pub fn draw(f: &mut Frame, area: Rect, app: &mut App) {
         height: area.height.saturating_sub(2),
         ..area
     };
+    // Where the record came from or went, and a transfer's reading.
+    if let Some(t) = transfer_banner(r) {
+        widgets::line(
+            f,
+            Rect { height: 1, ..body },
+            &t,
+            th.style("status_warn"),
+            el,
+        );
+        body.y += 1;
+        body.height = body.height.saturating_sub(1);
+    }
     // The 48-hour clock of the record's intakes not yet confirmed, soonest first.
     let now = app.now();
     let open: Vec<_> = r
@@ -1179,6 +1193,37 @@ pub fn draw(f: &mut Frame, area: Rect, app: &mut App) {
 
 /// The record's groups, by section number.
 const GROUPS: [&str; 4] = ["core", "family", "casework", "admin"];
+
+fn flat_transferred_to(f: &Flat) -> Option<&tsunagu_record::transfer::TransferredTo> {
+    f.meta.as_ref().and_then(|m| m.transferred_to.as_ref())
+}
+
+/// One line about the record's transfers: 転出済み (read-only, where it went), 転入 (where it
+/// came from), or, for the destination of an offer, that only what was provided shows.
+fn transfer_banner(r: &RecordState) -> Option<String> {
+    let day =
+        |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&jst()).format("%Y-%m-%d").to_string();
+    if let Some(t) = flat_transferred_to(&r.base) {
+        return Some(format!(
+            "転出済み（{}）: {}の記録 {} へ移管しました。この記録は閲覧のみです",
+            day(t.transferred_at),
+            t.destination.name,
+            t.record_id
+        ));
+    }
+    if r.tier == "transfer" {
+        return Some(
+            "移管の申し出を受けている記録です。所有機関が提供した内容だけを表示しています".into(),
+        );
+    }
+    let p = r.base.meta.as_ref()?.provenance.as_ref()?;
+    Some(format!(
+        "転入（{}）: {}の記録 {} から移管された記録です",
+        day(p.transferred_at),
+        p.origin.name,
+        p.origin_record_id
+    ))
+}
 
 fn jst() -> chrono::FixedOffset {
     chrono::FixedOffset::east_opt(9 * 3600).expect("JST")
