@@ -305,3 +305,38 @@ fn the_case_list_and_the_record_show_the_safety_clock() {
         "{screen}"
     );
 }
+
+#[test]
+fn a_new_report_with_only_a_name_typed_is_not_left_without_asking() {
+    let mut app = logged_in();
+    key(&mut app, "Ctrl+t");
+    // Nothing typed: Esc leaves the content, Esc again leaves the screen at once.
+    key(&mut app, "Esc");
+    assert!(!app.intake.as_ref().unwrap().unsaved());
+    // A name typed, no content yet: leaving asks first.
+    let st = app.intake.as_mut().unwrap();
+    st.form.cursor = st
+        .form
+        .rows()
+        .iter()
+        .position(|r| r.path == "child.name.family")
+        .unwrap();
+    key(&mut app, "Enter");
+    type_text(&mut app, "架空");
+    assert!(
+        app.intake.as_ref().unwrap().unsaved(),
+        "text in an editor is unsaved"
+    );
+    key(&mut app, "Enter");
+    assert!(app.intake.as_ref().unwrap().unsaved());
+    key(&mut app, "Esc");
+    assert_eq!(app.screen, Screen::Intake, "the first Esc only warns");
+    assert!(app
+        .message
+        .as_ref()
+        .unwrap()
+        .1
+        .contains("保存していない通告があります"));
+    key(&mut app, "Esc");
+    assert_eq!(app.screen, Screen::CaseList);
+}

@@ -251,6 +251,8 @@ pub struct IntakeState {
     pub hit: usize,
     /// The safety confirmation being written.
     pub safety: Option<FormState>,
+    /// The form as it was opened, for a report not saved yet: anything typed since is unsaved.
+    fresh: Value,
 }
 
 impl IntakeState {
@@ -269,14 +271,13 @@ impl IntakeState {
             guardians: vec![],
             urgency: None,
         };
-        let mut form = FormState::new(
-            form::INTAKE,
-            serde_json::to_value(&input).unwrap_or(Value::Null),
-        );
+        let fresh = serde_json::to_value(&input).unwrap_or(Value::Null);
+        let mut form = FormState::new(form::INTAKE, fresh.clone());
         form.move_to("content");
         form.start_edit();
         IntakeState {
             view: None,
+            fresh,
             form,
             saving: false,
             lookup: Lookup::default(),
@@ -302,21 +303,18 @@ impl IntakeState {
     }
 
     /// Typed but not saved on the server.
+    /// Typed but not saved on the server: the form differs from what the server holds (or,
+    /// before the first save, from how it was opened), or an editor holds text.
     pub fn unsaved(&self) -> bool {
-        let typed = self.form.draft != self.form.saved || self.form.editing.is_some();
-        let empty_new = self.view.is_none()
-            && self
-                .form
-                .draft
-                .get("content")
-                .and_then(Value::as_str)
-                .is_none_or(|c| c.trim().is_empty())
-            && self
-                .form
-                .editing
-                .as_ref()
-                .is_none_or(|e| e.area.lines().join("").trim().is_empty());
-        typed && !empty_new
+        let baseline = if self.view.is_some() {
+            &self.form.saved
+        } else {
+            &self.fresh
+        };
+        let editing = self.form.editing.as_ref().is_some_and(|e| {
+            e.value().trim() != form::get_in(self.form.layout, &self.form.draft, &e.path).trim()
+        });
+        self.form.draft != *baseline || editing
     }
 
     pub fn editing(&self) -> bool {
@@ -439,8 +437,6 @@ impl App {
     }
 
     pub(crate) fn on_intake(&mut self, res: Result<IntakeView, ApiErr>) {
-        let now = self.now();
-        let today = self.today;
         let Some(st) = self.intake.as_mut() else {
             // Opened from the list: show it.
             if let Ok(v) = res {
@@ -501,7 +497,6 @@ impl App {
             }
             Err(e) if e.is_auth_lost() => self.session_lost(),
             Err(e) => {
-                let _ = (now, today);
                 self.say(
                     Level::Error,
                     format!(
