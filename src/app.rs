@@ -201,6 +201,17 @@ impl App {
         self.latest.remove(slot);
     }
 
+    /// The user's organisation is a centre or a municipality: it keeps records, receives
+    /// intakes and searches (the ministry and the operator do none of these).
+    pub fn keeps_cases(&self) -> bool {
+        self.me.as_ref().is_some_and(|m| {
+            matches!(
+                m.org.kind,
+                tsunagu_record::OrgKind::Cgc | tsunagu_record::OrgKind::Municipality
+            )
+        })
+    }
+
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.fixed_now.unwrap_or_else(chrono::Utc::now)
     }

@@ -410,12 +410,7 @@ pub fn jst_text(t: DateTime<Utc>) -> String {
 impl App {
     /// Opens the intake screen: the report being typed if there is one, else a new one.
     pub fn new_intake(&mut self) {
-        let receiver = self.me.as_ref().is_some_and(|m| {
-            matches!(
-                m.org.kind,
-                tsunagu_record::OrgKind::Cgc | tsunagu_record::OrgKind::Municipality
-            )
-        });
+        let receiver = self.keeps_cases();
         if !receiver {
             self.say(
                 Level::Warn,

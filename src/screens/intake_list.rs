@@ -42,12 +42,7 @@ impl App {
 
     /// Loads the unconfirmed intakes for the safety column of the case list.
     pub fn load_due(&mut self) {
-        if self.me.as_ref().is_some_and(|m| {
-            matches!(
-                m.org.kind,
-                tsunagu_record::OrgKind::Cgc | tsunagu_record::OrgKind::Municipality
-            )
-        }) {
+        if self.keeps_cases() {
             self.request("due", CmdKind::Intakes { all: false });
         }
     }

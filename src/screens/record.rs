@@ -348,12 +348,7 @@ impl App {
     }
 
     pub fn new_record(&mut self) {
-        let writer = self.me.as_ref().is_some_and(|m| {
-            matches!(
-                m.org.kind,
-                tsunagu_record::OrgKind::Cgc | tsunagu_record::OrgKind::Municipality
-            )
-        });
+        let writer = self.keeps_cases();
         if !writer {
             self.say(Level::Warn, "この組織では記録を作成できません");
             return;

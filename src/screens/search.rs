@@ -173,12 +173,7 @@ impl App {
 
     /// The ministry may not search: it is told when the panel opens, before it types.
     pub(crate) fn may_search(&self) -> bool {
-        self.me.as_ref().is_none_or(|m| {
-            matches!(
-                m.org.kind,
-                tsunagu_record::OrgKind::Cgc | tsunagu_record::OrgKind::Municipality
-            )
-        })
+        self.me.is_none() || self.keeps_cases()
     }
 
     /// Typing restarts the pause; the search runs when it ends.

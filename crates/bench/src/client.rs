@@ -514,28 +514,14 @@ fn c3(bin: &Path, link: &Link, children: &[(String, String)]) -> anyhow::Result<
             let t = p.type_keys(&format!("{name}\t\t{birth}"), gap)?;
             (t, wait_answer(&mut p, 1, t)?)
         };
-        let window = link.window(t_first, t_done);
-        let screen_bytes = p.bytes() - screen0;
-        let family = name.split(' ').next().unwrap_or(name);
-        let found = p.contents().contains(family);
-        std::thread::sleep(Duration::from_millis(1500));
-        let requests_after = link.window(t_done, Instant::now()).requests.len();
-        eprintln!(
-            "client: C3 {case}: {:.0} ms, {} round trips, {} + {} bytes",
-            (t_done - t_last).as_secs_f64() * 1e3,
-            window.round_trips,
-            window.bytes_up,
-            window.bytes_down
-        );
-        runs.push(C3Run {
-            case: case.to_string(),
-            typed: vec![name.clone(), birth.clone()],
-            wall_ms: (t_done - t_last).as_secs_f64() * 1e3,
-            window,
-            requests_after,
-            screen_bytes,
-            found,
-        });
+        runs.push(finish_run(
+            &p,
+            link,
+            case,
+            (name, birth),
+            (t_first, t_last, t_done),
+            screen0,
+        ));
         if i + 1 < children.len() {
             // Empty the fields again: the birth date (the field with the keys), then the name.
             let clear = |p: &mut Pty, n: usize| -> anyhow::Result<()> {
@@ -612,27 +598,14 @@ fn c3(bin: &Path, link: &Link, children: &[(String, String)]) -> anyhow::Result<
             );
             std::thread::sleep(Duration::from_millis(1));
         };
-        let window = link.window(t_save, t_done);
-        let screen_bytes = p.bytes() - screen0;
-        let found = p.contents().contains(family);
-        std::thread::sleep(Duration::from_millis(1500));
-        let requests_after = link.window(t_done, Instant::now()).requests.len();
-        eprintln!(
-            "client: C3 {case}: {:.0} ms, {} round trips, {} + {} bytes",
-            (t_done - t_save).as_secs_f64() * 1e3,
-            window.round_trips,
-            window.bytes_up,
-            window.bytes_down
-        );
-        runs.push(C3Run {
-            case: case.to_string(),
-            typed: vec![name.clone(), birth.clone()],
-            wall_ms: (t_done - t_save).as_secs_f64() * 1e3,
-            window,
-            requests_after,
-            screen_bytes,
-            found,
-        });
+        runs.push(finish_run(
+            &p,
+            link,
+            case,
+            (name, birth),
+            (t_save, t_save, t_done),
+            screen0,
+        ));
     }
     let params = link.params();
     Ok(C3Report {
@@ -644,6 +617,39 @@ fn c3(bin: &Path, link: &Link, children: &[(String, String)]) -> anyhow::Result<
         account: C3_ACCOUNT.to_string(),
         runs,
     })
+}
+
+/// A lookup's record: the link's traffic from `first` (the first key) to `done` (the answer
+/// on the screen), the time from `last` (the last key) to `done`, the bytes the terminal got,
+/// whether the child shows, and the requests of the next 1.5 s (there should be none).
+fn finish_run(
+    p: &Pty,
+    link: &Link,
+    case: &str,
+    (name, birth): (&String, &String),
+    (first, last, done): (Instant, Instant, Instant),
+    screen0: u64,
+) -> C3Run {
+    let window = link.window(first, done);
+    let screen_bytes = p.bytes() - screen0;
+    let family = name.split(' ').next().unwrap_or(name);
+    let found = p.contents().contains(family);
+    std::thread::sleep(Duration::from_millis(1500));
+    let requests_after = link.window(done, Instant::now()).requests.len();
+    let wall_ms = (done - last).as_secs_f64() * 1e3;
+    eprintln!(
+        "client: C3 {case}: {wall_ms:.0} ms, {} round trips, {} + {} bytes",
+        window.round_trips, window.bytes_up, window.bytes_down
+    );
+    C3Run {
+        case: case.to_string(),
+        typed: vec![name.clone(), birth.clone()],
+        wall_ms,
+        window,
+        requests_after,
+        screen_bytes,
+        found,
+    }
 }
 
 fn markdown(r: &ClientReport) -> String {
